@@ -1,0 +1,90 @@
+"""The `etrade` command: one Typer app, one error boundary.
+
+Every command lives in a module of this package and only parses options, calls the library and
+renders the result. Library errors (`etrade_cli.errors`) become a one-line message on stderr and
+their documented exit code here, in `_Group.invoke`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from ..errors import EtradeCliError, ExitStatus
+from .common import err, state
+
+
+class _Group(TyperGroup):
+    """The root group: the single error boundary of the CLI."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except EtradeCliError as exc:
+            _fail(str(exc), int(exc.exit_code))
+        except KeyboardInterrupt:
+            _fail("interrupted", int(ExitStatus.INTERRUPTED))
+        except BrokenPipeError:  # `etrade scan --csv | head`
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+
+def _fail(message: str, code: int) -> None:
+    from rich.markup import escape
+
+    from ..redact import redact
+
+    err.print(f"[red]error:[/] {escape(redact(message))}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="etrade",
+    help="Run an E*TRADE account from the terminal: scan the strategy, trade it on paper or "
+    "E*TRADE, and report. Offline by default (paper broker, bundled sample data).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"etrade-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path = typer.Option(  # noqa: B008
+        None, "--config", "-c", help="Config file (default: $ETRADE_CLI_CONFIG, ./config.toml, "
+        "then the user config dir).", dir_okay=False,
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Global options."""
+    state(ctx).config_path = config
+
+
+def _register() -> None:
+    from . import config_cmd, scan
+
+    scan.register(app)
+    config_cmd.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="etrade")

@@ -1,0 +1,152 @@
+"""Shared CLI plumbing: the per-invocation state, consoles, option types and output helpers.
+
+Imports nothing heavy (no pandas, numpy or requests) so that `etrade --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Format(str, Enum):
+    """How a command prints data: a Rich table for people, JSON or CSV for scripts."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@dataclass
+class State:
+    """Per-invocation state kept in `ctx.obj`: global options and the lazily loaded config."""
+
+    config_path: Path | None = None
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        """Load and validate the config once (raises `ConfigError`)."""
+        if self._config is None:
+            from ..config import load_config
+            from ..redact import register_secret
+
+            self._config = load_config(self.config_path)
+            register_secret(self._config.etrade.consumer_secret)
+        return self._config
+
+
+def state(ctx: typer.Context) -> State:
+    """The `State` of this invocation (created by the root callback)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def output_format(as_json: bool, as_csv: bool) -> Format:
+    """Resolve `--json`/`--csv` flags (mutually exclusive) into a `Format`."""
+    if as_json and as_csv:
+        raise InputError("choose one of --json and --csv")
+    return Format.json if as_json else Format.csv if as_csv else Format.table
+
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON on stdout (for scripts).")
+CSV_OPT = typer.Option(False, "--csv", help="Print CSV on stdout (for spreadsheets).")
+
+
+def parse_date(text: str | None, what: str = "date") -> dt.date | None:
+    """Parse YYYY-MM-DD; None stays None.
+
+    Raises:
+        InputError: anything else, with the expected form named.
+    """
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"bad {what} {text!r}: use YYYY-MM-DD") from None
+
+
+def parse_symbols(tokens: Iterable[str]) -> list[str]:
+    """Upper-case, de-duplicate and validate ticker arguments.
+
+    Raises:
+        InputError: a token is not a valid ticker.
+    """
+    from ..config import is_ticker
+
+    seen: dict[str, None] = {}
+    for raw in tokens:
+        for tok in raw.replace(",", " ").split():
+            sym = tok.strip().upper()
+            if not is_ticker(sym):
+                raise InputError(f"not a valid ticker: {tok!r}")
+            seen.setdefault(sym, None)
+    return list(seen)
+
+
+def emit_json(data: Any) -> None:
+    """Write `data` as JSON to stdout (dates and numpy scalars converted)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """Write dict rows as CSV to stdout with a header line."""
+    cols = list(columns or (rows[0].keys() if rows else []))
+    writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k)) for k in cols})
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, default=_json_default)
+    return _json_default(v) if not isinstance(v, (str, int, float, type(None))) else v
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if hasattr(v, "item"):  # numpy scalar
+        return v.item() if not str(v.dtype).startswith("datetime64") else str(v)
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, set):
+        return sorted(v)
+    return str(v)
+
+
+def show_progress(fmt: Format) -> bool:
+    """Progress bars only for people: a terminal on stderr and table output."""
+    return fmt is Format.table and err.is_terminal
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr."""
+    from rich.markup import escape
+
+    from ..redact import redact
+
+    err.print(f"[yellow]warning:[/] {escape(redact(message))}", markup=True, highlight=False)

@@ -1,0 +1,108 @@
+"""`etrade scan`: the strategy over the watchlist (minus exclusions) at one session."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .common import CSV_OPT, JSON_OPT, Format, err, output_format, parse_date, parse_symbols, \
+    show_progress, state, warn
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `scan` command to `app`."""
+    app.command("scan")(scan_cmd)
+
+
+def scan_cmd(
+    ctx: typer.Context,
+    symbols: list[str] = typer.Argument(  # noqa: B008
+        None, help="Symbols to scan (default: the watchlist minus the exclusion list)."),
+    watchlist: Path = typer.Option(None, "--watchlist", "-w", help="Watchlist file.",  # noqa: B008
+                                   dir_okay=False),
+    exclude: Path = typer.Option(None, "--exclude", "-x", help="Exclusion list file.",  # noqa: B008
+                                 dir_okay=False),
+    as_of: str = typer.Option(None, "--as-of", help="Evaluate at the last bar on or before "
+                              "this date, YYYY-MM-DD (default: the latest bar)."),
+    show_all: bool = typer.Option(False, "--all", help="List every symbol with its first "
+                                  "failing filter."),
+    as_json: bool = JSON_OPT,
+    as_csv: bool = CSV_OPT,
+) -> None:
+    """Scan for Rajat Alpha v67 signals and classify them B1/B2/OPP/SKIP."""
+    import numpy as np
+
+    from .. import views
+    from ..config import read_symbol_list, universe
+    from ..services import bar_provider, open_book
+    from ..scanner import scan
+
+    fmt = output_format(as_json, as_csv)
+    cfg = state(ctx).config()
+    day = parse_date(as_of, "--as-of")
+    if symbols:
+        wanted = parse_symbols(symbols)
+        excl_path = exclude or cfg.exclusionlist_path
+        excluded = set(read_symbol_list(excl_path)) if excl_path else set()
+        if skipped := [s for s in wanted if s in excluded]:
+            warn(f"skipping excluded symbol(s): {', '.join(skipped)}")
+        wanted = [s for s in wanted if s not in excluded]
+    else:
+        wanted = universe(cfg, watchlist, exclude)
+    provider = bar_provider(cfg)
+    bars, missing = provider.get(wanted, strict=bool(symbols))
+    for w in provider.warnings:
+        warn(w)
+    benchmark = _benchmark(cfg, provider)
+    with _progress(fmt, len(bars)) as advance:
+        result = scan(bars, cfg.strategy, as_of=np.datetime64(day) if day else None,
+                      book=open_book(cfg), missing=missing, benchmark=benchmark,
+                      on_progress=advance)
+    if fmt is Format.json:
+        from .common import emit_json
+
+        emit_json(views.scan_json(result, show_all))
+    elif fmt is Format.csv:
+        from .common import emit_csv
+
+        emit_csv(views.scan_rows(result, show_all), views.SCAN_CSV_COLUMNS)
+    else:
+        from .common import out
+
+        if show_all:
+            out.print(views.verdict_table(result))
+        if result.decisions:
+            out.print(views.scan_table(result))
+        out.print(views.scan_summary(result))
+
+
+def _benchmark(cfg: Any, provider: Any) -> Any:
+    if cfg.strategy.rs_mode != "benchmark":
+        return None
+    from ..errors import DataError
+
+    found, _ = provider.get([cfg.strategy.rs_benchmark])
+    if not found:
+        raise DataError(f"[strategy] rs_mode = \"benchmark\" needs bars for "
+                        f"{cfg.strategy.rs_benchmark}, which the data source does not have")
+    return found[0]
+
+
+def _progress(fmt: Format, total: int) -> Any:
+    """A context yielding an `advance(n)` callable: a Rich bar on a terminal, else a no-op."""
+    if not show_progress(fmt) or total < 50:
+        return nullcontext(None)
+    from contextlib import contextmanager
+
+    from rich.progress import Progress
+
+    @contextmanager
+    def bar() -> Any:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("Scanning", total=total)
+            yield lambda n: progress.advance(task, n)
+
+    return bar()

@@ -1,0 +1,366 @@
+"""Configuration: TOML -> frozen dataclasses, validated once at load.
+
+Lookup order (first found wins): `--config PATH`, env `ETRADE_CLI_CONFIG`, `./config.toml`, then
+`config.toml` in the user config dir (platformdirs; `$ETRADE_CLI_HOME` replaces the user config and
+data dirs, which keeps tests hermetic). With no file at all, every default applies: the paper
+broker and the bundled sample data, so the tool runs offline out of the box.
+
+Secrets may come from env (`ETRADE_CONSUMER_KEY`, `ETRADE_CONSUMER_SECRET`), which override the file.
+Relative paths inside a config file are resolved against that file's folder; default paths
+against the working directory (symbol lists) or the user data dir (database, tokens).
+
+Validation errors raise `ConfigError` naming file, section and key, with "did you mean" for typos.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+from .strategy.params import StrategyParams
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+APP_NAME = "etrade-cli"
+SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_secret", "secret_key"})
+_BUNDLED_DIR = Path(__file__).parent / "data"
+
+
+def home_dirs() -> tuple[Path, Path]:
+    """Return (config_dir, data_dir): `$ETRADE_CLI_HOME` for both, else the platformdirs user dirs."""
+    home = os.environ.get("ETRADE_CLI_HOME")
+    if home:
+        return Path(home), Path(home)
+    import platformdirs
+
+    return (
+        Path(platformdirs.user_config_dir(APP_NAME)),
+        Path(platformdirs.user_data_dir(APP_NAME)),
+    )
+
+
+def _r(**rules: object) -> dict[str, object]:
+    return rules
+
+
+@dataclass(frozen=True)
+class EtradeConfig:
+    """`[etrade]`: environment, credentials, token storage, live-order guard, client limits."""
+
+    environment: str = field(default="sandbox", metadata=_r(choices=("sandbox", "production")))
+    base_url: str = ""  # overrides both REST and OAuth hosts (https unless loopback)
+    consumer_key: str = ""
+    consumer_secret: str = ""
+    token_store: str = field(default="file", metadata=_r(choices=("file", "keyring")))
+    allow_live_orders: bool = False
+    account: str = ""  # default account: accountIdKey, accountId, or 1-based index
+    timeout_s: float = field(default=15.0, metadata=_r(min=0.1, max=300.0))
+    rate_market_per_s: float = field(default=4.0, metadata=_r(min=0.1, max=100.0))
+    rate_accounts_per_s: float = field(default=2.0, metadata=_r(min=0.1, max=100.0))
+    rate_orders_per_s: float = field(default=2.0, metadata=_r(min=0.1, max=100.0))
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """`[broker]`: which broker trades (`paper` by default) and the paper account's terms (USD)."""
+
+    name: str = field(default="paper", metadata=_r(choices=("paper", "etrade")))
+    paper_cash: float = field(default=100_000.0, metadata=_r(min=0.0, exclusive_min=True))
+    commission_usd: float = field(default=0.0, metadata=_r(min=0.0, max=1000.0))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """`[data]`: where daily bars come from; `csv_paths` empty means the bundled S&P 500 sample."""
+
+    source: str = field(default="csv", metadata=_r(choices=("csv",)))
+    csv_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """`[risk]`: limits checked before every entry order (USD, orders per session date)."""
+
+    max_ticket_usd: float = field(default=25_000.0, metadata=_r(min=0.0, exclusive_min=True))
+    max_daily_loss_usd: float = field(default=2_000.0, metadata=_r(min=0.0, exclusive_min=True))
+    max_orders_per_day: int = field(default=20, metadata=_r(min=1, max=10_000))
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """`[paths]`: files the tool reads and writes; empty means the default location."""
+
+    db: str = ""
+    watchlist: str = ""
+    exclusionlist: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. `source` is the file it came from, or None."""
+
+    etrade: EtradeConfig = field(default_factory=EtradeConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    strategy: StrategyParams = field(default_factory=StrategyParams)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the config file are resolved against."""
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve(self, value: str) -> Path:
+        """Resolve a path from the config: `~` expanded, relative to `base_dir`."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite position book: `[paths] db` or `<data dir>/etrade.db`."""
+        return self.resolve(self.paths.db) if self.paths.db else home_dirs()[1] / "etrade.db"
+
+    @property
+    def watchlist_path(self) -> Path:
+        """`[paths] watchlist`, else `./watchlist.txt`, else the bundled default watchlist."""
+        if self.paths.watchlist:
+            return self.resolve(self.paths.watchlist)
+        local = Path.cwd() / "watchlist.txt"
+        return local if local.exists() else _BUNDLED_DIR / "watchlist.txt"
+
+    @property
+    def exclusionlist_path(self) -> Path | None:
+        """`[paths] exclusionlist`, else `./exclusionlist.txt` when present, else None."""
+        if self.paths.exclusionlist:
+            return self.resolve(self.paths.exclusionlist)
+        local = Path.cwd() / "exclusionlist.txt"
+        return local if local.exists() else None
+
+
+_SECTIONS: dict[str, type] = {
+    "etrade": EtradeConfig,
+    "broker": BrokerConfig,
+    "data": DataConfig,
+    "strategy": StrategyParams,
+    "risk": RiskConfig,
+    "paths": PathsConfig,
+}
+
+
+def find_config_file(explicit: str | Path | None = None) -> Path | None:
+    """Return the config file to use by the documented lookup order, or None for defaults.
+
+    Raises:
+        ConfigError: an explicitly named file (`--config` or `ETRADE_CLI_CONFIG`) does not exist.
+    """
+    named = explicit or os.environ.get("ETRADE_CLI_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    for candidate in (Path.cwd() / "config.toml", home_dirs()[0] / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    """Find, parse and validate the config; apply env secrets. See the module doc for the order.
+
+    Raises:
+        ConfigError: unreadable TOML, unknown section or key, wrong type, out-of-range value.
+    """
+    path = find_config_file(explicit)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    cfg = build_config(raw, path)
+    return _apply_env(cfg)
+
+
+def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate a parsed TOML mapping into a `Config`.
+
+    Raises:
+        ConfigError: with `file: [section] key: problem` and a "did you mean" where it helps.
+    """
+    where = str(path) if path else "<config>"
+    sections: dict[str, Any] = {}
+    for name, body in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{name}]{_did_you_mean(name, _SECTIONS)}")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        sections[name] = _build_section(_SECTIONS[name], body, f"{where}: [{name}]")
+    cfg = Config(**sections, source=path)
+    for key, problem in cfg.strategy.problems():
+        raise ConfigError(f"{where}: [strategy] {key}: {problem}")
+    _check_base_url(cfg.etrade.base_url, where)
+    return cfg
+
+
+def _build_section(cls: type, body: dict[str, Any], where: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in body.items():
+        if key not in known:
+            raise ConfigError(f"{where} unknown key {key!r}{_did_you_mean(key, known)}")
+        values[key] = _check_value(value, hints[key], dict(known[key].metadata), f"{where} {key}")
+    return cls(**values)
+
+
+def _check_value(value: Any, hint: Any, rules: dict[str, Any], where: str) -> Any:
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {_tname(value)}")
+        return tuple(_check_value(v, args[0], rules, where) for v in value)
+    if type(None) in args:  # Optional[X]
+        inner = next(a for a in args if a is not type(None))
+        return _check_value(value, inner, rules, where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {_tname(value)}")
+        return value
+    if hint in (int, float):
+        ok = isinstance(value, int) if hint is int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            raise ConfigError(f"{where}: expected {'an integer' if hint is int else 'a number'}, "
+                              f"got {_tname(value)}")
+        _check_range(value, rules, where)
+        return hint(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {_tname(value)}")
+    choices = rules.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: must be one of {', '.join(choices)}; got {value!r}"
+                          f"{_did_you_mean(value, choices)}")
+    return value
+
+
+def _check_range(value: float, rules: dict[str, Any], where: str) -> None:
+    lo, hi = rules.get("min"), rules.get("max")
+    if lo is not None and (value < lo or (rules.get("exclusive_min") and value == lo)):
+        bound = f"> {lo}" if rules.get("exclusive_min") else f">= {lo}"
+        raise ConfigError(f"{where}: must be {bound}; got {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{where}: must be <= {hi}; got {value}")
+
+
+def _check_base_url(url: str, where: str) -> None:
+    if not url:
+        return
+    m = re.match(r"^(https?)://([^/:]+|\[[^\]]+\])(:\d+)?(/.*)?$", url)
+    if not m:
+        raise ConfigError(f"{where}: [etrade] base_url: not a URL: {url!r}")
+    host = m.group(2).strip("[]")
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if m.group(1) == "http" and not loopback:
+        raise ConfigError(f"{where}: [etrade] base_url: https is required unless the host is loopback")
+
+
+def _apply_env(cfg: Config) -> Config:
+    key = os.environ.get("ETRADE_CONSUMER_KEY")
+    secret = os.environ.get("ETRADE_CONSUMER_SECRET")
+    if not key and not secret:
+        return cfg
+    et = replace(cfg.etrade, consumer_key=key or cfg.etrade.consumer_key,
+                 consumer_secret=secret or cfg.etrade.consumer_secret)
+    return replace(cfg, etrade=et)
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _tname(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def mask(value: str) -> str:
+    """Mask a secret for display: '' stays '', else '****' plus at most the last 2 characters."""
+    if not value:
+        return ""
+    return "****" + (value[-2:] if len(value) >= 12 else "")
+
+
+def config_as_dict(cfg: Config, *, masked: bool = True) -> dict[str, dict[str, Any]]:
+    """The config as {section: {key: value}}, secrets masked unless `masked=False`."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in _SECTIONS:
+        section = getattr(cfg, name)
+        out[name] = {}
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if masked and f.name in SECRET_KEYS and value:
+                value = mask(value)
+            out[name][f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+# --- symbol lists ------------------------------------------------------------------------------
+
+_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.\-/][A-Z0-9]{1,3})?$")
+
+
+def is_ticker(token: str) -> bool:
+    """True for a US equity ticker such as `AAPL`, `BRK.B`, `BF-B` (upper case expected)."""
+    return bool(_TICKER.match(token))
+
+
+def read_symbol_list(path: Path) -> list[str]:
+    """Read a watchlist or exclusion list: one symbol a line, `#` comments, blank lines allowed.
+
+    Symbols are upper-cased; duplicates are dropped keeping the first. Returns them in file order.
+
+    Raises:
+        ConfigError: the file cannot be read, or a token is not a valid ticker (file:line named).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read symbol list {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    seen: dict[str, None] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        token = line.split("#", 1)[0].strip().upper()
+        if not token:
+            continue
+        if not is_ticker(token):
+            raise ConfigError(f"{path}:{lineno}: not a valid ticker: {line.strip()!r}")
+        seen.setdefault(token, None)
+    return list(seen)
+
+
+def universe(cfg: Config, watchlist: Path | None = None, exclude: Path | None = None) -> list[str]:
+    """The symbols to trade: the watchlist minus the exclusion list, in watchlist order.
+
+    Raises:
+        ConfigError: from `read_symbol_list`.
+    """
+    symbols = read_symbol_list(watchlist or cfg.watchlist_path)
+    excl_path = exclude or cfg.exclusionlist_path
+    excluded = set(read_symbol_list(excl_path)) if excl_path else set()
+    return [s for s in symbols if s not in excluded]

@@ -1,0 +1,209 @@
+"""Daily bars from CSV files: the long format and per-symbol Yahoo-style files.
+
+Formats (column names case-insensitive, any order, extra columns ignored):
+- long: `Date,Symbol,Open,High,Low,Close,Volume` (the bundled S&P 500 sample);
+- per symbol: `Date,Open,High,Low,Close[,Adj Close],Volume`; the symbol comes from the caller or
+  from the file name up to its first `_` or `.` (`AMZN_daily_1997-2020.csv` -> AMZN).
+  `Close` is used as is (`Adj Close` is ignored: the strategy trades the quoted price).
+Dates: `YYYYMMDD`, `YYYY-MM-DD`, or `M/D/YYYY HH:MM:SS` (time dropped), as session dates.
+
+Bad rows are dropped and counted in `LoadReport.dropped`: a missing or non-numeric field, a
+non-positive price, high < low, negative volume, and a date not after the previous kept date of
+the same symbol (duplicate or unsorted). A file that cannot be read at all raises `DataError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DataError
+from ..strategy.panel import Bars
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REQUIRED = ("date", "open", "high", "low", "close", "volume")
+PRICES = ("open", "high", "low", "close")
+_DATE_FORMATS = (
+    (re.compile(r"^\d{8}$"), "%Y%m%d"),
+    (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d"),
+    (re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(:\d{2})?$"), "ISO8601"),
+    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), "%m/%d/%Y"),
+    (re.compile(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2}$"), "%m/%d/%Y %H:%M:%S"),
+)
+
+
+@dataclass
+class LoadReport:
+    """What a load kept and dropped: `dropped` maps a reason to a row count."""
+
+    path: Path
+    rows: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def warning(self) -> str | None:
+        """A one-line summary of dropped rows, or None when nothing was dropped."""
+        total = sum(self.dropped.values())
+        if not total:
+            return None
+        why = ", ".join(f"{n} {reason}" for reason, n in self.dropped.most_common())
+        return f"{self.path.name}: dropped {total} of {self.rows} rows ({why})"
+
+
+def symbol_from_filename(path: Path) -> str:
+    """Ticker from a per-symbol file name: the part before the first `_` or `.`, upper-cased.
+
+    Raises:
+        DataError: the result is not a plausible ticker.
+    """
+    token = re.split(r"[_.]", path.name, maxsplit=1)[0].upper()
+    if not re.fullmatch(r"[A-Z][A-Z0-9\-]{0,9}", token):
+        raise DataError(f"{path}: cannot tell the symbol from the file name; name it like AMZN.csv")
+    return token
+
+
+def _date_format(sample: str, path: Path) -> str:
+    for pattern, fmt in _DATE_FORMATS:
+        if pattern.match(sample):
+            return fmt
+    raise DataError(
+        f"{path}: unrecognized date {sample!r} (expected YYYYMMDD, YYYY-MM-DD or M/D/YYYY HH:MM:SS)"
+    )
+
+
+def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars], LoadReport]:
+    """Read one CSV file (gzip allowed) into per-symbol `Bars`.
+
+    Args:
+        path: the file. symbol: the ticker of a per-symbol file (default: from the file name).
+
+    Returns:
+        ({symbol: Bars}, LoadReport).
+
+    Raises:
+        DataError: missing file, unreadable or empty CSV, missing columns, unknown date format.
+    """
+    import pandas as pd
+
+    df = _read_frame(path)
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; "
+                        f"need Date,Open,High,Low,Close,Volume (and Symbol for the long format)")
+    if df.empty:
+        raise DataError(f"{path}: no rows")
+    report = LoadReport(path, rows=len(df))
+    if "symbol" in df.columns:
+        syms = _map_unique(df["symbol"], lambda u: u.fillna("").astype(str).str.strip().str.upper())
+    else:
+        syms = np.full(len(df), symbol.upper() if symbol else symbol_from_filename(path), dtype=object)
+    dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
+    cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in REQUIRED[1:]}
+    keep = _drop_bad_rows(dates, syms, cols, report)
+    return _split(syms[keep], dates[keep], {k: v[keep] for k, v in cols.items()}, report)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """Read the CSV with normalized column names; Date and Symbol kept as text."""
+    import pandas as pd
+
+    def norm(c: object) -> str:
+        return re.sub(r"[\s_]", "", str(c)).lower()
+
+    try:
+        header = pd.read_csv(path, nrows=0)
+        text_cols = {c: str for c in header.columns if norm(c) in ("date", "symbol")}
+        df = pd.read_csv(path, dtype=text_cols, skipinitialspace=True)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot read CSV: {str(exc).splitlines()[0]}") from None
+    df.columns = [norm(c) for c in df.columns]
+    return df
+
+
+def _map_unique(col: pd.Series, convert: Callable[[pd.Series], object]) -> np.ndarray:
+    """Apply `convert` to the distinct values of `col` only (dates and symbols repeat a lot)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    converted = np.asarray(convert(pd.Series(uniques)))
+    return converted[codes]
+
+
+def _parse_dates(raw: pd.Series, path: Path) -> np.ndarray:
+    import pandas as pd
+
+    text = raw.fillna("").astype(str).str.strip()
+    first = next((s for s in text if s), None)
+    if first is None:
+        raise DataError(f"{path}: no dates")
+    fmt = _date_format(first, path)
+    parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    return parsed.to_numpy().astype("datetime64[D]")
+
+
+def _drop_bad_rows(dates: np.ndarray, syms: np.ndarray, cols: dict[str, np.ndarray],
+                   report: LoadReport) -> np.ndarray:
+    bad_field = np.isnat(dates) | (syms == "")
+    for v in cols.values():
+        bad_field |= np.isnan(v)
+    with np.errstate(invalid="ignore"):
+        nonpos = ~bad_field & np.any([cols[c] <= 0 for c in PRICES], axis=0)
+        inverted = ~bad_field & ~nonpos & (cols["high"] < cols["low"])
+        negvol = ~bad_field & ~nonpos & ~inverted & (cols["volume"] < 0)
+    keep = ~(bad_field | nonpos | inverted | negvol)
+    order = _not_after_previous(dates, syms, keep)
+    report.dropped.update({
+        "missing or non-numeric field": int(bad_field.sum()),
+        "non-positive price": int(nonpos.sum()),
+        "high below low": int(inverted.sum()),
+        "negative volume": int(negvol.sum()),
+        "duplicate or unsorted date": int(order.sum()),
+    })
+    report.dropped = +report.dropped  # drop zero counts
+    return keep & ~order
+
+
+def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Rows (among `keep`) whose date is not after the latest earlier kept date of their symbol."""
+    out = np.zeros(len(dates), dtype=bool)
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return out
+    order = idx[np.argsort(syms[idx], kind="stable")]
+    s, d = syms[order], dates[order].astype(np.int64)
+    starts = np.r_[True, s[1:] != s[:-1]]
+    # running max of earlier dates within each symbol: offset dates by symbol group so that a
+    # single cumulative max does not cross groups
+    group = np.cumsum(starts)
+    shifted = d - d.min() + group * (d.max() - d.min() + 2)
+    prev_max = np.r_[np.int64(-1), np.maximum.accumulate(shifted)[:-1]]
+    prev_max = np.where(starts, np.int64(-1), prev_max)
+    out[order] = shifted <= prev_max
+    return out
+
+
+def _split(syms: np.ndarray, dates: np.ndarray, cols: dict[str, np.ndarray],
+           report: LoadReport) -> tuple[dict[str, Bars], LoadReport]:
+    if not len(syms):
+        raise DataError(f"{report.path}: no valid rows ({report.warning()})")
+    order = np.lexsort((dates, syms))
+    syms, dates = syms[order], dates[order]
+    cols = {k: v[order] for k, v in cols.items()}
+    names, starts = np.unique(syms, return_index=True)
+    ends = np.r_[starts[1:], len(syms)]
+    out = {}
+    for name, a, b in zip(names.tolist(), starts.tolist(), ends.tolist()):
+        out[name] = Bars(name, dates[a:b], cols["open"][a:b], cols["high"][a:b],
+                         cols["low"][a:b], cols["close"][a:b], cols["volume"][a:b])
+    return out, report

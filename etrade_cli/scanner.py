@@ -1,0 +1,138 @@
+"""The `scan` job: evaluate the strategy over a universe at one session and classify the signals.
+
+Library code (no printing): the CLI calls `scan()` and renders the `ScanResult`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DataError
+from .strategy.dual import Book, Decision, classify
+from .strategy.panel import Bars, Panel
+from .strategy.params import StrategyParams
+from .strategy.signals import Evaluation, Signal, evaluate
+
+#: reason given to a symbol that has bars, but none at the scanned session
+NO_BAR = "no_bar"
+#: reason given to a symbol with no data at all
+NO_DATA = "no_data"
+
+
+@dataclass
+class ScanResult:
+    """What a scan found.
+
+    Attributes:
+        session: the session evaluated (`datetime64[D]`): the latest date in the data on or
+            before the requested as-of date.
+        decisions: signals classified B1/B2/OPP/SKIP, in spec §4 order.
+        verdicts: every symbol's `Signal` at the session (rejected ones carry their reason).
+        missing: symbols with no data at all. stale: symbols with no bar at the session.
+    """
+
+    session: np.datetime64
+    decisions: list[Decision]
+    verdicts: list[Signal]
+    missing: list[str] = field(default_factory=list)
+    stale: list[Signal] = field(default_factory=list)
+
+    def rejection_counts(self) -> Counter[str]:
+        """Rejected symbols per reason (first failing filter, `no_bar`, `no_data`)."""
+        counts = Counter(v.reason for v in self.verdicts if v.reason)
+        counts[NO_BAR] += len(self.stale)
+        counts[NO_DATA] += len(self.missing)
+        return +counts
+
+    @property
+    def universe_size(self) -> int:
+        """Symbols asked for."""
+        return len(self.verdicts) + len(self.stale) + len(self.missing)
+
+
+def evaluate_bars(bars: Sequence[Bars], params: StrategyParams, benchmark: Bars | None = None,
+                  chunk: int = 0, on_progress: Callable[[int], None] | None = None) -> Evaluation:
+    """Build a `Panel` and evaluate it; with `chunk`, in column batches reporting progress.
+
+    Chunking only changes how the work is split (each column is independent), not the result.
+    """
+    if not chunk or len(bars) <= chunk:
+        ev = evaluate(Panel.from_bars(list(bars)), params, benchmark)
+        if on_progress:
+            on_progress(len(bars))
+        return ev
+    parts = []
+    for i in range(0, len(bars), chunk):
+        parts.append(evaluate(Panel.from_bars(list(bars[i : i + chunk])), params, benchmark))
+        if on_progress:
+            on_progress(min(chunk, len(bars) - i))
+    return merge_evaluations(parts)
+
+
+def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
+    """Join evaluations of disjoint symbol sets column-wise (front-padding to a common height)."""
+    rows = max(e.panel.close.shape[0] for e in parts)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        fill: object = np.datetime64("NaT") if a.dtype.kind == "M" else (
+            np.nan if a.dtype.kind == "f" else 0)
+        extra = np.full((rows - a.shape[0], a.shape[1]), fill, dtype=a.dtype)
+        return np.vstack([extra, a])
+
+    def cat(get: Callable[[Evaluation], np.ndarray]) -> np.ndarray:
+        return np.hstack([pad(get(e)) for e in parts])
+
+    first = parts[0]
+    panel = Panel(
+        symbols=tuple(s for e in parts for s in e.panel.symbols),
+        n_bars=np.concatenate([e.panel.n_bars for e in parts]),
+        **{f: cat(lambda e, f=f: getattr(e.panel, f))
+           for f in ("dates", "open", "high", "low", "close", "volume")},
+    )
+    return Evaluation(
+        panel=panel,
+        indicators={k: cat(lambda e, k=k: e.indicators[k]) for k in first.indicators},
+        reason=cat(lambda e: e.reason),
+        pattern=cat(lambda e: e.pattern),
+        parts={k: cat(lambda e, k=k: e.parts[k]) for k in first.parts},
+        score=cat(lambda e: e.score),
+    )
+
+
+def latest_session(bars: Sequence[Bars], as_of: np.datetime64 | None) -> np.datetime64:
+    """The latest bar date across `bars` on or before `as_of` (any date if None).
+
+    Raises:
+        DataError: no bar is dated on or before `as_of`.
+    """
+    best: np.datetime64 | None = None
+    for b in bars:
+        i = len(b) - 1 if as_of is None else b.index_at(as_of)
+        if i >= 0 and (best is None or b.dates[i] > best):
+            best = b.dates[i]
+    if best is None:
+        raise DataError(f"no bars on or before {as_of}" if as_of else "no bars at all")
+    return best
+
+
+def scan(bars: Sequence[Bars], params: StrategyParams, *, as_of: np.datetime64 | None = None,
+         book: Book | None = None, missing: Sequence[str] = (), benchmark: Bars | None = None,
+         on_progress: Callable[[int], None] | None = None) -> ScanResult:
+    """Evaluate spec §2-§3 for every symbol at the session on or before `as_of` and classify the
+    signals per spec §4 against `book` (empty book if None).
+
+    Raises:
+        DataError: no data on or before `as_of`.
+    """
+    session = latest_session(bars, as_of)
+    chunk = 128 if on_progress else 0  # batches only to report progress
+    ev = evaluate_bars(bars, params, benchmark, chunk=chunk, on_progress=on_progress)
+    verdicts, stale = [], []
+    for sig in ev.iter_at(session):
+        (verdicts if sig.date == session else stale).append(sig)
+    decisions = classify([v for v in verdicts if v.is_signal], book or Book(), params)
+    return ScanResult(session, decisions, verdicts, list(missing), stale)
