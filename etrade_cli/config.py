@@ -244,16 +244,20 @@ def _check_value(value: Any, hint: Any, rules: dict[str, Any], where: str) -> An
     if hint in (int, float):
         ok = isinstance(value, int) if hint is int else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
-            raise ConfigError(f"{where}: expected {'an integer' if hint is int else 'a number'}, "
-                              f"got {_tname(value)}")
+            raise ConfigError(
+                f"{where}: expected {'an integer' if hint is int else 'a number'}, "
+                f"got {_tname(value)}"
+            )
         _check_range(value, rules, where)
         return hint(value)
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected a string, got {_tname(value)}")
     choices = rules.get("choices")
     if choices and value not in choices:
-        raise ConfigError(f"{where}: must be one of {', '.join(choices)}; got {value!r}"
-                          f"{_did_you_mean(value, choices)}")
+        raise ConfigError(
+            f"{where}: must be one of {', '.join(choices)}; got {value!r}"
+            f"{_did_you_mean(value, choices)}"
+        )
     return value
 
 
@@ -275,7 +279,9 @@ def _check_base_url(url: str, where: str) -> None:
     host = m.group(2).strip("[]")
     loopback = host in ("localhost", "::1") or host.startswith("127.")
     if m.group(1) == "http" and not loopback:
-        raise ConfigError(f"{where}: [etrade] base_url: https is required unless the host is loopback")
+        raise ConfigError(
+            f"{where}: [etrade] base_url: https is required unless the host is loopback"
+        )
 
 
 def _apply_env(cfg: Config) -> Config:
@@ -283,8 +289,11 @@ def _apply_env(cfg: Config) -> Config:
     secret = os.environ.get("ETRADE_CONSUMER_SECRET")
     if not key and not secret:
         return cfg
-    et = replace(cfg.etrade, consumer_key=key or cfg.etrade.consumer_key,
-                 consumer_secret=secret or cfg.etrade.consumer_secret)
+    et = replace(
+        cfg.etrade,
+        consumer_key=key or cfg.etrade.consumer_key,
+        consumer_secret=secret or cfg.etrade.consumer_secret,
+    )
     return replace(cfg, etrade=et)
 
 
@@ -294,8 +303,14 @@ def _did_you_mean(word: str, options: Any) -> str:
 
 
 def _tname(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def mask(value: str) -> str:

@@ -54,8 +54,13 @@ class ScanResult:
         return len(self.verdicts) + len(self.stale) + len(self.missing)
 
 
-def evaluate_bars(bars: Sequence[Bars], params: StrategyParams, benchmark: Bars | None = None,
-                  chunk: int = 0, on_progress: Callable[[int], None] | None = None) -> Evaluation:
+def evaluate_bars(
+    bars: Sequence[Bars],
+    params: StrategyParams,
+    benchmark: Bars | None = None,
+    chunk: int = 0,
+    on_progress: Callable[[int], None] | None = None,
+) -> Evaluation:
     """Build a `Panel` and evaluate it; with `chunk`, in column batches reporting progress.
 
     Chunking only changes how the work is split (each column is independent), not the result.
@@ -78,8 +83,9 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
     rows = max(e.panel.close.shape[0] for e in parts)
 
     def pad(a: np.ndarray) -> np.ndarray:
-        fill: object = np.datetime64("NaT") if a.dtype.kind == "M" else (
-            np.nan if a.dtype.kind == "f" else 0)
+        fill: object = (
+            np.datetime64("NaT") if a.dtype.kind == "M" else (np.nan if a.dtype.kind == "f" else 0)
+        )
         extra = np.full((rows - a.shape[0], a.shape[1]), fill, dtype=a.dtype)
         return np.vstack([extra, a])
 
@@ -90,8 +96,10 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
     panel = Panel(
         symbols=tuple(s for e in parts for s in e.panel.symbols),
         n_bars=np.concatenate([e.panel.n_bars for e in parts]),
-        **{f: cat(lambda e, f=f: getattr(e.panel, f))
-           for f in ("dates", "open", "high", "low", "close", "volume")},
+        **{
+            f: cat(lambda e, f=f: getattr(e.panel, f))
+            for f in ("dates", "open", "high", "low", "close", "volume")
+        },
     )
     return Evaluation(
         panel=panel,
@@ -119,9 +127,16 @@ def latest_session(bars: Sequence[Bars], as_of: np.datetime64 | None) -> np.date
     return best
 
 
-def scan(bars: Sequence[Bars], params: StrategyParams, *, as_of: np.datetime64 | None = None,
-         book: Book | None = None, missing: Sequence[str] = (), benchmark: Bars | None = None,
-         on_progress: Callable[[int], None] | None = None) -> ScanResult:
+def scan(
+    bars: Sequence[Bars],
+    params: StrategyParams,
+    *,
+    as_of: np.datetime64 | None = None,
+    book: Book | None = None,
+    missing: Sequence[str] = (),
+    benchmark: Bars | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ScanResult:
     """Evaluate spec §2-§3 for every symbol at the session on or before `as_of` and classify the
     signals per spec §4 against `book` (empty book if None).
 

@@ -13,8 +13,15 @@ from .scanner import ScanResult
 from .strategy.dual import Decision
 from .strategy.signals import SCORE_PARTS, Signal
 
-PART_LABELS = {"rs": "RS", "weekly": "Wk", "monthly": "Mo", "volume": "Vol",
-               "demand_zone": "DZ", "ema21_touch": "E21", "sma50_touch": "S50"}
+PART_LABELS = {
+    "rs": "RS",
+    "weekly": "Wk",
+    "monthly": "Mo",
+    "volume": "Vol",
+    "demand_zone": "DZ",
+    "ema21_touch": "E21",
+    "sma50_touch": "S50",
+}
 ACTION_STYLE = {"B1": "bold green", "B2": "bold cyan", "OPP": "yellow", "SKIP": "dim"}
 
 
@@ -56,9 +63,11 @@ def scan_json(res: ScanResult, show_all: bool) -> dict[str, Any]:
         "universe": res.universe_size,
     }
     if show_all:
-        doc["symbols"] = [signal_dict(v) for v in res.verdicts] + [
-            {**signal_dict(v), "result": "no_bar"} for v in res.stale
-        ] + [{"symbol": s, "result": "no_data"} for s in res.missing]
+        doc["symbols"] = (
+            [signal_dict(v) for v in res.verdicts]
+            + [{**signal_dict(v), "result": "no_bar"} for v in res.stale]
+            + [{"symbol": s, "result": "no_data"} for s in res.missing]
+        )
     return doc
 
 
@@ -80,8 +89,17 @@ def scan_rows(res: ScanResult, show_all: bool) -> list[dict[str, Any]]:
     return rows
 
 
-SCAN_CSV_COLUMNS = ["symbol", "date", "close", "result", "pattern", "score",
-                    *(f"part_{k}" for k in SCORE_PARTS), "action", "why"]
+SCAN_CSV_COLUMNS = [
+    "symbol",
+    "date",
+    "close",
+    "result",
+    "pattern",
+    "score",
+    *(f"part_{k}" for k in SCORE_PARTS),
+    "action",
+    "why",
+]
 
 
 def parts_text(parts: dict[str, float]) -> str:
@@ -102,8 +120,16 @@ def scan_table(res: ScanResult) -> Table:
     t.add_column("Why")
     for i, d in enumerate(res.decisions, 1):
         s = d.signal
-        t.add_row(str(i), s.symbol, f"{s.close:,.2f}", s.pattern or "", f"{s.score:g}",
-                  parts_text(s.parts), f"[{ACTION_STYLE[d.action]}]{d.action}[/]", d.why)
+        t.add_row(
+            str(i),
+            s.symbol,
+            f"{s.close:,.2f}",
+            s.pattern or "",
+            f"{s.score:g}",
+            parts_text(s.parts),
+            f"[{ACTION_STYLE[d.action]}]{d.action}[/]",
+            d.why,
+        )
     return t
 
 
@@ -113,8 +139,11 @@ def verdict_table(res: ScanResult) -> Table:
     for col in ("Symbol", "Date", "Close", "Result", "Pattern", "Score"):
         t.add_column(col, justify="right" if col in ("Close", "Score") else "left")
     for v in sorted(res.verdicts + res.stale, key=lambda v: v.symbol):
-        result = "[green]signal[/]" if v.is_signal else (
-            "no bar at session" if v in res.stale else v.reason or "")
+        result = (
+            "[green]signal[/]"
+            if v.is_signal
+            else ("no bar at session" if v in res.stale else v.reason or "")
+        )
         t.add_row(v.symbol, str(v.date), f"{v.close:,.2f}", result, v.pattern or "", f"{v.score:g}")
     for s in res.missing:
         t.add_row(s, "", "", "no data", "", "")

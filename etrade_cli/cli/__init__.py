@@ -39,7 +39,9 @@ def _fail(message: str, code: int) -> None:
 
     from ..redact import redact
 
-    err.print(f"[red]error:[/] {escape(redact(message))}", markup=True, highlight=False, soft_wrap=True)
+    err.print(
+        f"[red]error:[/] {escape(redact(message))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -65,11 +67,15 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Path = typer.Option(  # noqa: B008
-        None, "--config", "-c", help="Config file (default: $ETRADE_CLI_CONFIG, ./config.toml, "
-        "then the user config dir).", dir_okay=False,
+        None,
+        "--config",
+        "-c",
+        help="Config file (default: $ETRADE_CLI_CONFIG, ./config.toml, then the user config dir).",
+        dir_okay=False,
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Global options."""
     state(ctx).config_path = config

@@ -39,8 +39,11 @@ def check(ctx: typer.Context) -> None:
     cfg = state(ctx).config()
     symbols = universe(cfg)
     where = cfg.source or "built-in defaults"
-    out.print(f"config OK ({where}); broker {cfg.broker.name}, data {cfg.data.source}, "
-              f"{len(symbols)} symbols in the universe ({cfg.watchlist_path})", markup=False)
+    out.print(
+        f"config OK ({where}); broker {cfg.broker.name}, data {cfg.data.source}, "
+        f"{len(symbols)} symbols in the universe ({cfg.watchlist_path})",
+        markup=False,
+    )
 
 
 def _toml(value: object) -> str:

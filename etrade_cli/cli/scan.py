@@ -8,8 +8,18 @@ from typing import Any
 
 import typer
 
-from .common import CSV_OPT, JSON_OPT, Format, err, output_format, parse_date, parse_symbols, \
-    show_progress, state, warn
+from .common import (
+    CSV_OPT,
+    JSON_OPT,
+    Format,
+    err,
+    output_format,
+    parse_date,
+    parse_symbols,
+    show_progress,
+    state,
+    warn,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -20,15 +30,31 @@ def register(app: typer.Typer) -> None:
 def scan_cmd(
     ctx: typer.Context,
     symbols: list[str] = typer.Argument(  # noqa: B008
-        None, help="Symbols to scan (default: the watchlist minus the exclusion list)."),
-    watchlist: Path = typer.Option(None, "--watchlist", "-w", help="Watchlist file.",  # noqa: B008
-                                   dir_okay=False),
-    exclude: Path = typer.Option(None, "--exclude", "-x", help="Exclusion list file.",  # noqa: B008
-                                 dir_okay=False),
-    as_of: str = typer.Option(None, "--as-of", help="Evaluate at the last bar on or before "
-                              "this date, YYYY-MM-DD (default: the latest bar)."),
-    show_all: bool = typer.Option(False, "--all", help="List every symbol with its first "
-                                  "failing filter."),
+        None, help="Symbols to scan (default: the watchlist minus the exclusion list)."
+    ),
+    watchlist: Path = typer.Option(
+        None,
+        "--watchlist",
+        "-w",
+        help="Watchlist file.",  # noqa: B008
+        dir_okay=False,
+    ),
+    exclude: Path = typer.Option(
+        None,
+        "--exclude",
+        "-x",
+        help="Exclusion list file.",  # noqa: B008
+        dir_okay=False,
+    ),
+    as_of: str = typer.Option(
+        None,
+        "--as-of",
+        help="Evaluate at the last bar on or before "
+        "this date, YYYY-MM-DD (default: the latest bar).",
+    ),
+    show_all: bool = typer.Option(
+        False, "--all", help="List every symbol with its first failing filter."
+    ),
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
@@ -37,8 +63,8 @@ def scan_cmd(
 
     from .. import views
     from ..config import read_symbol_list, universe
-    from ..services import bar_provider, open_book
     from ..scanner import scan
+    from ..services import bar_provider, open_book
 
     fmt = output_format(as_json, as_csv)
     cfg = state(ctx).config()
@@ -58,9 +84,15 @@ def scan_cmd(
         warn(w)
     benchmark = _benchmark(cfg, provider)
     with _progress(fmt, len(bars)) as advance:
-        result = scan(bars, cfg.strategy, as_of=np.datetime64(day) if day else None,
-                      book=open_book(cfg), missing=missing, benchmark=benchmark,
-                      on_progress=advance)
+        result = scan(
+            bars,
+            cfg.strategy,
+            as_of=np.datetime64(day) if day else None,
+            book=open_book(cfg),
+            missing=missing,
+            benchmark=benchmark,
+            on_progress=advance,
+        )
     if fmt is Format.json:
         from .common import emit_json
 
@@ -86,8 +118,10 @@ def _benchmark(cfg: Any, provider: Any) -> Any:
 
     found, _ = provider.get([cfg.strategy.rs_benchmark])
     if not found:
-        raise DataError(f"[strategy] rs_mode = \"benchmark\" needs bars for "
-                        f"{cfg.strategy.rs_benchmark}, which the data source does not have")
+        raise DataError(
+            f'[strategy] rs_mode = "benchmark" needs bars for '
+            f"{cfg.strategy.rs_benchmark}, which the data source does not have"
+        )
     return found[0]
 
 

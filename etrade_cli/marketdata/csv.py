@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,15 +95,19 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     df = _read_frame(path)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; "
-                        f"need Date,Open,High,Low,Close,Volume (and Symbol for the long format)")
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"need Date,Open,High,Low,Close,Volume (and Symbol for the long format)"
+        )
     if df.empty:
         raise DataError(f"{path}: no rows")
     report = LoadReport(path, rows=len(df))
     if "symbol" in df.columns:
         syms = _map_unique(df["symbol"], lambda u: u.fillna("").astype(str).str.strip().str.upper())
     else:
-        syms = np.full(len(df), symbol.upper() if symbol else symbol_from_filename(path), dtype=object)
+        syms = np.full(
+            len(df), symbol.upper() if symbol else symbol_from_filename(path), dtype=object
+        )
     dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
     cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in REQUIRED[1:]}
     keep = _drop_bad_rows(dates, syms, cols, report)
@@ -152,8 +156,9 @@ def _parse_dates(raw: pd.Series, path: Path) -> np.ndarray:
     return parsed.to_numpy().astype("datetime64[D]")
 
 
-def _drop_bad_rows(dates: np.ndarray, syms: np.ndarray, cols: dict[str, np.ndarray],
-                   report: LoadReport) -> np.ndarray:
+def _drop_bad_rows(
+    dates: np.ndarray, syms: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+) -> np.ndarray:
     bad_field = np.isnat(dates) | (syms == "")
     for v in cols.values():
         bad_field |= np.isnan(v)
@@ -163,13 +168,15 @@ def _drop_bad_rows(dates: np.ndarray, syms: np.ndarray, cols: dict[str, np.ndarr
         negvol = ~bad_field & ~nonpos & ~inverted & (cols["volume"] < 0)
     keep = ~(bad_field | nonpos | inverted | negvol)
     order = _not_after_previous(dates, syms, keep)
-    report.dropped.update({
-        "missing or non-numeric field": int(bad_field.sum()),
-        "non-positive price": int(nonpos.sum()),
-        "high below low": int(inverted.sum()),
-        "negative volume": int(negvol.sum()),
-        "duplicate or unsorted date": int(order.sum()),
-    })
+    report.dropped.update(
+        {
+            "missing or non-numeric field": int(bad_field.sum()),
+            "non-positive price": int(nonpos.sum()),
+            "high below low": int(inverted.sum()),
+            "negative volume": int(negvol.sum()),
+            "duplicate or unsorted date": int(order.sum()),
+        }
+    )
     report.dropped = +report.dropped  # drop zero counts
     return keep & ~order
 
@@ -193,8 +200,9 @@ def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -
     return out
 
 
-def _split(syms: np.ndarray, dates: np.ndarray, cols: dict[str, np.ndarray],
-           report: LoadReport) -> tuple[dict[str, Bars], LoadReport]:
+def _split(
+    syms: np.ndarray, dates: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+) -> tuple[dict[str, Bars], LoadReport]:
     if not len(syms):
         raise DataError(f"{report.path}: no valid rows ({report.warning()})")
     order = np.lexsort((dates, syms))
@@ -204,6 +212,13 @@ def _split(syms: np.ndarray, dates: np.ndarray, cols: dict[str, np.ndarray],
     ends = np.r_[starts[1:], len(syms)]
     out = {}
     for name, a, b in zip(names.tolist(), starts.tolist(), ends.tolist()):
-        out[name] = Bars(name, dates[a:b], cols["open"][a:b], cols["high"][a:b],
-                         cols["low"][a:b], cols["close"][a:b], cols["volume"][a:b])
+        out[name] = Bars(
+            name,
+            dates[a:b],
+            cols["open"][a:b],
+            cols["high"][a:b],
+            cols["low"][a:b],
+            cols["close"][a:b],
+            cols["volume"][a:b],
+        )
     return out, report

@@ -83,8 +83,9 @@ def classify(signals: Iterable[Signal], book: Book, prm: StrategyParams) -> list
     return out
 
 
-def position_size(kind: str, price: float, cash: float, open_value: float,
-                  prm: StrategyParams) -> tuple[int, float]:
+def position_size(
+    kind: str, price: float, cash: float, open_value: float, prm: StrategyParams
+) -> tuple[int, float]:
     """Whole shares to buy for a new `kind` position at `price` (spec §5).
 
     Args:

@@ -89,8 +89,12 @@ def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     """
     a, one = _as2d(close)
     change = a - shift(a, 1)
-    gain = seeded_ewm(np.where(change > 0, change, np.where(np.isnan(change), np.nan, 0.0)), n, 1 / n)
-    loss = seeded_ewm(np.where(change < 0, -change, np.where(np.isnan(change), np.nan, 0.0)), n, 1 / n)
+    gain = seeded_ewm(
+        np.where(change > 0, change, np.where(np.isnan(change), np.nan, 0.0)), n, 1 / n
+    )
+    loss = seeded_ewm(
+        np.where(change < 0, -change, np.where(np.isnan(change), np.nan, 0.0)), n, 1 / n
+    )
     total = gain + loss
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(total > 0, 100.0 * gain / total, np.where(np.isnan(total), np.nan, 0.0))
@@ -139,7 +143,9 @@ def htf_ema(close: np.ndarray, period: np.ndarray, n: int) -> np.ndarray:
             prev = c[r - 1]
             seed_sum = np.where(new & (k <= n), seed_sum + np.nan_to_num(prev), seed_sum)
             step = alpha * prev + (1 - alpha) * ema_done
-            ema_done = np.where(new & (k == n), seed_sum / n, np.where(new & (k > n), step, ema_done))
+            ema_done = np.where(
+                new & (k == n), seed_sum / n, np.where(new & (k > n), step, ema_done)
+            )
             done = np.where(new, k, done)
         total = done + 1
         value = np.where(

@@ -160,8 +160,9 @@ def _window_sum(x: np.ndarray, n: int) -> np.ndarray:
     return ind.sma(x, n) * n
 
 
-def _touched_since_golden_cross(x: dict[str, np.ndarray], ma: np.ndarray, pct: float,
-                                c: np.ndarray) -> np.ndarray:
+def _touched_since_golden_cross(
+    x: dict[str, np.ndarray], ma: np.ndarray, pct: float, c: np.ndarray
+) -> np.ndarray:
     """Spec §3: some bar i in (g, t] had |C-MA|/MA <= pct, g the last golden cross (or none)."""
     s50, s200 = x["sma50"], x["sma200"]
     cross = (ind.shift(s50) <= ind.shift(s200)) & (s50 > s200)
@@ -171,8 +172,9 @@ def _touched_since_golden_cross(x: dict[str, np.ndarray], ma: np.ndarray, pct: f
     return last_touch > last_cross
 
 
-def _score_parts(p: Panel, x: dict[str, np.ndarray], prm: StrategyParams,
-                 benchmark: Bars | None) -> dict[str, np.ndarray]:
+def _score_parts(
+    p: Panel, x: dict[str, np.ndarray], prm: StrategyParams, benchmark: Bars | None
+) -> dict[str, np.ndarray]:
     c = p.close
     if prm.rs_mode == "benchmark":
         rs = _beats_benchmark(p, benchmark)
@@ -194,10 +196,12 @@ def _beats_benchmark(p: Panel, bench: Bars | None) -> np.ndarray:
     """21-bar return of each symbol vs. the benchmark's return over the same two dates (§3)."""
     if bench is None or len(bench) == 0:
         return np.zeros(p.close.shape, dtype=bool)
+
     def bench_close(dates: np.ndarray) -> np.ndarray:
         idx = np.clip(np.searchsorted(bench.dates, dates), 0, len(bench) - 1)
         hit = bench.dates[idx] == dates
         return np.where(hit & ~np.isnat(dates), bench.close[idx], np.nan)
+
     d0 = np.full(p.dates.shape, np.datetime64("NaT"), dtype="datetime64[D]")
     d0[21:] = p.dates[:-21]
     with np.errstate(invalid="ignore", divide="ignore"):
