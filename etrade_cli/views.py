@@ -148,3 +148,315 @@ def verdict_table(res: ScanResult) -> Table:
     for s in res.missing:
         t.add_row(s, "", "", "no data", "", "")
     return t
+
+
+# --- trading loop ------------------------------------------------------------------------------
+
+
+def _money(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return ""
+    return f"{v:+,.2f}" if signed else f"{v:,.2f}"
+
+
+def run_tables(res: Any) -> list[Any]:
+    """Rich renderables for an `engine.RunResult`: a header line, actions, refusals, findings."""
+    from rich.text import Text
+
+    out: list[Any] = []
+    mode = "dry run: nothing sent" if res.dry_run else "orders sent"
+    head = f"Session {res.session}" + ("" if res.market_open else " (market closed)")
+    if res.equity is not None:
+        head += f" · equity {_money(res.equity)} USD · cash {_money(res.cash)} USD · {mode}"
+    out.append(Text(head, style="bold"))
+    if res.message:
+        out.append(Text(res.message))
+    if res.exits or res.entries:
+        t = Table(title="Orders", title_justify="left")
+        for col in (
+            "Side",
+            "Symbol",
+            "Type",
+            "Reason",
+            "Shares",
+            "Price",
+            "Status",
+            "P&L",
+            "clientOrderId",
+        ):
+            t.add_column(col, justify="right" if col in ("Shares", "Price", "P&L") else "left")
+        for a in [*res.exits, *res.entries]:
+            t.add_row(
+                a.side,
+                a.symbol,
+                a.kind,
+                a.reason,
+                str(a.quantity),
+                _money(a.price),
+                a.status,
+                _money(a.pnl, signed=True),
+                a.client_order_id or "",
+            )
+        out.append(t)
+    elif res.market_open:
+        out.append(Text("No exits or entries this session."))
+    if res.refusals:
+        t = Table(title="Refused by risk checks", title_justify="left")
+        for col in ("Symbol", "Action", "Reason"):
+            t.add_column(col)
+        for r in res.refusals:
+            t.add_row(r["symbol"], r["action"], r["reason"])
+        out.append(t)
+    for f in res.findings:
+        style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
+        out.append(Text(f"reconcile {f.severity}: {f.message}", style=style))
+    return out
+
+
+def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict[str, Any]]:
+    """Dict rows for `etrade positions`: one per position, P&L in USD and percent (5.0 = 5 %)."""
+    from .engine import unrealized
+
+    rows = []
+    for p in positions:
+        price = last_price(p.symbol) if p.status == "open" else p.exit_price
+        usd, pct = unrealized(p, price) if p.status == "open" else (None, None)
+        rows.append(
+            {
+                "id": p.id,
+                "symbol": p.symbol,
+                "type": p.kind,
+                "status": p.status,
+                "entry_date": p.entry_date,
+                "entry_price": p.entry_price,
+                "original_qty": p.original_qty,
+                "remaining_qty": p.remaining_qty,
+                "stop_loss": p.stop_loss,
+                "targets_hit": p.targets_hit,
+                "sessions_held": held(p),
+                "last_price": price,
+                "unrealized_usd": usd,
+                "unrealized_pct": pct,
+                "realized_usd": p.realized_pnl,
+                "exit_date": p.exit_date,
+                "exit_reason": p.exit_reason,
+            }
+        )
+    return rows
+
+
+def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
+    """The position book as a table."""
+    t = Table(title="Closed positions" if closed else "Open positions", title_justify="left")
+    cols = [
+        "Symbol",
+        "Type",
+        "Entry date",
+        "Entry",
+        "Shares",
+        "Left",
+        "Stop",
+        "PT",
+        "Held",
+        "Last",
+        "Unreal. USD",
+        "Unreal. %",
+    ]
+    if closed:
+        cols = [
+            "Symbol",
+            "Type",
+            "Entry date",
+            "Entry",
+            "Shares",
+            "Exit date",
+            "Exit",
+            "Reason",
+            "Realized USD",
+        ]
+    for c in cols:
+        t.add_column(
+            c,
+            justify="left"
+            if c in ("Symbol", "Type", "Entry date", "Exit date", "Reason")
+            else "right",
+        )
+    for r in rows:
+        if closed:
+            t.add_row(
+                r["symbol"],
+                r["type"],
+                r["entry_date"] or "",
+                _money(r["entry_price"]),
+                str(r["original_qty"]),
+                r["exit_date"] or "",
+                _money(r["last_price"]),
+                r["exit_reason"] or "",
+                _money(r["realized_usd"], signed=True),
+            )
+        else:
+            pct = r["unrealized_pct"]
+            t.add_row(
+                r["symbol"],
+                r["type"],
+                r["entry_date"] or "pending",
+                _money(r["entry_price"]),
+                str(r["original_qty"]),
+                str(r["remaining_qty"]),
+                _money(r["stop_loss"]),
+                str(r["targets_hit"]),
+                "" if r["sessions_held"] is None else str(r["sessions_held"]),
+                _money(r["last_price"]),
+                _money(r["unrealized_usd"], signed=True),
+                "" if pct is None else f"{pct:+.2f}",
+            )
+    return t
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v:+.2f} %"
+
+
+def stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
+    """Trade statistics, one column per group (all, B1, B2)."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("")
+    for name in stats:
+        t.add_column(name, justify="right")
+    fields = [
+        ("trades", "Trades", str),
+        ("wins", "Wins", str),
+        ("losses", "Losses", str),
+        ("win_rate_pct", "Win rate", lambda v: "" if v is None else f"{v:.1f} %"),
+        ("avg_win", "Avg win USD", _money),
+        ("avg_loss", "Avg loss USD", _money),
+        ("profit_factor", "Profit factor", lambda v: "" if v is None else f"{v:.2f}"),
+        ("realized", "Realized USD", lambda v: _money(v, signed=True)),
+    ]
+    for key, label, fmt in fields:
+        t.add_row(label, *(fmt(s[key]) for s in stats.values()))
+    return t
+
+
+def performance_table(perf: dict[str, Any] | None) -> Table | None:
+    """Equity-curve statistics as a two-column table."""
+    if not perf:
+        return None
+    t = Table(title="Performance", title_justify="left", show_header=False)
+    t.add_column("")
+    t.add_column("", justify="right")
+    t.add_row("Start equity", f"{_money(perf['start_equity'])} USD")
+    t.add_row("End equity", f"{_money(perf['end_equity'])} USD")
+    t.add_row("Total return", _pct(perf["total_return_pct"]))
+    t.add_row("CAGR", _pct(perf["cagr_pct"]))
+    t.add_row(
+        "Max drawdown", f"{_pct(perf['max_drawdown_pct'])} ({_money(perf['max_drawdown_usd'])} USD)"
+    )
+    t.add_row(
+        "Sharpe (daily, annualized)", "" if perf["sharpe"] is None else f"{perf['sharpe']:.2f}"
+    )
+    t.add_row("Exposure", f"{perf['exposure_pct']:.1f} %")
+    t.add_row("Sessions", str(perf["sessions"]))
+    return t
+
+
+def report_renderables(doc: dict[str, Any]) -> list[Any]:
+    """`etrade report` for people: totals, by month, by exit reason, stats, performance."""
+    from rich.text import Text
+
+    out: list[Any] = [
+        Text(
+            f"Realized {_money(doc['realized'], True)} USD · unrealized "
+            f"{_money(doc['unrealized'], True)} USD · {doc['open_positions']} open position(s)"
+            + (f" · since {doc['since']}" if doc["since"] else ""),
+            style="bold",
+        )
+    ]
+    if doc["by_month"]:
+        t = Table(title="Realized P&L by month", title_justify="left")
+        t.add_column("Month")
+        t.add_column("USD", justify="right")
+        for month, v in doc["by_month"].items():
+            t.add_row(month, _money(v, True))
+        out.append(t)
+    if doc["by_day"]:
+        t = Table(title="Realized P&L by day", title_justify="left")
+        t.add_column("Session")
+        t.add_column("USD", justify="right")
+        for day, v in doc["by_day"].items():
+            t.add_row(day, _money(v, True))
+        out.append(t)
+    if doc["by_exit_reason"]:
+        t = Table(title="By exit reason", title_justify="left")
+        for c in ("Reason", "Exits", "Shares", "Realized USD"):
+            t.add_column(c, justify="left" if c == "Reason" else "right")
+        for reason, agg in doc["by_exit_reason"].items():
+            t.add_row(
+                reason,
+                str(int(agg["exits"])),
+                str(int(agg["shares"])),
+                _money(agg["realized"], True),
+            )
+        out.append(t)
+    out.append(stats_table("Trades", {"All": doc["trades"], **doc["by_type"]}))
+    perf = performance_table(doc["performance"])
+    if perf is not None:
+        out.append(perf)
+    return out
+
+
+def backtest_renderables(res: Any) -> list[Any]:
+    """`etrade backtest` for people: summary, statistics, the trade list, the fill note."""
+    from rich.text import Text
+
+    out: list[Any] = [
+        Text(
+            f"Backtest {res.start} .. {res.end}: {res.sessions} sessions, "
+            f"{res.symbols} symbols, starting cash {_money(res.starting_cash)} USD",
+            style="bold",
+        )
+    ]
+    perf = performance_table(asdict_safe(res.performance))
+    if perf is not None:
+        out.append(perf)
+    out.append(stats_table("Trades", {"All": asdict_safe(res.stats)}))
+    if res.trades:
+        t = Table(title="Trade list", title_justify="left")
+        for c in (
+            "Symbol",
+            "Type",
+            "Entry date",
+            "Entry",
+            "Shares",
+            "Exit date",
+            "Exit",
+            "Reason",
+            "P&L USD",
+        ):
+            t.add_column(
+                c, justify="right" if c in ("Entry", "Shares", "Exit", "P&L USD") else "left"
+            )
+        for tr in res.trades:
+            open_ = tr["status"] == "open"
+            pnl = tr["realized"] + (tr["unrealized"] or 0.0)
+            t.add_row(
+                tr["symbol"],
+                tr["type"],
+                tr["entry_date"] or "",
+                _money(tr["entry_price"]),
+                str(tr["shares"]),
+                "open" if open_ else tr["exit_date"] or "",
+                _money(tr["mark"] if open_ else tr["exit_price"]),
+                "marked to market" if open_ else tr["exit_reason"] or "",
+                _money(pnl, signed=True),
+            )
+        out.append(t)
+    out.append(Text(f"Note: {res.note}.", style="dim"))
+    return out
+
+
+def asdict_safe(obj: Any) -> Any:
+    """`dataclasses.asdict` that passes None and dicts through."""
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj

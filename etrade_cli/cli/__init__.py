@@ -73,18 +73,25 @@ def root(
         help="Config file (default: $ETRADE_CLI_CONFIG, ./config.toml, then the user config dir).",
         dir_okay=False,
     ),
+    db: Path = typer.Option(  # noqa: B008
+        None, "--db", help="Position book (SQLite) to use instead of [paths] db.", dir_okay=False
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Global options."""
-    state(ctx).config_path = config
+    st = state(ctx)
+    st.config_path, st.db_path = config, db
 
 
 def _register() -> None:
-    from . import config_cmd, scan
+    from . import backtest_cmd, book, config_cmd, scan, trading
 
     scan.register(app)
+    trading.register(app)
+    book.register(app)
+    backtest_cmd.register(app)
     config_cmd.register(app)
 
 

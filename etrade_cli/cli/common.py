@@ -40,6 +40,7 @@ class State:
     """Per-invocation state kept in `ctx.obj`: global options and the lazily loaded config."""
 
     config_path: Path | None = None
+    db_path: Path | None = None
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:
@@ -48,8 +49,13 @@ class State:
             from ..config import load_config
             from ..redact import register_secret
 
-            self._config = load_config(self.config_path)
-            register_secret(self._config.etrade.consumer_secret)
+            cfg = load_config(self.config_path)
+            if self.db_path is not None:
+                from dataclasses import replace
+
+                cfg = replace(cfg, paths=replace(cfg.paths, db=str(self.db_path.resolve())))
+            register_secret(cfg.etrade.consumer_secret)
+            self._config = cfg
         return self._config
 
 

@@ -1,0 +1,1 @@
+"""Brokers behind one small interface (`base.Broker`): `paper` (default) and, later, `etrade`."""

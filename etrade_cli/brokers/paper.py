@@ -1,0 +1,248 @@
+"""The paper broker: simulated fills at the market-data price of the engine's clock.
+
+Its account (cash, orders, holdings) lives in the same SQLite file as the position book, in its
+own tables and its own transactions, so it behaves like a separate broker: a crash between its
+write and the journal's is exactly the case the engine's reconciliation must handle.
+
+Fills: MARKET orders fill at once, in full, at the current price (the bar close for CSV data);
+a LIMIT order fills at once at the current price when that price is at or better than the limit,
+else it stays OPEN until cancelled (no intraday simulation). Commission `commission_usd` per order.
+Placing a `clientOrderId` it already knows returns the existing order: never a second fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import InputError, OrderRejectedError
+from ..store import Store, utcnow
+from .base import (
+    CANCELLED,
+    EXECUTED,
+    OPEN,
+    REJECTED,
+    AccountValues,
+    BrokerPosition,
+    Fill,
+    OrderRequest,
+    OrderState,
+    Preview,
+    Quote,
+)
+
+PriceSource = Callable[[str], "float | None"]
+
+
+class PaperBroker:
+    """A simulated broker account stored in `store` (see the module doc).
+
+    Args:
+        store: the position book's `Store`. account: account name ("paper").
+        starting_cash: USD, used when the account is first created.
+        commission: USD per filled order, used when the account is first created.
+        prices: symbol -> current price (USD) or None; set later with `set_market`.
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        store: Store,
+        account: str = "paper",
+        starting_cash: float = 100_000.0,
+        commission: float = 0.0,
+        prices: PriceSource | None = None,
+        session_date: str | None = None,
+    ):
+        self.store = store
+        self.account = account
+        self._prices: PriceSource = prices or (lambda _s: None)
+        self.session_date = session_date
+        with store.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
+                (account, starting_cash, commission, utcnow()),
+            )
+        row = store.query(
+            "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?", account
+        )[0]
+        self.starting_cash, self.commission = float(row[0]), float(row[1])
+
+    def set_market(self, prices: PriceSource, session_date: str | None) -> None:
+        """Point the broker at the engine's clock: current prices and the session date."""
+        self._prices = prices
+        self.session_date = session_date
+
+    # -- account ----------------------------------------------------------------------------
+
+    def _cash(self) -> float:
+        row = self.store.query(
+            "SELECT coalesce(sum(CASE side WHEN 'BUY' THEN -quantity * fill_price "
+            "ELSE quantity * fill_price END), 0), coalesce(sum(commission), 0) "
+            "FROM paper_orders WHERE account = ? AND status = ?",
+            self.account,
+            EXECUTED,
+        )[0]
+        return self.starting_cash + float(row[0]) - float(row[1])
+
+    def positions(self) -> list[BrokerPosition]:
+        """Holdings from filled orders; average price of the buys."""
+        rows = self.store.query(
+            "SELECT symbol, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) AS qty, "
+            "sum(CASE side WHEN 'BUY' THEN quantity * fill_price END) / "
+            "sum(CASE side WHEN 'BUY' THEN quantity END) AS avg FROM paper_orders "
+            "WHERE account = ? AND status = ? GROUP BY symbol HAVING qty != 0 ORDER BY symbol",
+            self.account,
+            EXECUTED,
+        )
+        return [BrokerPosition(r[0], int(r[1]), r[2]) for r in rows]
+
+    def account_values(self) -> AccountValues:
+        """Cash, and equity = cash + holdings at current prices (last fill price if none)."""
+        cash = self._cash()
+        value = 0.0
+        for p in self.positions():
+            price = self._prices(p.symbol)
+            value += p.quantity * (price if price is not None else (p.avg_price or 0.0))
+        return AccountValues(cash=cash, equity=cash + value, buying_power=cash)
+
+    def quotes(self, symbols: list[str]) -> dict[str, Quote]:
+        """Current prices of the symbols that have one."""
+        out = {}
+        for s in symbols:
+            price = self._prices(s)
+            if price is not None:
+                out[s] = Quote(s, price)
+        return out
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def preview(self, req: OrderRequest) -> Preview:
+        """Estimate the order at the current price.
+
+        Raises:
+            InputError: quantity not positive, or an unsupported price type.
+            OrderRejectedError: no current price for the symbol.
+        """
+        if req.quantity <= 0:
+            raise InputError(
+                f"quantity must be a positive whole number of shares, got {req.quantity}"
+            )
+        if req.price_type not in ("MARKET", "LIMIT"):
+            raise InputError(
+                f"the paper broker supports MARKET and LIMIT orders, not {req.price_type}"
+            )
+        price = self._prices(req.symbol)
+        if price is None:
+            raise OrderRejectedError(f"no price for {req.symbol} at the current session")
+        return Preview(
+            f"P{req.client_order_id}", req.quantity * price + self.commission, self.commission
+        )
+
+    def place(self, req: OrderRequest, preview: Preview) -> OrderState:
+        """Fill or reject the order (see the module doc); idempotent per `clientOrderId`."""
+        existing = self.order_status(req.client_order_id)
+        if existing is not None:
+            return existing
+        status, fill_price, message = self._decide(req)
+        commission = self.commission if status == EXECUTED else 0.0
+        with self.store.tx() as db:
+            db.execute(
+                "INSERT INTO paper_orders (account, client_order_id, symbol, side, quantity, "
+                "price_type, limit_price, status, fill_price, commission, message, session_date, "
+                "placed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self.account,
+                    req.client_order_id,
+                    req.symbol,
+                    req.side,
+                    req.quantity,
+                    req.price_type,
+                    req.limit_price,
+                    status,
+                    fill_price,
+                    commission,
+                    message,
+                    self.session_date,
+                    utcnow(),
+                ),
+            )
+        state = self.order_status(req.client_order_id)
+        assert state is not None
+        return state
+
+    def _decide(self, req: OrderRequest) -> tuple[str, float | None, str]:
+        price = self._prices(req.symbol)
+        if price is None:
+            return REJECTED, None, f"no price for {req.symbol}"
+        if req.price_type == "LIMIT" and req.limit_price is not None:
+            marketable = price <= req.limit_price if req.side == "BUY" else price >= req.limit_price
+            if not marketable:
+                return OPEN, None, "limit not marketable at the current price"
+        if req.side == "SELL":
+            held = sum(p.quantity for p in self.positions() if p.symbol == req.symbol)
+            if req.quantity > held:
+                return REJECTED, None, f"cannot sell {req.quantity} {req.symbol}: holding {held}"
+        elif req.side == "BUY":
+            cost = req.quantity * price + self.commission
+            if cost > self._cash() + 1e-9:
+                return REJECTED, None, f"insufficient funds: need {cost:,.2f} USD"
+        else:
+            return REJECTED, None, f"the paper broker does not support {req.side}"
+        return EXECUTED, price, ""
+
+    def cancel(self, broker_order_id: str) -> None:
+        """Cancel an OPEN paper order.
+
+        Raises:
+            OrderRejectedError: unknown order, or not open.
+        """
+        rows = self.store.query(
+            "SELECT status FROM paper_orders WHERE account = ? AND id = ?",
+            self.account,
+            int(broker_order_id),
+        )
+        if not rows or rows[0][0] != OPEN:
+            raise OrderRejectedError(f"paper order {broker_order_id} is not open")
+        with self.store.tx() as db:
+            db.execute(
+                "UPDATE paper_orders SET status = ? WHERE id = ?", (CANCELLED, int(broker_order_id))
+            )
+
+    def order_status(self, client_order_id: str) -> OrderState | None:
+        """The paper order with this `clientOrderId`, or None."""
+        rows = self.store.query(
+            "SELECT * FROM paper_orders WHERE account = ? AND client_order_id = ?",
+            self.account,
+            client_order_id,
+        )
+        return _state(rows[0]) if rows else None
+
+    def open_orders(self) -> list[OrderState]:
+        """Paper orders still OPEN."""
+        rows = self.store.query(
+            "SELECT * FROM paper_orders WHERE account = ? AND status = ?", self.account, OPEN
+        )
+        return [_state(r) for r in rows]
+
+
+def _state(r: object) -> OrderState:
+    row = dict(r)  # type: ignore[call-overload]
+    filled = row["quantity"] if row["status"] == EXECUTED else 0
+    fills = (
+        (Fill(f"paper-{row['id']}", filled, row["fill_price"], row["commission"]),)
+        if filled
+        else ()
+    )
+    return OrderState(
+        client_order_id=row["client_order_id"],
+        broker_order_id=str(row["id"]),
+        symbol=row["symbol"],
+        side=row["side"],
+        quantity=row["quantity"],
+        status=row["status"],
+        filled_qty=filled,
+        avg_fill_price=row["fill_price"],
+        fills=fills,
+        message=row["message"] or "",
+    )

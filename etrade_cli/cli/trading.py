@@ -1,0 +1,113 @@
+"""`etrade run-once` and `etrade run-loop`: the trading loop, one cycle or on a schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from .common import JSON_OPT, emit_json, err, out, parse_date, state
+
+BROKER_OPT = typer.Option(None, "--broker", "-b", help="Broker: paper (default from config).")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run-once` and `run-loop` to `app`."""
+    app.command("run-once")(run_once_cmd)
+    app.command("run-loop")(run_loop_cmd)
+
+
+def _deps(ctx: typer.Context, broker: str | None) -> Any:
+    from ..config import universe
+    from ..services import engine_deps, make_broker, open_store
+
+    cfg = state(ctx).config()
+    store = open_store(cfg)
+    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+
+
+def run_once_cmd(
+    ctx: typer.Context,
+    as_of: str = typer.Option(
+        None,
+        "--as-of",
+        help="Run at this session date, YYYY-MM-DD (default: the latest bar of the data).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Decide and print; send nothing, change nothing."
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="When --as-of is not a session, run the "
+        "last session before it instead of reporting the market closed.",
+    ),
+    broker: str = BROKER_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """One cycle of the trading loop (made for cron): reconcile, exits, then entries."""
+    import numpy as np
+
+    from .. import views
+    from ..engine import run_once
+
+    day = parse_date(as_of, "--as-of")
+    deps = _deps(ctx, broker)
+    try:
+        res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
+    finally:
+        deps.store.close()
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    for part in views.run_tables(res):
+        out.print(part)
+
+
+def run_loop_cmd(
+    ctx: typer.Context,
+    broker: str = BROKER_OPT,
+    max_cycles: int = typer.Option(None, "--max-cycles", min=1, help="Stop after N cycles."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and print; send nothing."),
+) -> None:
+    """Run the cycle on NYSE sessions (every 120 s; 60 s in the buy window).
+
+    Sleeps until the next session while the market is closed; Ctrl-C or SIGTERM stops the loop
+    after the current cycle. Prints a heartbeat line per cycle on stderr.
+    """
+    import datetime as dt
+
+    from ..engine import run_once
+    from ..schedule import NyseCalendar, StopFlag, run_loop
+
+    cfg = state(ctx).config()
+    stop = StopFlag()
+    stop.install()
+
+    def cycle(_now: dt.datetime) -> str:
+        deps = _deps(ctx, broker)
+        try:
+            res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
+        finally:
+            deps.store.close()
+        c = res.counts()
+        return (
+            f"session {res.session} exits {c['exits']} entries {c['entries']} "
+            f"refusals {c['refusals']} findings {c['findings']}"
+        )
+
+    stats = run_loop(
+        cycle,
+        calendar=NyseCalendar(),
+        window=cfg.strategy.buy_window_minutes(),
+        now=lambda: dt.datetime.now(dt.timezone.utc),
+        sleep=stop.wait,
+        heartbeat=lambda line: err.print(line, markup=False, highlight=False),
+        max_cycles=max_cycles,
+        stop=stop,
+    )
+    err.print(
+        f"run-loop stopped after {stats.cycles} cycle(s)"
+        + (" on a signal" if stats.stopped_by_signal else ""),
+        markup=False,
+    )

@@ -1,0 +1,120 @@
+"""`MarketView`: the engine's clock and prices over daily bars evaluated once.
+
+For CSV data the clock is the data's own (spec §1, issue "Position book"): a session is a date on
+which the data has bars, a run at session D sees the bar closes of D, and `bars_held` counts the
+data's sessions. The strategy's `Evaluation` is computed once for the whole history, so a
+backtest replaying every session costs one evaluation, not one per day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .strategy.panel import Bars, Panel
+from .strategy.params import StrategyParams
+from .strategy.signals import Evaluation, Signal, evaluate
+
+
+class MarketView:
+    """Prices, sessions and signals of an `Evaluation`.
+
+    Args:
+        evaluation: the strategy evaluated over every symbol the run may touch.
+        tradable: symbols that may be entered (the universe); others are priced only.
+    """
+
+    def __init__(self, evaluation: Evaluation, tradable: Iterable[str] | None = None):
+        self.ev = evaluation
+        panel = evaluation.panel
+        self.col = {s: i for i, s in enumerate(panel.symbols)}
+        self.tradable = set(panel.symbols if tradable is None else tradable)
+        dates = panel.dates[~np.isnat(panel.dates)]
+        self.sessions = np.unique(dates)
+        self._by_date: dict[np.datetime64, list[tuple[int, int]]] | None = None
+
+    @classmethod
+    def from_bars(
+        cls,
+        bars: Sequence[Bars],
+        params: StrategyParams,
+        tradable: Iterable[str] | None = None,
+        benchmark: Bars | None = None,
+    ) -> MarketView:
+        """Evaluate `bars` once and wrap them."""
+        return cls(evaluate(Panel.from_bars(list(bars)), params, benchmark), tradable)
+
+    # -- clock ------------------------------------------------------------------------------
+
+    def session_on_or_before(self, day: np.datetime64 | None) -> np.datetime64 | None:
+        """The latest session on or before `day` (the latest session if None); None if none."""
+        if not len(self.sessions):
+            return None
+        if day is None:
+            return self.sessions[-1]
+        i = int(np.searchsorted(self.sessions, day, side="right")) - 1
+        return None if i < 0 else self.sessions[i]
+
+    def is_session(self, day: np.datetime64) -> bool:
+        """True when the data has bars dated `day`."""
+        i = int(np.searchsorted(self.sessions, day))
+        return i < len(self.sessions) and self.sessions[i] == day
+
+    def sessions_between(
+        self, start: np.datetime64 | None, end: np.datetime64 | None
+    ) -> np.ndarray:
+        """Sessions in [start, end] (open-ended where None)."""
+        s = self.sessions
+        if start is not None:
+            s = s[s >= start]
+        if end is not None:
+            s = s[s <= end]
+        return s
+
+    def bars_held(self, entry_date: str, session: np.datetime64) -> int:
+        """Sessions after `entry_date` up to and including `session` (entry session = 0; §6.2)."""
+        lo = int(np.searchsorted(self.sessions, np.datetime64(entry_date), side="right"))
+        hi = int(np.searchsorted(self.sessions, session, side="right"))
+        return max(0, hi - lo)
+
+    def in_buy_window(self, session: np.datetime64) -> bool:
+        """With the data's clock a run happens at the bar close, inside the buy window."""
+        return True
+
+    # -- prices and signals -----------------------------------------------------------------
+
+    def _row(self, symbol: str, day: np.datetime64) -> int:
+        col = self.col.get(symbol)
+        return -1 if col is None else self.ev.panel.row_at(col, day)
+
+    def close(self, symbol: str, session: np.datetime64) -> float | None:
+        """Close (USD) of the bar dated exactly `session`; None when there is no such bar."""
+        row = self._row(symbol, session)
+        if row < 0:
+            return None
+        col = self.col[symbol]
+        return (
+            float(self.ev.panel.close[row, col])
+            if self.ev.panel.dates[row, col] == session
+            else None
+        )
+
+    def last_close(self, symbol: str, session: np.datetime64) -> float | None:
+        """Close (USD) of the last bar on or before `session` (for marking to market)."""
+        row = self._row(symbol, session)
+        return None if row < 0 else float(self.ev.panel.close[row, self.col[symbol]])
+
+    def signals(self, session: np.datetime64) -> list[Signal]:
+        """Signals of tradable symbols dated exactly `session`."""
+        if self._by_date is None:
+            self._by_date = self.ev.signals_by_date()
+        out = [self.ev.signal(c, r) for c, r in self._by_date.get(session, [])]
+        return [s for s in out if s.symbol in self.tradable]
+
+    def verdict(self, symbol: str, session: np.datetime64) -> Signal | None:
+        """The strategy's verdict for `symbol` at `session` (None without a bar that day)."""
+        if symbol not in self.col:
+            return None
+        sig = self.ev.at(symbol, session)
+        return sig if sig is not None and sig.date == session else None

@@ -1,0 +1,474 @@
+"""The SQLite position book and order journal (stdlib `sqlite3`, WAL, one transaction per write).
+
+Schema changes are an append-only list of named migrations (`MIGRATIONS`), each applied once and
+recorded in the `migrations` table; never edit a released migration, add a new one.
+
+Times: `*_at` columns are UTC ISO-8601 timestamps; `*_date` columns are exchange session dates
+(US/Eastern calendar days, YYYY-MM-DD). Money in USD, quantities in whole shares.
+
+The journal is the duplicate guard of the trading loop: every order intent is inserted before it
+is sent, and two partial unique indexes make a second live order for the same position exit, or a
+second entry in the same symbol on the same session, impossible at the database level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sqlite3
+import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DataError
+
+#: journal statuses; the first five are "live" (not final)
+LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
+FINAL_STATUSES = ("filled", "cancelled", "rejected")
+
+
+def utcnow() -> str:
+    """Now as a UTC ISO-8601 string (seconds precision)."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run `;`-separated DDL inside the current transaction (`executescript` would commit)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    """Positions, partial exits, the order journal, fills, refusals, runs, the paper account."""
+    _script(
+        db,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE positions (
+            id INTEGER PRIMARY KEY,
+            symbol TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('B1', 'B2')),
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'open', 'closed', 'cancelled')),
+            entry_date TEXT,
+            entry_price REAL,
+            original_qty INTEGER NOT NULL DEFAULT 0,
+            remaining_qty INTEGER NOT NULL DEFAULT 0,
+            stop_loss REAL,
+            targets_hit INTEGER NOT NULL DEFAULT 0,
+            exit_date TEXT,
+            exit_price REAL,
+            exit_reason TEXT,
+            realized_pnl REAL NOT NULL DEFAULT 0,
+            score REAL,
+            pattern TEXT,
+            opened_at TEXT NOT NULL,
+            closed_at TEXT
+        );
+        CREATE INDEX positions_status ON positions (broker, account, status);
+        CREATE TABLE orders (
+            id INTEGER PRIMARY KEY,
+            client_order_id TEXT NOT NULL UNIQUE,
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            price_type TEXT NOT NULL DEFAULT 'MARKET',
+            limit_price REAL,
+            stop_price REAL,
+            order_term TEXT NOT NULL DEFAULT 'GOOD_FOR_DAY',
+            purpose TEXT NOT NULL,
+            position_id INTEGER REFERENCES positions (id),
+            session_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            broker_order_id TEXT,
+            preview_id TEXT,
+            filled_qty INTEGER NOT NULL DEFAULT 0,
+            avg_fill_price REAL,
+            message TEXT,
+            run_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX orders_one_live_exit ON orders (position_id, purpose)
+            WHERE purpose LIKE 'EXIT%' AND status NOT IN ('cancelled', 'rejected');
+        CREATE UNIQUE INDEX orders_one_entry_per_session ON orders (broker, account, symbol, session_date)
+            WHERE purpose LIKE 'ENTRY%' AND status NOT IN ('cancelled', 'rejected');
+        CREATE INDEX orders_status ON orders (status);
+        CREATE TABLE fills (
+            id INTEGER PRIMARY KEY,
+            order_id INTEGER NOT NULL REFERENCES orders (id),
+            fill_key TEXT NOT NULL UNIQUE,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            price REAL NOT NULL,
+            commission REAL NOT NULL DEFAULT 0,
+            session_date TEXT NOT NULL,
+            filled_at TEXT NOT NULL
+        );
+        CREATE TABLE partial_exits (
+            id INTEGER PRIMARY KEY,
+            position_id INTEGER NOT NULL REFERENCES positions (id),
+            order_id INTEGER REFERENCES orders (id),
+            reason TEXT NOT NULL,
+            session_date TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            price REAL NOT NULL,
+            realized_pnl REAL NOT NULL
+        );
+        CREATE TABLE refusals (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs (id),
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            session_date TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            as_of TEXT,
+            session_date TEXT,
+            mode TEXT NOT NULL,
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            outcome TEXT,
+            counts TEXT,
+            error TEXT,
+            equity REAL,
+            cash REAL
+        );
+        CREATE TABLE paper_accounts (
+            account TEXT PRIMARY KEY,
+            starting_cash REAL NOT NULL,
+            commission REAL NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE paper_orders (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            client_order_id TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            price_type TEXT NOT NULL,
+            limit_price REAL,
+            status TEXT NOT NULL,
+            fill_price REAL,
+            commission REAL NOT NULL DEFAULT 0,
+            message TEXT,
+            session_date TEXT,
+            placed_at TEXT NOT NULL,
+            UNIQUE (account, client_order_id)
+        );
+        """,
+    )
+    alphabet = string.ascii_uppercase + string.digits
+    tag = "".join(secrets.choice(alphabet) for _ in range(6))
+    db.execute("INSERT INTO meta (key, value) VALUES ('order_tag', ?)", (tag,))
+
+
+#: (name, function) in order; append only
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("m001_initial", m001_initial),
+]
+
+
+@dataclass(frozen=True)
+class Position:
+    """A row of `positions`. Prices USD, quantities shares, dates session dates (YYYY-MM-DD)."""
+
+    id: int
+    symbol: str
+    kind: str
+    broker: str
+    account: str
+    status: str
+    entry_date: str | None
+    entry_price: float | None
+    original_qty: int
+    remaining_qty: int
+    stop_loss: float | None
+    targets_hit: int
+    exit_date: str | None
+    exit_price: float | None
+    exit_reason: str | None
+    realized_pnl: float
+    score: float | None
+    pattern: str | None
+    opened_at: str
+    closed_at: str | None
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """A row of the order journal `orders`."""
+
+    id: int
+    client_order_id: str
+    broker: str
+    account: str
+    symbol: str
+    side: str
+    quantity: int
+    price_type: str
+    limit_price: float | None
+    stop_price: float | None
+    order_term: str
+    purpose: str
+    position_id: int | None
+    session_date: str
+    status: str
+    broker_order_id: str | None
+    preview_id: str | None
+    filled_qty: int
+    avg_fill_price: float | None
+    message: str | None
+    run_id: int | None
+    created_at: str
+    updated_at: str
+
+
+class Store:
+    """The position book: open with `Store(path)` (created and migrated as needed).
+
+    Raises:
+        ConfigError: the path cannot be created or is not an SQLite database.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the database folder {self.path.parent}: {exc}"
+                ) from None
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"{self.path}: not a usable SQLite database ({exc})") from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order, each in its own transaction; return their names."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        applied = []
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            with self.tx() as db:
+                fn(db)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utcnow()))
+            applied.append(name)
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the applied migrations, oldest first."""
+        return [r[0] for r in self.db.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+    def meta(self, key: str) -> str | None:
+        """A value of the `meta` table."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Run a read query."""
+        return self.db.execute(sql, args).fetchall()
+
+    # -- positions --------------------------------------------------------------------------
+
+    def positions(
+        self, broker: str, account: str, statuses: tuple[str, ...] = ("open",)
+    ) -> list[Position]:
+        """Positions of a broker account in the given statuses, oldest first (FIFO)."""
+        marks = ",".join("?" * len(statuses))
+        rows = self.query(
+            f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
+            "ORDER BY entry_date, id",
+            broker,
+            account,
+            *statuses,
+        )
+        return [Position(**dict(r)) for r in rows]
+
+    def position(self, position_id: int) -> Position:
+        """One position by id (KeyError if absent)."""
+        row = self.db.execute("SELECT * FROM positions WHERE id = ?", (position_id,)).fetchone()
+        if row is None:
+            raise KeyError(position_id)
+        return Position(**dict(row))
+
+    def update_position(self, db: sqlite3.Connection, position_id: int, **values: Any) -> None:
+        """Set columns of a position inside the caller's transaction."""
+        cols = ", ".join(f"{k} = ?" for k in values)
+        db.execute(f"UPDATE positions SET {cols} WHERE id = ?", (*values.values(), position_id))
+
+    # -- the order journal ------------------------------------------------------------------
+
+    def new_order(self, db: sqlite3.Connection, **values: Any) -> OrderRow:
+        """Journal an order intent inside the caller's transaction; assigns its `clientOrderId`.
+
+        The `clientOrderId` is the database's random 6-character tag followed by the journal row
+        id (zero-padded to 8 digits): 14 alphanumerics, unique per database and so per account
+        (E*TRADE: "20 or less alphanumeric characters ... unique within this account").
+
+        Raises:
+            sqlite3.IntegrityError: a live order for the same exit, or an entry in the same
+                symbol and session, already exists (the duplicate guard).
+        """
+        now = utcnow()
+        values = {
+            "status": "intent",
+            "created_at": now,
+            "updated_at": now,
+            "client_order_id": "pending-" + secrets.token_hex(8),
+            **values,
+        }
+        cols = ", ".join(values)
+        cur = db.execute(
+            f"INSERT INTO orders ({cols}) VALUES ({','.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+        coid = f"{self.meta('order_tag')}{cur.lastrowid:08d}"
+        db.execute("UPDATE orders SET client_order_id = ? WHERE id = ?", (coid, cur.lastrowid))
+        return self.order_by_id(int(cur.lastrowid or 0), db)
+
+    def order_by_id(self, order_id: int, db: sqlite3.Connection | None = None) -> OrderRow:
+        """One journal row by id."""
+        row = (db or self.db).execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+        return OrderRow(**dict(row))
+
+    def order_by_coid(self, client_order_id: str) -> OrderRow | None:
+        """One journal row by `clientOrderId`, or None."""
+        row = self.db.execute(
+            "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    def set_order(self, db: sqlite3.Connection, order_id: int, **values: Any) -> None:
+        """Update journal columns inside the caller's transaction (stamps `updated_at`)."""
+        values["updated_at"] = utcnow()
+        cols = ", ".join(f"{k} = ?" for k in values)
+        db.execute(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
+
+    def live_orders(self, broker: str, account: str) -> list[OrderRow]:
+        """Journal rows not yet final (intent, previewed, placed, unknown, partially filled)."""
+        marks = ",".join("?" * len(LIVE_STATUSES))
+        rows = self.query(
+            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
+            f"({marks}) ORDER BY id",
+            broker,
+            account,
+            *LIVE_STATUSES,
+        )
+        return [OrderRow(**dict(r)) for r in rows]
+
+    def orders(
+        self, broker: str | None = None, account: str | None = None, session_date: str | None = None
+    ) -> list[OrderRow]:
+        """Journal rows, optionally filtered, oldest first."""
+        sql, args = "SELECT * FROM orders WHERE 1=1", []
+        for col, val in (("broker", broker), ("account", account), ("session_date", session_date)):
+            if val is not None:
+                sql += f" AND {col} = ?"
+                args.append(val)
+        return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+
+    def fills_for(self, order_id: int) -> list[sqlite3.Row]:
+        """Fills recorded for a journal row."""
+        return self.query("SELECT * FROM fills WHERE order_id = ? ORDER BY id", order_id)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(self, mode: str, broker: str, account: str, as_of: str | None) -> int:
+        """Insert a `runs` row for a run that is starting; returns its id."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
+                (utcnow(), as_of, mode, broker, account),
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        *,
+        session_date: str | None = None,
+        counts: dict[str, Any] | None = None,
+        error: str | None = None,
+        equity: float | None = None,
+        cash: float | None = None,
+    ) -> None:
+        """Close a `runs` row with its outcome, counts and the account's equity and cash (USD)."""
+        with self.tx() as db:
+            db.execute(
+                "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
+                "error = ?, equity = ?, cash = ? WHERE id = ?",
+                (
+                    utcnow(),
+                    outcome,
+                    session_date,
+                    json.dumps(counts or {}),
+                    error,
+                    equity,
+                    cash,
+                    run_id,
+                ),
+            )
+
+    def last_session(self, broker: str, account: str) -> str | None:
+        """The latest session a completed run of this broker account traded, or None."""
+        row = self.db.execute(
+            "SELECT max(session_date) FROM runs WHERE broker = ? AND account = ? AND outcome = 'ok'"
+            " AND mode != 'dry-run'",
+            (broker, account),
+        ).fetchone()
+        return row[0] if row else None
+
+    def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
+        """(session_date, equity USD, cash USD) of the last completed run of each session."""
+        rows = self.query(
+            "SELECT session_date, equity, cash FROM runs WHERE id IN (SELECT max(id) FROM runs "
+            "WHERE broker = ? AND account = ? AND outcome = 'ok' AND mode != 'dry-run' AND "
+            "equity IS NOT NULL GROUP BY session_date) ORDER BY session_date",
+            broker,
+            account,
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
