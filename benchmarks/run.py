@@ -33,9 +33,22 @@ def all_symbols_file(tmp: Path) -> Path:
 def cases(tmp: Path) -> list[tuple[str, list[str], float, object]]:
     """(name, argv, target seconds, setup callable or None)."""
     everything = all_symbols_file(tmp)
+    db = tmp / "home" / "etrade.db"
+
+    def fresh_book(_env: dict[str, str]) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+
     return [
         ("help", ["--help"], 0.3, None),
         ("scan-524-json", ["scan", "--watchlist", str(everything), "--json"], 1.5, None),
+        (
+            "backtest-524-all-dates",
+            ["backtest", "--watchlist", str(everything), "--json"],
+            5.0,
+            None,
+        ),
+        ("run-once-paper-watchlist", ["run-once", "--broker", "paper", "--json"], 2.0, fresh_book),
     ]
 
 

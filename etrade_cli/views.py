@@ -213,6 +213,13 @@ def run_tables(res: Any) -> list[Any]:
     return out
 
 
+POSITION_COLUMNS = [
+    "id", "symbol", "type", "status", "entry_date", "entry_price", "original_qty",
+    "remaining_qty", "stop_loss", "targets_hit", "sessions_held", "last_price", "unrealized_usd",
+    "unrealized_pct", "realized_usd", "exit_date", "exit_reason",
+]  # fmt: skip
+
+
 def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict[str, Any]]:
     """Dict rows for `etrade positions`: one per position, P&L in USD and percent (5.0 = 5 %)."""
     from .engine import unrealized

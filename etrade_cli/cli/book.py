@@ -77,7 +77,7 @@ def positions_cmd(
     if fmt is Format.json:
         emit_json({"session": str(session) if session is not None else None, "positions": rows})
     elif fmt is Format.csv:
-        emit_csv(rows, list(rows[0]) if rows else ["symbol"])
+        emit_csv(rows, views.POSITION_COLUMNS)
     else:
         out.print(views.positions_table(rows, closed))
         if session is not None and not closed:

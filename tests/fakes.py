@@ -1,0 +1,80 @@
+"""Test doubles: a market whose signals and prices the test chooses, and engine wiring."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from etrade_cli.brokers.paper import PaperBroker
+from etrade_cli.config import RiskConfig
+from etrade_cli.engine import Deps
+from etrade_cli.market import MarketView
+from etrade_cli.store import Store
+from etrade_cli.strategy.panel import Bars, Panel
+from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.signals import FILTERS, SCORE_PARTS, Evaluation
+
+START = np.datetime64("2024-01-02")
+
+
+def day(i: int) -> np.datetime64:
+    """Session i of the fake market (consecutive calendar days: the data's own clock)."""
+    return START + i
+
+
+def fake_market(
+    prices: dict[str, list[float | None]], signals: dict[tuple[str, int], float]
+) -> MarketView:
+    """A market of daily closes (open/high/low = close; None = no bar that session) where exactly
+    `signals` pass, keyed by (symbol, session index) with their score; every other bar fails the
+    `pattern` filter."""
+    bars = []
+    for sym, closes in prices.items():
+        c = np.asarray([v for v in closes if v is not None], dtype=float)
+        dates = np.array([day(i) for i, v in enumerate(closes) if v is not None])
+        bars.append(Bars(sym, dates, c, c, c, c, np.full(len(c), 1e6)))
+    panel = Panel.from_bars(bars)
+    reason = np.full(panel.close.shape, FILTERS.index("pattern") + 1, dtype=np.int8)
+    score = np.zeros(panel.close.shape)
+    for (sym, i), sc in signals.items():
+        col = panel.symbols.index(sym)
+        row = panel.row_at(col, day(i))
+        reason[row, col], score[row, col] = 0, sc
+    pattern = np.where(reason == 0, 1, 0).astype(np.int8)
+    parts = {k: np.zeros(panel.close.shape, dtype=bool) for k in SCORE_PARTS}
+    return MarketView(Evaluation(panel, {}, reason, pattern, parts, score))
+
+
+def make_deps(
+    tmp_path: Path,
+    market: MarketView,
+    *,
+    cash: float = 20_000.0,
+    params: StrategyParams | None = None,
+    risk: RiskConfig | None = None,
+    commission: float = 0.0,
+    faults=None,
+) -> Deps:
+    store = Store(tmp_path / "book.db")
+    broker = PaperBroker(store, "paper", cash, commission)
+    deps = Deps(
+        params or StrategyParams(),
+        risk or RiskConfig(),
+        store,
+        broker,
+        market,
+        tmp_path / "book.db.lock",
+    )
+    if faults is not None:
+        deps = replace(deps, faults=faults)
+    return deps
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Rows per table that matter for duplicate checks."""
+    return {
+        t: store.query(f"SELECT count(*) FROM {t}")[0][0]
+        for t in ("orders", "fills", "paper_orders", "positions", "partial_exits")
+    }

@@ -1,0 +1,162 @@
+"""Crash recovery: for each step of an order's life, a crash there then a second run gives
+exactly one order at the broker, one journal row and one fill; lost replies are looked up."""
+
+from __future__ import annotations
+
+import pytest
+
+from etrade_cli.brokers.paper import PaperBroker
+from etrade_cli.engine import FAULT_POINTS, SimulatedCrash, run_once
+from etrade_cli.errors import TemporaryApiError
+from tests.fakes import counts, day, fake_market, make_deps
+
+
+def crash_at(point: str, nth: int = 1):
+    seen = {"n": 0}
+
+    def fault(name: str) -> None:
+        if name == point:
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise SimulatedCrash(name)
+
+    return fault
+
+
+def reopen(deps):
+    """A new process: fresh store connection and broker over the same database file."""
+    from dataclasses import replace
+
+    from etrade_cli.store import Store
+
+    store = Store(deps.store.path)
+    broker = PaperBroker(store, "paper")
+    return replace(deps, store=store, broker=broker, faults=lambda _p: None)
+
+
+@pytest.mark.parametrize("point", FAULT_POINTS)
+def test_entry_crash_at_each_step_then_rerun_gives_one_order_and_one_fill(tmp_path, point):
+    market = fake_market({"AAA": [100.0]}, {("AAA", 0): 5})
+    deps = make_deps(tmp_path, market, faults=crash_at(point))
+    with pytest.raises(SimulatedCrash):
+        run_once(deps, day(0))
+    again = reopen(deps)
+    res = run_once(again, day(0))
+    c = counts(again.store)
+    assert (c["paper_orders"], c["orders"], c["fills"]) == (1, 1, 1), (point, c, res.findings)
+    (order,) = again.store.orders()
+    assert order.status == "filled" and order.filled_qty == 10
+    (pos,) = again.store.positions("paper", "paper")
+    assert (pos.status, pos.remaining_qty, pos.entry_price) == ("open", 10, 100.0)
+    assert again.broker.positions()[0].quantity == 10
+    (crashed, ok) = again.store.query("SELECT outcome FROM runs ORDER BY id")
+    assert (crashed[0], ok[0]) == ("crashed", "ok")
+
+
+@pytest.mark.parametrize("point", FAULT_POINTS)
+def test_exit_crash_at_each_step_then_rerun_sells_once(tmp_path, point):
+    market = fake_market({"AAA": [100.0, 80.0]}, {("AAA", 0): 5})
+    deps = make_deps(tmp_path, market)
+    run_once(deps, day(0))
+    crashing = reopen(deps)
+    from dataclasses import replace
+
+    crashing = replace(crashing, faults=crash_at(point))
+    with pytest.raises(SimulatedCrash):
+        run_once(crashing, day(1))
+    again = reopen(deps)
+    run_once(again, day(1))
+    c = counts(again.store)
+    assert (c["paper_orders"], c["orders"], c["fills"], c["partial_exits"]) == (2, 2, 2, 1), point
+    (pos,) = again.store.positions("paper", "paper", ("closed",))
+    assert pos.exit_reason == "SL" and pos.realized_pnl == pytest.approx(-200.0)
+    assert again.broker.positions() == []
+
+
+class LostReplyBroker(PaperBroker):
+    """Places the order (or not), then loses the reply like a timed-out HTTP call."""
+
+    def __init__(self, *a, deliver: bool, **kw):
+        super().__init__(*a, **kw)
+        self.deliver = deliver
+        self.place_calls = 0
+
+    def place(self, req, preview):
+        self.place_calls += 1
+        if self.place_calls == 1:
+            if self.deliver:
+                super().place(req, preview)
+            raise TemporaryApiError("read timed out")
+        return super().place(req, preview)
+
+
+def test_lost_reply_after_the_broker_took_the_order_is_looked_up_not_resent(tmp_path):
+    deps = make_deps(tmp_path, fake_market({"AAA": [100.0]}, {("AAA", 0): 5}))
+    from dataclasses import replace
+
+    broker = LostReplyBroker(deps.store, "paper", deliver=True)
+    deps = replace(deps, broker=broker)
+    res = run_once(deps, day(0))
+    assert broker.place_calls == 1
+    assert res.entries[0].status == "filled"
+    assert counts(deps.store)["paper_orders"] == 1 and counts(deps.store)["fills"] == 1
+
+
+def test_lost_reply_when_the_broker_never_got_it_is_resolved_by_the_next_run(tmp_path):
+    deps = make_deps(tmp_path, fake_market({"AAA": [100.0]}, {("AAA", 0): 5}))
+    from dataclasses import replace
+
+    broker = LostReplyBroker(deps.store, "paper", deliver=False)
+    deps = replace(deps, broker=broker)
+    res = run_once(deps, day(0))
+    assert res.entries[0].status == "unknown"
+    assert counts(deps.store)["paper_orders"] == 0
+    res2 = run_once(deps, day(0))
+    assert any("resuming order" in f.message for f in res2.findings)
+    c = counts(deps.store)
+    assert (c["paper_orders"], c["orders"], c["fills"]) == (1, 1, 1)
+
+
+def test_an_unsent_intent_from_an_earlier_session_is_dropped_not_sent(tmp_path):
+    market = fake_market({"AAA": [100.0, 100.0]}, {("AAA", 0): 5})
+    deps = make_deps(tmp_path, market, faults=crash_at("after_intent"))
+    with pytest.raises(SimulatedCrash):
+        run_once(deps, day(0))
+    again = reopen(deps)
+    res = run_once(again, day(1))
+    assert any("dropped order" in f.message for f in res.findings)
+    (order,) = again.store.orders()
+    assert order.status == "cancelled" and counts(again.store)["paper_orders"] == 0
+    assert again.store.positions("paper", "paper", ("cancelled",))[0].symbol == "AAA"
+
+
+def test_journal_says_placed_but_broker_has_nothing_is_reported_not_changed(tmp_path):
+    deps = make_deps(tmp_path, fake_market({"AAA": [100.0, 100.0]}, {("AAA", 0): 5}))
+    run_once(deps, day(0))
+    deps.store.db.execute("DELETE FROM paper_orders")  # the broker lost it
+    deps.store.db.execute("UPDATE orders SET status = 'placed'")
+    res = run_once(deps, day(1))
+    assert any(f.severity == "error" and "does not know it" in f.message for f in res.findings)
+    assert deps.store.orders()[0].status == "placed"
+
+
+def test_database_guard_refuses_a_second_live_exit_for_the_same_target(tmp_path):
+    import sqlite3
+
+    deps = make_deps(tmp_path, fake_market({"AAA": [100.0]}, {("AAA", 0): 5}))
+    run_once(deps, day(0))
+    pos = deps.store.positions("paper", "paper")[0]
+    kw = dict(
+        broker="paper",
+        account="paper",
+        symbol="AAA",
+        side="SELL",
+        quantity=1,
+        purpose="EXIT_PT1",
+        position_id=pos.id,
+        session_date="2024-01-03",
+    )
+    with deps.store.tx() as db:
+        deps.store.new_order(db, **kw)
+    with pytest.raises(sqlite3.IntegrityError), deps.store.tx() as db:
+        deps.store.new_order(db, **kw)
