@@ -23,7 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from .brokers.base import EXECUTED, OPEN, PARTIAL, Broker, OrderRequest, OrderState
+from .brokers.base import (
+    EXECUTED,
+    OPEN,
+    PARTIAL,
+    Broker,
+    Fill,
+    OrderRequest,
+    OrderState,
+    Preview,
+)
 from .config import RiskConfig
 from .errors import BusyError, DataError, InputError, OrderRejectedError, TemporaryApiError
 from .market import MarketView
@@ -53,7 +62,7 @@ class Deps:
     risk: RiskConfig
     store: Store
     broker: Broker
-    market: MarketView
+    market: MarketView  # unused by the order functions (send_order, apply_state)
     lock_path: Path | None = None
     faults: Callable[[str], None] = _no_fault
 
@@ -240,23 +249,36 @@ def _request(o: OrderRow) -> OrderRequest:
 
 
 def send_order(deps: Deps, order: OrderRow, session: str) -> OrderRow:
-    """Preview, place and record a journaled order; returns the journal row afterwards.
+    """Preview, place and record a journaled order; returns the journal row afterwards."""
+    preview = preview_journaled(deps, order)
+    if preview is None:
+        return deps.store.order_by_id(order.id)
+    return place_previewed(deps, order, preview, session)
 
-    A lost reply on place (temporary error) marks the row `unknown` and looks the order up by
+
+def preview_journaled(deps: Deps, order: OrderRow) -> Preview | None:
+    """Preview a journaled order and record `previewed` (or `rejected`, returning None)."""
+    st = deps.store
+    try:
+        preview = deps.broker.preview(_request(order))
+    except OrderRejectedError as exc:
+        _finalize_rejected(deps, order, str(exc))
+        return None
+    with st.tx() as db:
+        st.set_order(db, order.id, status="previewed", preview_id=preview.preview_id)
+    deps.faults("after_preview")
+    return preview
+
+
+def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str) -> OrderRow:
+    """Place a previewed order with the same `clientOrderId` and parameters, then record it.
+
+    A lost reply (temporary error) marks the row `unknown` and looks the order up by
     `clientOrderId` before anything else; it is never blindly re-sent.
     """
     st, b, fault = deps.store, deps.broker, deps.faults
-    req = _request(order)
     try:
-        preview = b.preview(req)
-    except OrderRejectedError as exc:
-        _finalize_rejected(deps, order, str(exc))
-        return st.order_by_id(order.id)
-    with st.tx() as db:
-        st.set_order(db, order.id, status="previewed", preview_id=preview.preview_id)
-    fault("after_preview")
-    try:
-        state: OrderState | None = b.place(req, preview)
+        state: OrderState | None = b.place(_request(order), preview)
     except TemporaryApiError as exc:
         with st.tx() as db:
             st.set_order(db, order.id, status="unknown", message=f"lost reply: {exc}")
@@ -301,13 +323,27 @@ def _journal_status(state: OrderState) -> str:
     }.get(state.status, "placed")
 
 
+def fills_of(order: OrderRow, state: OrderState) -> list[Fill]:
+    """The executions in `state`: its own list, or (for brokers that report only a cumulative
+    quantity and average price, like E*TRADE) one fill for the increase since the journal's
+    `filled_qty`, priced so that the average stays exact."""
+    if state.fills:
+        return list(state.fills)
+    delta = state.filled_qty - order.filled_qty
+    if delta <= 0 or state.avg_fill_price is None:
+        return []
+    old = (order.avg_fill_price or 0.0) * order.filled_qty
+    price = (state.avg_fill_price * state.filled_qty - old) / delta
+    return [Fill(f"{state.broker_order_id}:{state.filled_qty}", delta, price)]
+
+
 def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) -> list[int]:
     """Record the broker's view of an order in one transaction: new fills (deduplicated by
     their key), their effect on the position, and the journal status. Returns new fill ids."""
     st = deps.store
     new_ids: list[int] = []
     with st.tx() as db:
-        for f in state.fills:
+        for f in fills_of(order, state):
             if db.execute("SELECT 1 FROM fills WHERE fill_key = ?", (f.key,)).fetchone():
                 continue
             cur = db.execute(

@@ -8,14 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .brokers.base import Broker
     from .config import Config
     from .engine import Deps
+    from .etrade.client import EtradeClient
+    from .etrade.models import Account
     from .marketdata.provider import CsvBarProvider
     from .store import Store
     from .strategy.dual import Book
 
-BROKERS = ("paper",)
+BROKERS = ("paper", "etrade")
 
 
 def bar_provider(cfg: Config) -> CsvBarProvider:
@@ -46,7 +50,56 @@ def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
         from .brokers.paper import PaperBroker
 
         return PaperBroker(store, "paper", cfg.broker.paper_cash, cfg.broker.commission_usd)
+    if name == "etrade":
+        from .brokers.etrade import EtradeBroker
+
+        client = etrade_client(cfg)
+        return EtradeBroker(client, resolve_account(client, cfg, None).account_id_key, store)
     raise ConfigError(f"broker {name!r} is not available; choose one of: {', '.join(BROKERS)}")
+
+
+def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> EtradeClient:
+    """The E*TRADE client for `[etrade]` (environment, keys, token store, limits).
+
+    Raises:
+        AuthError: no consumer key/secret configured.
+    """
+    from .etrade.auth import token_store
+    from .etrade.client import EtradeClient
+
+    return EtradeClient(cfg.etrade, token_store(cfg.etrade), warn=warn)
+
+
+def resolve_account(
+    client: EtradeClient, cfg: Config, spec: str | None, include_closed: bool = False
+) -> Account:
+    """The account named by `spec` (accountIdKey, accountId or 1-based index in the list of
+    active accounts), else `[etrade] account`, else the only active account.
+
+    Raises:
+        InputError: no match, or several active accounts and none chosen.
+    """
+    from .errors import InputError
+
+    accounts = [a for a in client.list_accounts() if include_closed or a.status.upper() != "CLOSED"]
+    want = spec or cfg.etrade.account
+    if not want:
+        if len(accounts) == 1:
+            return accounts[0]
+        names = ", ".join(
+            f"{i}: {a.account_id} ({a.description or a.name})" for i, a in enumerate(accounts, 1)
+        )
+        raise InputError(
+            f"several accounts; choose one with --account or [etrade] account ({names})"
+            if accounts
+            else "no active E*TRADE account"
+        )
+    for a in accounts:
+        if want in (a.account_id_key, a.account_id):
+            return a
+    if want.isdigit() and 1 <= int(want) <= len(accounts):
+        return accounts[int(want) - 1]
+    raise InputError(f"no active account {want!r}; see `etrade accounts list`")
 
 
 def open_book(cfg: Config, broker: str | None = None) -> Book:

@@ -78,12 +78,13 @@ def m001_initial(db: sqlite3.Connection) -> None:
             broker TEXT NOT NULL,
             account TEXT NOT NULL,
             symbol TEXT NOT NULL,
-            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL', 'BUY_TO_COVER', 'SELL_SHORT')),
             quantity INTEGER NOT NULL CHECK (quantity > 0),
             price_type TEXT NOT NULL DEFAULT 'MARKET',
             limit_price REAL,
             stop_price REAL,
             order_term TEXT NOT NULL DEFAULT 'GOOD_FOR_DAY',
+            market_session TEXT NOT NULL DEFAULT 'REGULAR',
             purpose TEXT NOT NULL,
             position_id INTEGER REFERENCES positions (id),
             session_date TEXT NOT NULL,
@@ -225,6 +226,7 @@ class OrderRow:
     limit_price: float | None
     stop_price: float | None
     order_term: str
+    market_session: str
     purpose: str
     position_id: int | None
     session_date: str

@@ -76,6 +76,9 @@ def root(
     db: Path = typer.Option(  # noqa: B008
         None, "--db", help="Position book (SQLite) to use instead of [paths] db.", dir_okay=False
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -83,11 +86,41 @@ def root(
     """Global options."""
     st = state(ctx)
     st.config_path, st.db_path = config, db
+    if debug:
+        _debug_logging()
+
+
+def _debug_logging() -> None:
+    """DEBUG logs of `etrade_cli` on stderr, every record passed through `redact()`."""
+    import logging
+
+    from ..redact import RedactingFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("etrade_cli")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
 
 
 def _register() -> None:
-    from . import backtest_cmd, book, config_cmd, scan, trading
+    from . import (
+        accounts_cmd,
+        auth_cmd,
+        backtest_cmd,
+        book,
+        config_cmd,
+        order_cmd,
+        quote_cmd,
+        scan,
+        trading,
+    )
 
+    auth_cmd.register(app)
+    accounts_cmd.register(app)
+    quote_cmd.register(app)
+    order_cmd.register(app)
     scan.register(app)
     trading.register(app)
     book.register(app)

@@ -1,0 +1,337 @@
+"""`etrade order preview|place|cancel|list|status`: equity orders at E*TRADE."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, err, out, output_format, state
+
+order_app = typer.Typer(
+    help="Equity orders: preview, place, cancel, list, status.", no_args_is_help=True
+)
+ACCOUNT_OPT = typer.Option(
+    None,
+    "--account",
+    "-a",
+    help="accountIdKey, accountId or list "
+    "number (default: [etrade] account or the only active one).",
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `order` group to `app`."""
+    app.add_typer(order_app, name="order")
+
+
+def _order(
+    symbol: str,
+    action: str,
+    quantity: int,
+    price_type: str,
+    limit: float | None,
+    stop: float | None,
+    term: str,
+    session: str,
+) -> Any:
+    from ..config import is_ticker
+    from ..errors import InputError
+    from ..etrade.orders import EquityOrder, validate
+
+    sym = symbol.upper()
+    if not is_ticker(sym):
+        raise InputError(f"not a valid ticker: {symbol!r}")
+    o = EquityOrder(
+        sym,
+        action.upper(),
+        quantity,
+        price_type.upper(),
+        term.upper(),
+        session.upper(),
+        limit,
+        stop,
+    )
+    validate(o)
+    return o
+
+
+SYMBOL_ARG = typer.Argument(..., help="Symbol, e.g. AAPL.")
+ACTION_OPT = typer.Option("BUY", "--action", help="BUY, SELL, BUY_TO_COVER or SELL_SHORT.")
+QTY_OPT = typer.Option(..., "--quantity", "-q", help="Shares (a positive whole number).")
+TYPE_OPT = typer.Option(
+    "MARKET", "--type", "-t", help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT."
+)
+LIMIT_OPT = typer.Option(None, "--limit", help="limitPrice, USD (LIMIT, STOP_LIMIT).")
+STOP_OPT = typer.Option(None, "--stop", help="stopPrice, USD (STOP, STOP_LIMIT).")
+TERM_OPT = typer.Option(
+    "GOOD_FOR_DAY",
+    "--term",
+    help="orderTerm: GOOD_FOR_DAY, GOOD_UNTIL_CANCEL, IMMEDIATE_OR_CANCEL, FILL_OR_KILL.",
+)
+SESSION_OPT = typer.Option("REGULAR", "--session", help="marketSession: REGULAR or EXTENDED.")
+
+
+def _broker(ctx: typer.Context, account: str | None) -> tuple[Any, Any, Any]:
+    from ..brokers.etrade import EtradeBroker
+    from ..services import etrade_client, open_store, resolve_account
+
+    cfg = state(ctx).config()
+    client = etrade_client(cfg, warn=lambda m: err.print(f"warning: {m}", markup=False))
+    acct = resolve_account(client, cfg, account)
+    store = open_store(cfg)
+    return cfg, store, EtradeBroker(client, acct.account_id_key, store)
+
+
+def _preview_table(p: Any, o: Any) -> Table:
+    t = Table(
+        title=f"Preview: {o.action} {o.quantity} {o.symbol} {o.price_type}",
+        title_justify="left",
+        show_header=False,
+    )
+    t.add_column("")
+    t.add_column("", justify="right")
+    t.add_row("previewId", p.preview_id)
+    t.add_row("Estimated total", f"{p.estimated_total:,.2f} USD")
+    t.add_row("Commission", f"{p.commission:,.2f} USD")
+    for m in p.messages:
+        t.add_row("Message", m)
+    return t
+
+
+@order_app.command("preview")
+def preview(
+    ctx: typer.Context,
+    symbol: str = SYMBOL_ARG,
+    action: str = ACTION_OPT,
+    quantity: int = QTY_OPT,
+    price_type: str = TYPE_OPT,
+    limit: float = LIMIT_OPT,
+    stop: float = STOP_OPT,
+    term: str = TERM_OPT,
+    session: str = SESSION_OPT,
+    account: str = ACCOUNT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Preview an order: estimated total, commission and E*TRADE's messages (nothing placed)."""
+    from ..brokers.base import OrderRequest
+
+    o = _order(symbol, action, quantity, price_type, limit, stop, term, session)
+    _cfg, store, broker = _broker(ctx, account)
+    coid = "PV" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+    try:
+        p = broker.preview(
+            OrderRequest(
+                coid,
+                o.symbol,
+                o.action,
+                o.quantity,
+                o.price_type,
+                o.limit_price,
+                o.stop_price,
+                o.order_term,
+                o.market_session,
+            )
+        )
+    finally:
+        store.close()
+    if as_json:
+        emit_json(asdict(p))
+    else:
+        out.print(_preview_table(p, o))
+
+
+@order_app.command("place")
+def place(
+    ctx: typer.Context,
+    symbol: str = SYMBOL_ARG,
+    action: str = ACTION_OPT,
+    quantity: int = QTY_OPT,
+    price_type: str = TYPE_OPT,
+    limit: float = LIMIT_OPT,
+    stop: float = STOP_OPT,
+    term: str = TERM_OPT,
+    session: str = SESSION_OPT,
+    account: str = ACCOUNT_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Place without asking."),
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Allow a production order (also needs [etrade] allow_live_orders = true).",
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Journal, preview, confirm, then place with the same clientOrderId."""
+    from ..errors import InputError
+    from ..manual import check_live_guard, place_manual
+
+    o = _order(symbol, action, quantity, price_type, limit, stop, term, session)
+    cfg = state(ctx).config()
+    check_live_guard(cfg, live)
+    if not yes and not sys.stdin.isatty():
+        raise InputError("no terminal to confirm on: pass --yes to place without asking")
+    _cfg, store, broker = _broker(ctx, account)
+
+    def confirm(p: Any) -> bool:
+        if not as_json:
+            out.print(_preview_table(p, o))
+        return yes or bool(typer.confirm("Place this order?", default=False))
+
+    try:
+        res = place_manual(cfg, store, broker, o, confirm)
+    finally:
+        store.close()
+    row = res.order
+    doc = {
+        "clientOrderId": row.client_order_id,
+        "orderId": row.broker_order_id,
+        "status": row.status,
+        "filled_qty": row.filled_qty,
+        "avg_fill_price": row.avg_fill_price,
+        "message": row.message,
+    }
+    if as_json:
+        emit_json(doc)
+    elif not res.confirmed:
+        err.print("Not placed.", markup=False)
+    else:
+        out.print(
+            f"Order {row.broker_order_id or '?'} ({row.client_order_id}): {row.status}"
+            + (f" - {row.message}" if row.message else ""),
+            markup=False,
+        )
+    if row.status == "unknown":
+        err.print(
+            "warning: the reply was lost and the order was not found yet; the next "
+            "`etrade run-once` or `etrade order list` will show it. Do not re-send.",
+            markup=False,
+        )
+
+
+@order_app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    order_id: str = typer.Argument(..., help="E*TRADE orderId."),
+    account: str = ACCOUNT_OPT,
+) -> None:
+    """Request cancellation of an open order (by E*TRADE orderId)."""
+    from ..errors import InputError
+
+    if not order_id.isdigit():
+        raise InputError(f"orderId must be a number, got {order_id!r}")
+    _cfg, store, broker = _broker(ctx, account)
+    try:
+        broker.cancel(order_id)
+    finally:
+        store.close()
+    out.print(f"Cancel requested for order {order_id}.", markup=False)
+
+
+ORDER_COLUMNS = [
+    "order_id",
+    "status",
+    "symbol",
+    "action",
+    "ordered_qty",
+    "filled_qty",
+    "avg_price",
+    "price_type",
+    "limit_price",
+    "stop_price",
+    "order_term",
+    "placed_time",
+]
+
+
+@order_app.command("list")
+def list_orders(
+    ctx: typer.Context,
+    status: str = typer.Option(
+        None, "--status", help="OPEN, EXECUTED, CANCELLED, REJECTED, EXPIRED, ..."
+    ),
+    account: str = ACCOUNT_OPT,
+    as_json: bool = JSON_OPT,
+    as_csv: bool = CSV_OPT,
+) -> None:
+    """Recent orders of the account."""
+    fmt = output_format(as_json, as_csv)
+    _cfg, store, broker = _broker(ctx, account)
+    try:
+        orders = broker.client.list_orders(broker.account, status.upper() if status else None)
+    finally:
+        store.close()
+    rows = [{k: asdict(o)[k] for k in ORDER_COLUMNS} for o in orders]
+    if fmt is Format.json:
+        emit_json(rows)
+    elif fmt is Format.csv:
+        emit_csv(rows, ORDER_COLUMNS)
+    elif not rows:
+        out.print("No orders.", markup=False)
+    else:
+        t = Table(title="Orders", title_justify="left")
+        for c in (
+            "orderId",
+            "Status",
+            "Symbol",
+            "Action",
+            "Qty",
+            "Filled",
+            "Avg",
+            "Type",
+            "Limit",
+            "Placed (UTC)",
+        ):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(
+                r["order_id"],
+                r["status"],
+                r["symbol"],
+                r["action"],
+                f"{r['ordered_qty']:g}",
+                f"{r['filled_qty']:g}",
+                "" if r["avg_price"] is None else f"{r['avg_price']:,.2f}",
+                r["price_type"],
+                "" if not r["limit_price"] else f"{r['limit_price']:,.2f}",
+                (r["placed_time"] or "")[:19],
+            )
+        out.print(t)
+
+
+@order_app.command("status")
+def status(
+    ctx: typer.Context,
+    order_id: str = typer.Argument(None, help="E*TRADE orderId."),
+    client_order_id: str = typer.Option(
+        None, "--client-order-id", help="Look up by the journal's clientOrderId instead."
+    ),
+    account: str = ACCOUNT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """One order's status, by orderId or by clientOrderId (journal lookup)."""
+    from ..errors import InputError
+
+    if bool(order_id) == bool(client_order_id):
+        raise InputError("give an orderId or --client-order-id (one of them)")
+    _cfg, store, broker = _broker(ctx, account)
+    try:
+        if order_id:
+            o = broker.client.order_details(broker.account, order_id)
+            doc = {k: asdict(o)[k] for k in ORDER_COLUMNS} if o else None
+        else:
+            st = broker.order_status(client_order_id)
+            doc = asdict(st) if st else None
+    finally:
+        store.close()
+    if doc is None:
+        raise InputError(f"no such order: {order_id or client_order_id}")
+    if as_json:
+        emit_json(doc)
+    else:
+        for k, v in doc.items():
+            out.print(f"{k}: {'' if v is None else v}", markup=False)

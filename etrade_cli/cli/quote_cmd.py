@@ -1,0 +1,99 @@
+"""`etrade quote SYMBOL... | -`: batched E*TRADE quotes."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+import typer
+from rich.table import Table
+
+from .common import (
+    CSV_OPT,
+    JSON_OPT,
+    Format,
+    emit_csv,
+    emit_json,
+    err,
+    out,
+    output_format,
+    parse_symbols,
+    state,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `quote` to `app`."""
+    app.command("quote")(quote_cmd)
+
+
+def quote_cmd(
+    ctx: typer.Context,
+    symbols: list[str] = typer.Argument(..., help="Symbols, or - to read them from stdin."),  # noqa: B008
+    fields: str = typer.Option(
+        None,
+        "--fields",
+        help="Comma-separated fields to show (default: "
+        "symbol,last,change,change_pct,bid,ask,volume,time_utc).",
+    ),
+    as_json: bool = JSON_OPT,
+    as_csv: bool = CSV_OPT,
+) -> None:
+    """Quote symbols from E*TRADE (one request per 50 symbols).
+
+    Invalid symbols are reported on stderr, one line each, and make the exit code 1; the valid
+    ones still print.
+    """
+    from ..errors import InputError
+    from ..etrade.models import Quote
+    from ..services import etrade_client
+
+    fmt = output_format(as_json, as_csv)
+    tokens = sys.stdin.read().split() if symbols == ["-"] else symbols
+    wanted = parse_symbols(tokens)
+    if not wanted:
+        raise InputError("no symbols given")
+    cols = [
+        f.strip()
+        for f in (fields or "symbol,last,change,change_pct,bid,ask,volume,time_utc").split(",")
+        if f.strip()
+    ]
+    if bad := [c for c in cols if c not in Quote.FIELDS]:
+        raise InputError(
+            f"unknown field(s) {', '.join(bad)}; choose from {', '.join(Quote.FIELDS)}"
+        )
+    res = etrade_client(
+        state(ctx).config(), warn=lambda m: err.print(f"warning: {m}", markup=False)
+    ).quotes(wanted)
+    got = {q.symbol for q in res.quotes}
+    invalid = [s for s in wanted if s not in got]
+    notes = {m.description for m in res.messages}
+    for s in invalid:
+        detail = next((n for n in notes if s in n), None) or "no quote returned"
+        err.print(f"{s}: {detail}", markup=False)
+    rows = [{c: asdict(q)[c] for c in cols} for q in res.quotes]
+    if fmt is Format.json:
+        emit_json(rows)
+    elif fmt is Format.csv:
+        emit_csv(rows, cols)
+    elif rows:
+        t = Table(title="Quotes", title_justify="left")
+        for c in cols:
+            t.add_column(
+                c,
+                justify="left"
+                if c in ("symbol", "time_utc", "quote_status", "description")
+                else "right",
+            )
+        for r in rows:
+            t.add_row(
+                *(
+                    ""
+                    if r[c] is None
+                    else (f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]))
+                    for c in cols
+                )
+            )
+        out.print(t)
+    if invalid:
+        raise typer.Exit(1)
