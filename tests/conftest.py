@@ -36,3 +36,66 @@ def cli():
         return runner.invoke(app, list(args), input=input)
 
     return invoke
+
+
+CONSUMER_KEY = "282683cc9e4b8fc81dea6bc687d46758"
+CONSUMER_SECRET = "c0nsumer-s3cret-value-9f8e7d"
+ACCESS_TOKEN = "acc3ss-t0ken-value-AbCdEf"
+ACCESS_SECRET = "t0ken-s3cret-value-ZyXwVu"
+
+
+class FakeClock:
+    """A settable UTC clock and a sleep that advances it and records each wait."""
+
+    def __init__(self, start):
+        self.t = start
+        self.slept: list[float] = []
+        self.mono = 0.0
+
+    def now(self):
+        return self.t
+
+    def monotonic(self):
+        return self.mono
+
+    def sleep(self, seconds: float) -> None:
+        import datetime as dt
+
+        self.slept.append(seconds)
+        self.mono += seconds
+        self.t += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def etrade_login(monkeypatch, hermetic):
+    """E*TRADE credentials in env and a fresh access token in the token store; returns a
+    function that writes tokens issued at a given UTC time."""
+    import datetime as dt
+
+    from etrade_cli.etrade.auth import FileTokenStore, Tokens
+
+    monkeypatch.setenv("ETRADE_CONSUMER_KEY", CONSUMER_KEY)
+    monkeypatch.setenv("ETRADE_CONSUMER_SECRET", CONSUMER_SECRET)
+
+    def write(issued: dt.datetime | None = None, last_used: dt.datetime | None = None):
+        issued = issued or dt.datetime.now(dt.timezone.utc)
+        t = Tokens(
+            "sandbox",
+            CONSUMER_KEY,
+            ACCESS_TOKEN,
+            ACCESS_SECRET,
+            issued.replace(microsecond=0).isoformat(),
+            (last_used or issued).replace(microsecond=0).isoformat(),
+        )
+        FileTokenStore("sandbox", CONSUMER_KEY).save(t)
+        return t
+
+    write()
+    return write
+
+
+@pytest.fixture
+def etrade_cfg():
+    from etrade_cli.config import EtradeConfig
+
+    return EtradeConfig(consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET)

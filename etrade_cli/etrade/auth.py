@@ -242,19 +242,46 @@ def authorize_url(consumer_key: str, request_token: str) -> str:
 
 
 class LoginFlow:
-    """Request token -> authorize URL -> verifier -> access token, with requests-oauthlib.
+    """Request token -> authorize URL -> verifier -> access token.
+
+    Both token calls are signed GETs (E*TRADE documents GET; `OAuth1Session.fetch_*_token`
+    would POST), signed by requests-oauthlib's `OAuth1`; the form-encoded replies are decoded
+    with oauthlib (tokens arrive URL-encoded, `%2F`, `%3D`).
 
     Args:
-        cfg: `[etrade]` config. session_factory: builds an `OAuth1Session` (tests inject one
-            bound to a fake server); timeout in seconds for each call.
+        cfg: `[etrade]` config. session: the `requests.Session` to use.
     """
 
     def __init__(self, cfg: EtradeConfig, session: Any = None):
+        import requests
+
         require_consumer(cfg)
         self.cfg = cfg
         self.endpoints = Endpoints.for_config(cfg)
+        self.http = session or requests.Session()
         self._request_token: dict[str, str] | None = None
-        self._session = session
+
+    def _get_token(self, step: str, path: str, auth: Any) -> dict[str, str]:
+        from oauthlib.common import urldecode
+
+        try:
+            r = self.http.get(
+                f"{self.endpoints.oauth}/{path}", auth=auth, timeout=self.cfg.timeout_s
+            )
+        except Exception as exc:  # requests' connection errors and timeouts
+            raise AuthError(_oauth_failure(step, exc)) from None
+        if r.status_code >= 400:
+            raise AuthError(_oauth_failure(step, Exception(f"HTTP {r.status_code}: {r.text}")))
+        try:
+            token = dict(urldecode(r.text.strip()))
+        except ValueError:
+            raise AuthError(
+                f"E*TRADE answered the {step} request with something that is not a token"
+            ) from None
+        if "oauth_token" not in token or "oauth_token_secret" not in token:
+            raise AuthError(f"E*TRADE's {step} reply has no token")
+        register_secret(token["oauth_token_secret"])
+        return token
 
     def start(self) -> str:
         """Get a request token (valid 5 minutes) and return the authorize URL.
@@ -262,21 +289,12 @@ class LoginFlow:
         Raises:
             AuthError: E*TRADE refused the consumer key (expired keys answer 401).
         """
-        from requests_oauthlib import OAuth1Session
+        from requests_oauthlib import OAuth1
 
-        oauth = OAuth1Session(
+        auth = OAuth1(
             self.cfg.consumer_key, client_secret=self.cfg.consumer_secret, callback_uri="oob"
         )
-        if self._session is not None:
-            oauth.mount("https://", self._session)
-            oauth.mount("http://", self._session)
-        try:
-            self._request_token = oauth.fetch_request_token(
-                f"{self.endpoints.oauth}/request_token", timeout=self.cfg.timeout_s
-            )
-        except Exception as exc:  # requests_oauthlib raises TokenRequestDenied, ValueError, ...
-            raise AuthError(_oauth_failure("request token", exc)) from None
-        register_secret(self._request_token.get("oauth_token_secret"))
+        self._request_token = self._get_token("request token", "request_token", auth)
         return authorize_url(self.cfg.consumer_key, self._request_token["oauth_token"])
 
     def finish(self, verifier: str, now: dt.datetime | None = None) -> Tokens:
@@ -285,29 +303,20 @@ class LoginFlow:
         Raises:
             AuthError: empty or rejected verifier, or `start()` not called.
         """
-        from requests_oauthlib import OAuth1Session
+        from requests_oauthlib import OAuth1
 
         verifier = verifier.strip()
         if not verifier or self._request_token is None:
             raise AuthError(f"no verifier code given; {LOGIN_HINT} again")
-        oauth = OAuth1Session(
+        auth = OAuth1(
             self.cfg.consumer_key,
             client_secret=self.cfg.consumer_secret,
             resource_owner_key=self._request_token["oauth_token"],
             resource_owner_secret=self._request_token["oauth_token_secret"],
             verifier=verifier,
         )
-        if self._session is not None:
-            oauth.mount("https://", self._session)
-            oauth.mount("http://", self._session)
-        try:
-            got = oauth.fetch_access_token(
-                f"{self.endpoints.oauth}/access_token", timeout=self.cfg.timeout_s
-            )
-        except Exception as exc:
-            raise AuthError(_oauth_failure("access token", exc)) from None
-        register_secret(got.get("oauth_token_secret"))
-        register_secret(got.get("oauth_token"))
+        got = self._get_token("access token", "access_token", auth)
+        register_secret(got["oauth_token"])
         stamp = (now or utc_now()).replace(microsecond=0).isoformat()
         return Tokens(
             environment_name(self.cfg),
