@@ -727,7 +727,10 @@ def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[st
         ctx.entered_today.add(sig.symbol)
         ctx.orders_today += 1
         spent = shares * (action.price or sig.close)
-        ctx.cash = ctx.cash - spent if res.dry_run else deps.broker.account_values().cash
+        # a broker's balance may lag a fresh order: never size from more cash than we know is left
+        ctx.cash -= spent
+        if not res.dry_run:
+            ctx.cash = min(ctx.cash, deps.broker.account_values().cash)
         ctx.open_value += spent
 
 

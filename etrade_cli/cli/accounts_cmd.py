@@ -45,7 +45,7 @@ def list_accounts(
     else:
         t = Table(title="Accounts", title_justify="left")
         for c in ("#", "accountId", "accountIdKey", "Description", "Type", "Mode", "Status"):
-            t.add_column(c)
+            t.add_column(c, no_wrap=c in ("accountId", "accountIdKey"))
         for i, a in enumerate(shown, 1):
             t.add_row(
                 str(i),

@@ -8,7 +8,14 @@ import typer
 
 from .common import JSON_OPT, emit_json, err, out, parse_date, state
 
-BROKER_OPT = typer.Option(None, "--broker", "-b", help="Broker: paper (default from config).")
+BROKER_OPT = typer.Option(
+    None, "--broker", "-b", help="Broker: paper or etrade (default from config)."
+)
+LIVE_OPT = typer.Option(
+    False,
+    "--live",
+    help="Allow production E*TRADE orders (also needs [etrade] allow_live_orders = true).",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,11 +24,14 @@ def register(app: typer.Typer) -> None:
     app.command("run-loop")(run_loop_cmd)
 
 
-def _deps(ctx: typer.Context, broker: str | None) -> Any:
+def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
     from ..config import universe
+    from ..manual import check_live_guard
     from ..services import engine_deps, make_broker, open_store
 
     cfg = state(ctx).config()
+    if (broker or cfg.broker.name) == "etrade":
+        check_live_guard(cfg, live)
     store = open_store(cfg)
     return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
 
@@ -43,6 +53,7 @@ def run_once_cmd(
         "last session before it instead of reporting the market closed.",
     ),
     broker: str = BROKER_OPT,
+    live: bool = LIVE_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """One cycle of the trading loop (made for cron): reconcile, exits, then entries."""
@@ -52,7 +63,7 @@ def run_once_cmd(
     from ..engine import run_once
 
     day = parse_date(as_of, "--as-of")
-    deps = _deps(ctx, broker)
+    deps = _deps(ctx, broker, live)
     try:
         res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
     finally:
@@ -67,6 +78,7 @@ def run_once_cmd(
 def run_loop_cmd(
     ctx: typer.Context,
     broker: str = BROKER_OPT,
+    live: bool = LIVE_OPT,
     max_cycles: int = typer.Option(None, "--max-cycles", min=1, help="Stop after N cycles."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and print; send nothing."),
 ) -> None:
@@ -85,7 +97,7 @@ def run_loop_cmd(
     stop.install()
 
     def cycle(_now: dt.datetime) -> str:
-        deps = _deps(ctx, broker)
+        deps = _deps(ctx, broker, live)
         try:
             res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
