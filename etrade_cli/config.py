@@ -31,7 +31,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP_NAME = "etrade-cli"
-SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_secret", "secret_key"})
+SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key"})
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
 
@@ -73,17 +73,37 @@ class EtradeConfig:
 class BrokerConfig:
     """`[broker]`: which broker trades (`paper` by default) and the paper account's terms (USD)."""
 
-    name: str = field(default="paper", metadata=_r(choices=("paper", "etrade")))
+    name: str = field(default="paper", metadata=_r(choices=("paper", "etrade", "alpaca")))
     paper_cash: float = field(default=100_000.0, metadata=_r(min=0.0, exclusive_min=True))
     commission_usd: float = field(default=0.0, metadata=_r(min=0.0, max=1000.0))
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """`[data]`: where daily bars come from; `csv_paths` empty means the bundled S&P 500 sample."""
+    """`[data]`: where daily bars come from. `csv` reads `csv_paths` (empty = the bundled
+    S&P 500 sample); `alpaca` fetches from Alpaca into the local bar cache, only missing days;
+    `history_days` is the calendar-day lookback fetched for a symbol new to the cache."""
 
-    source: str = field(default="csv", metadata=_r(choices=("csv",)))
+    source: str = field(default="csv", metadata=_r(choices=("csv", "alpaca")))
     csv_paths: tuple[str, ...] = ()
+    history_days: int = field(default=420, metadata=_r(min=30, max=20_000))
+
+
+@dataclass(frozen=True)
+class AlpacaConfig:
+    """`[alpaca]`: keys (or env ALPACA_API_KEY / ALPACA_SECRET_KEY), data feed, trading endpoint.
+
+    `paper = true` (default) trades the paper endpoint; live trading needs `paper = false`,
+    `allow_live_orders = true` and `--live`.
+    """
+
+    api_key: str = ""
+    secret_key: str = ""
+    feed: str = field(default="iex", metadata=_r(choices=("iex", "sip")))
+    paper: bool = True
+    allow_live_orders: bool = False
+    data_url: str = ""  # override for a proxy or a local test server
+    trading_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,7 @@ class PathsConfig:
     """`[paths]`: files the tool reads and writes; empty means the default location."""
 
     db: str = ""
+    bars_db: str = ""
     watchlist: str = ""
     exclusionlist: str = ""
 
@@ -111,6 +132,7 @@ class Config:
     etrade: EtradeConfig = field(default_factory=EtradeConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
     strategy: StrategyParams = field(default_factory=StrategyParams)
     risk: RiskConfig = field(default_factory=RiskConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -130,6 +152,13 @@ class Config:
     def db_path(self) -> Path:
         """The SQLite position book: `[paths] db` or `<data dir>/etrade.db`."""
         return self.resolve(self.paths.db) if self.paths.db else home_dirs()[1] / "etrade.db"
+
+    @property
+    def bars_db_path(self) -> Path:
+        """The local daily-bar cache: `[paths] bars_db` or `<data dir>/bars.db`."""
+        return (
+            self.resolve(self.paths.bars_db) if self.paths.bars_db else home_dirs()[1] / "bars.db"
+        )
 
     @property
     def watchlist_path(self) -> Path:
@@ -152,6 +181,7 @@ _SECTIONS: dict[str, type] = {
     "etrade": EtradeConfig,
     "broker": BrokerConfig,
     "data": DataConfig,
+    "alpaca": AlpacaConfig,
     "strategy": StrategyParams,
     "risk": RiskConfig,
     "paths": PathsConfig,
@@ -212,7 +242,9 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     cfg = Config(**sections, source=path)
     for key, problem in cfg.strategy.problems():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
-    _check_base_url(cfg.etrade.base_url, where)
+    _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
+    _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
+    _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
     return cfg
 
 
@@ -270,31 +302,32 @@ def _check_range(value: float, rules: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: must be <= {hi}; got {value}")
 
 
-def _check_base_url(url: str, where: str) -> None:
+def _check_base_url(url: str, where: str, key: str) -> None:
     if not url:
         return
     m = re.match(r"^(https?)://([^/:]+|\[[^\]]+\])(:\d+)?(/.*)?$", url)
     if not m:
-        raise ConfigError(f"{where}: [etrade] base_url: not a URL: {url!r}")
+        raise ConfigError(f"{where}: {key}: not a URL: {url!r}")
     host = m.group(2).strip("[]")
     loopback = host in ("localhost", "::1") or host.startswith("127.")
     if m.group(1) == "http" and not loopback:
-        raise ConfigError(
-            f"{where}: [etrade] base_url: https is required unless the host is loopback"
-        )
+        raise ConfigError(f"{where}: {key}: https is required unless the host is loopback")
 
 
 def _apply_env(cfg: Config) -> Config:
-    key = os.environ.get("ETRADE_CONSUMER_KEY")
-    secret = os.environ.get("ETRADE_CONSUMER_SECRET")
-    if not key and not secret:
-        return cfg
+    """Secrets from the environment override the file: E*TRADE and Alpaca keys."""
+    env = os.environ.get
     et = replace(
         cfg.etrade,
-        consumer_key=key or cfg.etrade.consumer_key,
-        consumer_secret=secret or cfg.etrade.consumer_secret,
+        consumer_key=env("ETRADE_CONSUMER_KEY") or cfg.etrade.consumer_key,
+        consumer_secret=env("ETRADE_CONSUMER_SECRET") or cfg.etrade.consumer_secret,
     )
-    return replace(cfg, etrade=et)
+    al = replace(
+        cfg.alpaca,
+        api_key=env("ALPACA_API_KEY") or cfg.alpaca.api_key,
+        secret_key=env("ALPACA_SECRET_KEY") or cfg.alpaca.secret_key,
+    )
+    return replace(cfg, etrade=et, alpaca=al)
 
 
 def _did_you_mean(word: str, options: Any) -> str:

@@ -202,6 +202,8 @@ def _cycle(
     if session is None:
         raise DataError(f"no bars on or before {as_of}" if as_of is not None else "no bars")
     day = str(session)
+    if m.closed_reason and as_of is None and not force:
+        return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
     if as_of is not None and not m.is_session(as_of) and not force:
         return RunResult(
             run_id,

@@ -29,12 +29,21 @@ class PlaceOutcome:
     confirmed: bool
 
 
-def check_live_guard(cfg: Config, live: bool) -> None:
-    """Production orders need both `[etrade] allow_live_orders = true` and `--live`.
+def check_live_guard(cfg: Config, live: bool, broker: str = "etrade") -> None:
+    """Real-money orders need the config switch and `--live`: E*TRADE production needs
+    `[etrade] allow_live_orders = true`; Alpaca live (`[alpaca] paper = false`) needs
+    `[alpaca] allow_live_orders = true`.
 
     Raises:
-        OrderRejectedError: in production without both.
+        OrderRejectedError: a live account without both.
     """
+    if broker == "alpaca":
+        if not cfg.alpaca.paper and not (cfg.alpaca.allow_live_orders and live):
+            raise OrderRejectedError(
+                "live orders are off: Alpaca live trading needs "
+                "[alpaca] allow_live_orders = true and --live"
+            )
+        return
     if cfg.etrade.environment != "production" or cfg.etrade.base_url:
         return
     if not (cfg.etrade.allow_live_orders and live):

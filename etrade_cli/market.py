@@ -33,6 +33,10 @@ class MarketView:
         dates = panel.dates[~np.isnat(panel.dates)]
         self.sessions = np.unique(dates)
         self._by_date: dict[np.datetime64, list[tuple[int, int]]] | None = None
+        #: live runs only: why the market is closed now (None = open, or the data's clock)
+        self.closed_reason: str | None = None
+        #: live runs only: whether now is inside the buy window (always True on the data clock)
+        self.buy_window_open = True
 
     @classmethod
     def from_bars(
@@ -79,8 +83,9 @@ class MarketView:
         return max(0, hi - lo)
 
     def in_buy_window(self, session: np.datetime64) -> bool:
-        """With the data's clock a run happens at the bar close, inside the buy window."""
-        return True
+        """With the data's clock a run happens at the bar close, inside the buy window; a live
+        run checks the time of day (spec §7)."""
+        return self.buy_window_open
 
     # -- prices and signals -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ dependencies. The CLI calls these so that commands stay thin and wire things the
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,15 +16,51 @@ if TYPE_CHECKING:
     from .engine import Deps
     from .etrade.client import EtradeClient
     from .etrade.models import Account
-    from .marketdata.provider import CsvBarProvider
+    from .marketdata.cache import BarCache
+    from .marketdata.provider import CachedBarProvider, CsvBarProvider
     from .store import Store
     from .strategy.dual import Book
 
-BROKERS = ("paper", "etrade")
+BROKERS = ("paper", "etrade", "alpaca")
 
 
-def bar_provider(cfg: Config) -> CsvBarProvider:
-    """The configured daily-bar source (`[data]`): CSV files, the bundled sample by default."""
+def last_completed_day(now: dt.datetime | None = None) -> dt.date:
+    """The latest date whose daily bar is final: today after 16:15 US/Eastern, else yesterday."""
+    from zoneinfo import ZoneInfo
+
+    et = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ZoneInfo("America/New_York"))
+    return et.date() if et.time() >= dt.time(16, 15) else et.date() - dt.timedelta(days=1)
+
+
+def alpaca_provider(cfg: Config) -> CachedBarProvider:
+    """Alpaca daily bars through the local cache, covering through the last completed day.
+
+    Raises:
+        ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
+    """
+    from .marketdata.alpaca import AlpacaBarSource
+    from .marketdata.provider import CachedBarProvider
+
+    source = AlpacaBarSource(cfg.alpaca)
+    return CachedBarProvider(bar_cache(cfg), source, cfg.data.history_days, last_completed_day())
+
+
+def bar_cache(cfg: Config) -> BarCache:
+    """The local daily-bar cache at `[paths] bars_db`."""
+    from .marketdata.cache import BarCache
+
+    return BarCache(cfg.bars_db_path)
+
+
+def bar_provider(cfg: Config) -> CsvBarProvider | CachedBarProvider:
+    """The configured daily-bar source (`[data] source`): CSV files (the bundled sample by
+    default) or Alpaca through the local bar cache (only missing days are fetched).
+
+    Raises:
+        ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
+    """
+    if cfg.data.source == "alpaca":
+        return alpaca_provider(cfg)
     from .marketdata.provider import CsvBarProvider
 
     paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
@@ -55,6 +92,10 @@ def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
 
         client = etrade_client(cfg)
         return EtradeBroker(client, resolve_account(client, cfg, None).account_id_key, store)
+    if name == "alpaca":
+        from .brokers.alpaca import AlpacaBroker
+
+        return AlpacaBroker(cfg.alpaca)
     raise ConfigError(f"broker {name!r} is not available; choose one of: {', '.join(BROKERS)}")
 
 
@@ -132,6 +173,32 @@ def engine_deps(cfg: Config, store: Store, broker: Broker, universe: list[str]) 
     held = [p.symbol for p in store.positions(broker.name, broker.account, ("open", "pending"))]
     wanted = list(dict.fromkeys([*universe, *held]))
     bars, _missing = bar_provider(cfg).get(wanted)
+    closed, window_open = None, True
+    if live_clock(cfg, broker):
+        bars, closed, window_open = _live_bars(cfg, broker, bars)
     market = MarketView.from_bars(bars, cfg.strategy, tradable=universe)
+    market.closed_reason, market.buy_window_open = closed, window_open
     lock = Path(str(store.path) + ".lock")
     return Deps(cfg.strategy, cfg.risk, store, broker, market, lock)
+
+
+def live_clock(cfg: Config, broker: Broker) -> bool:
+    """True for a live intraday run: cached/fetched bars (`[data] source = "alpaca"`) and a
+    broker that quotes (E*TRADE, Alpaca). CSV data keeps the data's own clock."""
+    return cfg.data.source == "alpaca" and broker.name != "paper"
+
+
+def _live_bars(cfg: Config, broker: Broker, bars: list) -> tuple[list, str | None, bool]:
+    """Add today's forming bar from the broker's quotes when NYSE is open (spec §1, §7)."""
+    from .marketdata.live import with_forming_bar
+    from .schedule import ET, NyseCalendar, interval
+
+    now = dt.datetime.now(dt.timezone.utc)
+    cal = NyseCalendar()
+    if not cal.is_open(now):
+        return bars, f"market closed (NYSE); next session opens {cal.next_open(now)}", False
+    quotes = broker.quotes([b.symbol for b in bars])
+    today = now.astimezone(ET).date()
+    out = [with_forming_bar(b, quotes[b.symbol], today) if b.symbol in quotes else b for b in bars]
+    window = cfg.strategy.buy_window_minutes()
+    return out, None, interval(now, window) == 60

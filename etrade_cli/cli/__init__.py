@@ -111,6 +111,7 @@ def _register() -> None:
         backtest_cmd,
         book,
         config_cmd,
+        data_cmd,
         order_cmd,
         quote_cmd,
         scan,
@@ -125,6 +126,7 @@ def _register() -> None:
     trading.register(app)
     book.register(app)
     backtest_cmd.register(app)
+    data_cmd.register(app)
     config_cmd.register(app)
 
 

@@ -9,12 +9,12 @@ import typer
 from .common import JSON_OPT, emit_json, err, out, parse_date, state
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker: paper or etrade (default from config)."
+    None, "--broker", "-b", help="Broker: paper, etrade or alpaca (default from config)."
 )
 LIVE_OPT = typer.Option(
     False,
     "--live",
-    help="Allow production E*TRADE orders (also needs [etrade] allow_live_orders = true).",
+    help="Allow real-money orders (also needs allow_live_orders = true in [etrade] or [alpaca]).",
 )
 
 
@@ -30,8 +30,9 @@ def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
     from ..services import engine_deps, make_broker, open_store
 
     cfg = state(ctx).config()
-    if (broker or cfg.broker.name) == "etrade":
-        check_live_guard(cfg, live)
+    name = broker or cfg.broker.name
+    if name in ("etrade", "alpaca"):
+        check_live_guard(cfg, live, name)
     store = open_store(cfg)
     return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
 

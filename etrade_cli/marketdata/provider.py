@@ -1,13 +1,17 @@
-"""`CsvBarProvider`: daily bars read from CSV files, the bundled S&P 500 sample by default."""
+"""Bar providers: `CsvBarProvider` (CSV files, the bundled S&P 500 sample by default) and
+`CachedBarProvider` (the local bar cache, filled from Alpaca). Both answer `get(symbols)`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError
 from ..strategy.panel import Bars
 from . import SAMPLE_SP500
+from .cache import BarCache
 from .csv import LoadReport, read_bars_csv
 
 
@@ -63,3 +67,61 @@ class CsvBarProvider:
 
     def _where(self) -> str:
         return ", ".join(p.name for p in self.paths)
+
+
+class CachedBarProvider:
+    """Bars from the local bar cache, fetching from `source` only the days not covered yet.
+
+    For each symbol the wanted range is [end - history_days, end]; symbols missing the same
+    sub-range are fetched together, so a warm cache sends no request at all.
+
+    Args:
+        cache: the `BarCache`. source: an `AlpacaBarSource` (anything with `fetch(symbols,
+            start, end)`, `name` and `requests`). history_days: lookback, calendar days.
+        end: the last completed session date to cover (US/Eastern).
+    """
+
+    def __init__(self, cache: BarCache, source: Any, history_days: int, end: dt.date):
+        self.cache, self.source = cache, source
+        self.start = end - dt.timedelta(days=history_days)
+        self.end = end
+        self.warnings: list[str] = []
+
+    @property
+    def requests(self) -> int:
+        """Bar requests sent so far."""
+        return int(getattr(self.source, "requests", 0))
+
+    def refresh(
+        self, symbols: Iterable[str], on_progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Fetch what the cache lacks for `symbols`; returns the number of bars stored."""
+        plan: dict[tuple[str, str], list[str]] = {}
+        for sym in symbols:
+            for rng in self.cache.missing(sym, self.start.isoformat(), self.end.isoformat()):
+                plan.setdefault(rng, []).append(sym)
+        stored = 0
+        for (lo, hi), syms in plan.items():
+            fetched = self.source.fetch(syms, dt.date.fromisoformat(lo), dt.date.fromisoformat(hi))
+            for sym in syms:
+                if sym in fetched:
+                    stored += self.cache.store(fetched[sym], self.source.name, lo, hi)
+                else:
+                    self.cache.mark_covered(sym, lo, hi)
+            if on_progress:
+                on_progress(len(syms))
+        return stored
+
+    def get(self, symbols: Iterable[str], *, strict: bool = False) -> tuple[list[Bars], list[str]]:
+        """Bars for `symbols` (refreshing the cache first), and the symbols with no data.
+
+        Raises:
+            DataError: with `strict`, when any symbol has no data.
+        """
+        wanted = list(symbols)
+        self.refresh(wanted)
+        data = self.cache.load(wanted)
+        missing = [s for s in wanted if s not in data]
+        if strict and missing:
+            raise DataError(f"no data for symbol(s): {', '.join(missing)} from {self.source.name}")
+        return [data[s] for s in wanted if s in data], missing
