@@ -38,10 +38,10 @@ def alpaca_provider(cfg: Config) -> CachedBarProvider:
     Raises:
         ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
     """
-    from .marketdata.alpaca import AlpacaBarSource
+    from .marketdata.alpaca import LazyAlpacaSource
     from .marketdata.provider import CachedBarProvider
 
-    source = AlpacaBarSource(cfg.alpaca)
+    source = LazyAlpacaSource(cfg.alpaca)
     return CachedBarProvider(bar_cache(cfg), source, cfg.data.history_days, last_completed_day())
 
 

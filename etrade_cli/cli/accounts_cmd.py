@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import typer
-from rich.table import Table
 
 from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, out, output_format, state
 
@@ -32,6 +31,8 @@ def list_accounts(
     as_csv: bool = CSV_OPT,
 ) -> None:
     """The accounts of the logged-in user (closed ones hidden unless --all)."""
+    from rich.table import Table
+
     from ..services import etrade_client
 
     fmt = output_format(as_json, as_csv)
@@ -62,6 +63,8 @@ def list_accounts(
 @accounts_app.command("balance")
 def balance(ctx: typer.Context, account: str = ACCOUNT_OPT, as_json: bool = JSON_OPT) -> None:
     """Cash, buying power and total account value (USD)."""
+    from rich.table import Table
+
     from ..services import etrade_client, resolve_account
 
     cfg = state(ctx).config()
@@ -94,6 +97,8 @@ def portfolio(
     ctx: typer.Context, account: str = ACCOUNT_OPT, as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT
 ) -> None:
     """Positions held: shares, price paid, last trade, market value, gain."""
+    from rich.table import Table
+
     from ..services import etrade_client, resolve_account
 
     fmt = output_format(as_json, as_csv)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from .common import (
     CSV_OPT,
@@ -50,6 +49,8 @@ def status(
 ) -> None:
     """Coverage per symbol: covered range, first/last bar, bars, missing NYSE sessions."""
     from dataclasses import asdict
+
+    from rich.table import Table
 
     from ..marketdata.coverage import session_gaps
     from ..services import bar_cache

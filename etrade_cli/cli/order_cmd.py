@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-import string
 import sys
 from dataclasses import asdict
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, err, out, output_format, state
 
@@ -88,7 +85,9 @@ def _broker(ctx: typer.Context, account: str | None) -> tuple[Any, Any, Any]:
     return cfg, store, EtradeBroker(client, acct.account_id_key, store)
 
 
-def _preview_table(p: Any, o: Any) -> Table:
+def _preview_table(p: Any, o: Any) -> Any:
+    from rich.table import Table
+
     t = Table(
         title=f"Preview: {o.action} {o.quantity} {o.symbol} {o.price_type}",
         title_justify="left",
@@ -119,6 +118,9 @@ def preview(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Preview an order: estimated total, commission and E*TRADE's messages (nothing placed)."""
+    import secrets
+    import string
+
     from ..brokers.base import OrderRequest
 
     o = _order(symbol, action, quantity, price_type, limit, stop, term, session)
@@ -259,6 +261,8 @@ def list_orders(
     as_csv: bool = CSV_OPT,
 ) -> None:
     """Recent orders of the account."""
+    from rich.table import Table
+
     fmt = output_format(as_json, as_csv)
     _cfg, store, broker = _broker(ctx, account)
     try:

@@ -6,7 +6,6 @@ import sys
 from dataclasses import asdict
 
 import typer
-from rich.table import Table
 
 from .common import (
     CSV_OPT,
@@ -44,6 +43,8 @@ def quote_cmd(
     Invalid symbols are reported on stderr, one line each, and make the exit code 1; the valid
     ones still print.
     """
+    from rich.table import Table
+
     from ..errors import InputError
     from ..etrade.models import Quote
     from ..services import etrade_client

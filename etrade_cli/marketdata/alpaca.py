@@ -181,3 +181,26 @@ def _bars(symbol: str, rows: list[dict[str, Any]]) -> Bars:
         np.array(days, dtype="datetime64[D]"),
         *(np.array([float(r[k]) for r in rows]) for k in ("o", "h", "l", "c", "v")),
     )
+
+
+class LazyAlpacaSource:
+    """An `AlpacaBarSource` built on the first fetch, so a scan on a warm cache neither imports
+    alpaca-py nor opens a connection. Keys are checked at once."""
+
+    name = "alpaca"
+
+    def __init__(self, cfg: AlpacaConfig, sleep: Callable[[float], None] = time.sleep):
+        require_keys(cfg)
+        self.cfg, self.sleep = cfg, sleep
+        self._source: AlpacaBarSource | None = None
+
+    @property
+    def requests(self) -> int:
+        """Bar requests sent so far."""
+        return self._source.requests if self._source else 0
+
+    def fetch(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> dict[str, Bars]:
+        """See `AlpacaBarSource.fetch`."""
+        if self._source is None:
+            self._source = AlpacaBarSource(self.cfg, self.sleep)
+        return self._source.fetch(symbols, start, end)
