@@ -18,12 +18,13 @@ import json
 import secrets
 import sqlite3
 import string
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import db as dbutil
 from .errors import ConfigError, DataError
 
 #: journal statuses; the first five are "live" (not final)
@@ -258,11 +259,7 @@ class Store:
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
         try:
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db = dbutil.connect(path)
             self.migrate()
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{self.path}: not a usable SQLite database ({exc})") from None
@@ -273,32 +270,13 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return dbutil.transaction(self.db)
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order, each in its own transaction; return their names."""
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        applied = []
-        for name, fn in MIGRATIONS:
-            if name in done:
-                continue
-            with self.tx() as db:
-                fn(db)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utcnow()))
-            applied.append(name)
-        return applied
+        """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
+        return dbutil.migrate(self.db, MIGRATIONS)
 
     def applied_migrations(self) -> list[str]:
         """Names of the applied migrations, oldest first."""

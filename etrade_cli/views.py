@@ -379,20 +379,17 @@ def report_renderables(doc: dict[str, Any]) -> list[Any]:
             style="bold",
         )
     ]
-    if doc["by_month"]:
-        t = Table(title="Realized P&L by month", title_justify="left")
-        t.add_column("Month")
-        t.add_column("USD", justify="right")
-        for month, v in doc["by_month"].items():
-            t.add_row(month, _money(v, True))
-        out.append(t)
-    if doc["by_day"]:
-        t = Table(title="Realized P&L by day", title_justify="left")
-        t.add_column("Session")
-        t.add_column("USD", justify="right")
-        for day, v in doc["by_day"].items():
-            t.add_row(day, _money(v, True))
-        out.append(t)
+    for key, title, label in (
+        ("by_month", "Realized P&L by month", "Month"),
+        ("by_day", "Realized P&L by day", "Session"),
+    ):
+        if doc[key]:
+            t = Table(title=title, title_justify="left")
+            t.add_column(label)
+            t.add_column("USD", justify="right")
+            for when, v in doc[key].items():
+                t.add_row(when, _money(v, True))
+            out.append(t)
     if doc["by_exit_reason"]:
         t = Table(title="By exit reason", title_justify="left")
         for c in ("Reason", "Exits", "Shares", "Realized USD"):

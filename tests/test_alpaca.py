@@ -345,3 +345,79 @@ def test_data_fetch_status_and_import(cli, alpaca_env, hermetic):
 def test_data_fetch_without_keys(cli, hermetic):
     r = cli("data", "fetch", "AAPL")
     assert r.exit_code == ExitStatus.AUTH and "ALPACA_API_KEY" in r.stderr
+
+
+def test_live_run_adds_todays_forming_bar_from_broker_quotes(alpaca_env, monkeypatch, tmp_path):
+    """engine_deps with Alpaca data and a quoting broker while NYSE is open: bar t is today's
+    forming bar from the quote; no bar request is sent because the cache is current."""
+    from etrade_cli import schedule, services
+    from etrade_cli.config import load_config
+    from etrade_cli.store import Store
+
+    cfg = load_config()
+    cache = services.bar_cache(cfg)
+    end = services.last_completed_day()
+    start = end - dt.timedelta(days=400)
+    for sym, rows in long_series(["AAPL", "MSFT"]).items():
+        from etrade_cli.marketdata.alpaca import _bars
+
+        cache.store(_bars(sym, rows), "test", start.isoformat(), end.isoformat())
+    cache.close()
+
+    class OpenCalendar:
+        def is_open(self, now):
+            return True
+
+        def next_open(self, now):
+            return now
+
+    class QuotingBroker:
+        name, account = "alpaca", "paper"
+
+        def quotes(self, symbols):
+            return {
+                s: Quote(s, 123.0, None, {"open": 120.0, "high": 124.0, "low": 119.0})
+                for s in symbols
+            }
+
+    monkeypatch.setattr(schedule, "NyseCalendar", OpenCalendar)
+    with responses.RequestsMock():  # nothing may be fetched
+        deps = services.engine_deps(
+            cfg, Store(tmp_path / "b.db"), QuotingBroker(), ["AAPL", "MSFT"]
+        )
+    today = dt.datetime.now(dt.timezone.utc).astimezone(schedule.ET).date()
+    session = deps.market.session_on_or_before(None)
+    assert str(session) == today.isoformat()
+    assert deps.market.close("AAPL", session) == 123.0 and deps.market.closed_reason is None
+
+
+def test_live_run_outside_a_session_manages_nothing(alpaca_env, monkeypatch, tmp_path):
+    from etrade_cli import schedule, services
+    from etrade_cli.config import load_config
+    from etrade_cli.engine import run_once
+    from etrade_cli.store import Store
+
+    class ClosedCalendar:
+        def is_open(self, now):
+            return False
+
+        def next_open(self, now):
+            return now + dt.timedelta(hours=12)
+
+    class QuotingBroker:
+        name, account = "alpaca", "paper"
+
+        def quotes(self, symbols):
+            raise AssertionError("no quotes while closed")
+
+        def account_values(self):
+            raise AssertionError("nothing managed while closed")
+
+    monkeypatch.setattr(schedule, "NyseCalendar", ClosedCalendar)
+    with responses.RequestsMock() as rs:
+        rs.get(f"{A.DATA}/stocks/bars", json=A.bars_page(long_series(["AAPL", "MSFT"])))
+        deps = services.engine_deps(
+            load_config(), Store(tmp_path / "b.db"), QuotingBroker(), ["AAPL", "MSFT"]
+        )
+    res = run_once(deps)
+    assert not res.market_open and "market closed (NYSE)" in res.message

@@ -115,11 +115,17 @@ class EtradeBroker:
         return list(out.values())
 
     def quotes(self, symbols: list[str]) -> dict[str, Quote]:
-        """Last trade prices of the symbols E*TRADE could quote."""
+        """Last trade, and today's open/high/low/volume, of the symbols E*TRADE could quote."""
         res = self.client.quotes(symbols)
-        return {
-            q.symbol: Quote(q.symbol, q.last, q.time_utc) for q in res.quotes if q.last is not None
-        }
+        out = {}
+        for q in res.quotes:
+            if q.last is None:
+                continue
+            day = {"open": q.open, "high": q.high, "low": q.low, "volume": q.volume}
+            out[q.symbol] = Quote(
+                q.symbol, q.last, q.time_utc, {k: v for k, v in day.items() if v}
+            )  # E*TRADE sends 0 pre-open
+        return out
 
     def preview(self, req: OrderRequest) -> Preview:
         """`POST .../orders/preview` with the request's `clientOrderId`.

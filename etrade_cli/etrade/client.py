@@ -505,15 +505,18 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
+_AUTH_PROBLEMS = {
+    "token_expired": f"the E*TRADE access token has expired (they end at midnight ET); {LOGIN_HINT}",
+    "token_rejected": f"E*TRADE rejected the access token even after renewing it; {LOGIN_HINT}",
+    "signature_invalid": "E*TRADE refused the request signature: check the consumer key and secret",
+    "timestamp_refused": "E*TRADE refused the request timestamp: the local clock is off by over "
+    "5 minutes",
+    "consumer_key_rejected": "E*TRADE rejected the consumer key (keys expire after about two years)",
+}
+
+
 def _auth_message(problem: str | None) -> str:
-    if problem == "token_expired":
-        return f"the E*TRADE access token has expired (they end at midnight ET); {LOGIN_HINT}"
-    if problem == "token_rejected":
-        return f"E*TRADE rejected the access token even after renewing it; {LOGIN_HINT}"
-    if problem == "signature_invalid":
-        return "E*TRADE refused the request signature: check the consumer key and secret"
-    if problem == "timestamp_refused":
-        return "E*TRADE refused the request timestamp: the local clock is off by over 5 minutes"
-    if problem == "consumer_key_rejected":
-        return "E*TRADE rejected the consumer key (keys expire after about two years)"
-    return f"E*TRADE refused the request ({problem or 'HTTP 401'}); {LOGIN_HINT}"
+    """The user's next step for an `oauth_problem` of an HTTP 401 (`etrade_api.md` §6)."""
+    return _AUTH_PROBLEMS.get(
+        problem or "", f"E*TRADE refused the request ({problem or 'HTTP 401'}); {LOGIN_HINT}"
+    )

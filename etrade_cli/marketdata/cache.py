@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import db as dbutil
 from ..errors import ConfigError, DataError
 from ..strategy.panel import Bars
 
@@ -64,9 +65,8 @@ class BarCache:
         except OSError as exc:
             raise ConfigError(f"cannot create the bar cache folder {path.parent}: {exc}") from None
         try:
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=10)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self._migrate()
+            self.db = dbutil.connect(path)
+            dbutil.migrate(self.db, MIGRATIONS)
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{path}: not a usable bar cache ({exc})") from None
 
@@ -74,30 +74,8 @@ class BarCache:
         """Close the connection."""
         self.db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
-            "applied_at TEXT NOT NULL)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        for name, fn in MIGRATIONS:
-            if name not in done:
-                with self._tx() as db:
-                    fn(db)
-                    db.execute(
-                        "INSERT INTO migrations VALUES (?, ?)",
-                        (name, dt.datetime.now(dt.timezone.utc).isoformat()),
-                    )
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return dbutil.transaction(self.db)
 
     # -- writing ----------------------------------------------------------------------------
 
