@@ -290,6 +290,7 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
     except OrderRejectedError as exc:
         _finalize_rejected(deps, order, str(exc))
         return st.order_by_id(order.id)
+    assert state is not None  # the lost-reply branch returned when the lookup found nothing
     fault("after_place")
     with st.tx() as db:
         st.set_order(db, order.id, status="placed", broker_order_id=state.broker_order_id)

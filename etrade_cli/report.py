@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .store import Position, Store
 
 TRADING_DAYS = 252
@@ -177,14 +179,13 @@ def equity_chart(curve: Sequence[tuple[str, float, float]], path: Path, title: s
 
     if not curve:
         raise InputError("no equity history to chart yet (run the trading loop first)")
-    import datetime as dt
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    days = [dt.date.fromisoformat(d) for d, _, _ in curve]
+    days = np.array([d for d, _, _ in curve], dtype="datetime64[D]")
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
     ax.plot(days, [e for _, e, _ in curve], label="equity", color="tab:blue")
     ax.plot(days, [c for _, _, c in curve], label="cash", color="tab:gray", alpha=0.6)

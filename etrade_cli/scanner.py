@@ -82,32 +82,32 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
     """Join evaluations of disjoint symbol sets column-wise (front-padding to a common height)."""
     rows = max(e.panel.close.shape[0] for e in parts)
 
-    def pad(a: np.ndarray) -> np.ndarray:
-        fill: object = (
-            np.datetime64("NaT") if a.dtype.kind == "M" else (np.nan if a.dtype.kind == "f" else 0)
-        )
-        extra = np.full((rows - a.shape[0], a.shape[1]), fill, dtype=a.dtype)
-        return np.vstack([extra, a])
-
-    def cat(get: Callable[[Evaluation], np.ndarray]) -> np.ndarray:
-        return np.hstack([pad(get(e)) for e in parts])
+    def cat(arrays: list[np.ndarray]) -> np.ndarray:
+        padded = []
+        for a in arrays:
+            fill: object = (
+                np.datetime64("NaT")
+                if a.dtype.kind == "M"
+                else (np.nan if a.dtype.kind == "f" else 0)
+            )
+            extra = np.full((rows - a.shape[0], a.shape[1]), fill, dtype=a.dtype)
+            padded.append(np.vstack([extra, a]))
+        return np.hstack(padded)
 
     first = parts[0]
+    columns = ("dates", "open", "high", "low", "close", "volume")
     panel = Panel(
         symbols=tuple(s for e in parts for s in e.panel.symbols),
         n_bars=np.concatenate([e.panel.n_bars for e in parts]),
-        **{
-            f: cat(lambda e, f=f: getattr(e.panel, f))
-            for f in ("dates", "open", "high", "low", "close", "volume")
-        },
+        **{f: cat([getattr(e.panel, f) for e in parts]) for f in columns},
     )
     return Evaluation(
         panel=panel,
-        indicators={k: cat(lambda e, k=k: e.indicators[k]) for k in first.indicators},
-        reason=cat(lambda e: e.reason),
-        pattern=cat(lambda e: e.pattern),
-        parts={k: cat(lambda e, k=k: e.parts[k]) for k in first.parts},
-        score=cat(lambda e: e.score),
+        indicators={k: cat([e.indicators[k] for e in parts]) for k in first.indicators},
+        reason=cat([e.reason for e in parts]),
+        pattern=cat([e.pattern for e in parts]),
+        parts={k: cat([e.parts[k] for e in parts]) for k in first.parts},
+        score=cat([e.score for e in parts]),
     )
 
 
@@ -146,7 +146,8 @@ def scan(
     session = latest_session(bars, as_of)
     chunk = 128 if on_progress else 0  # batches only to report progress
     ev = evaluate_bars(bars, params, benchmark, chunk=chunk, on_progress=on_progress)
-    verdicts, stale = [], []
+    verdicts: list[Signal] = []
+    stale: list[Signal] = []
     for sig in ev.iter_at(session):
         (verdicts if sig.date == session else stale).append(sig)
     decisions = classify([v for v in verdicts if v.is_signal], book or Book(), params)

@@ -5,6 +5,7 @@ Only presentation: every number shown here was computed elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
@@ -330,7 +331,7 @@ def stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
     t.add_column("")
     for name in stats:
         t.add_column(name, justify="right")
-    fields = [
+    fields: list[tuple[str, str, Callable[[Any], str]]] = [
         ("trades", "Trades", str),
         ("wins", "Wins", str),
         ("losses", "Losses", str),

@@ -421,3 +421,14 @@ def test_live_run_outside_a_session_manages_nothing(alpaca_env, monkeypatch, tmp
         )
     res = run_once(deps)
     assert not res.market_open and "market closed (NYSE)" in res.message
+
+
+@responses.activate
+def test_broker_open_orders_and_cancel(broker):
+    responses.get(f"{A.PAPER}/orders", json=[A.order("C1", "ED", 5, status="new")])
+    responses.delete(f"{A.PAPER}/orders/61e69015-8549-4bfd-b9c3-01e75843f47d", status=204)
+    (o,) = broker.open_orders()
+    assert (o.client_order_id, o.status) == ("C1", "OPEN")
+    assert parse_qs(urlsplit(responses.calls[0].request.url).query)["status"] == ["open"]
+    broker.cancel(o.broker_order_id)
+    assert responses.calls[1].request.method == "DELETE"

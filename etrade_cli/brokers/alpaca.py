@@ -120,9 +120,10 @@ class AlpacaBroker:
 
     def quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Latest trade and today's daily bar from market-data snapshots."""
+        from alpaca.data.enums import DataFeed
         from alpaca.data.requests import StockSnapshotRequest
 
-        req = StockSnapshotRequest(symbol_or_symbols=symbols, feed=self.cfg.feed)
+        req = StockSnapshotRequest(symbol_or_symbols=symbols, feed=DataFeed(self.cfg.feed))
         snaps = self._read(lambda: self.data.get_stock_snapshot(req), "Alpaca snapshots")
         out = {}
         for sym, snap in (snaps or {}).items():
@@ -217,9 +218,9 @@ class AlpacaBroker:
 
     def open_orders(self) -> list[OrderState]:
         """Orders still open at Alpaca."""
+        from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        rows = self._read(
-            lambda: self.trading.get_orders(GetOrdersRequest(status="open")), "Alpaca orders"
-        )
+        query = GetOrdersRequest(status=QueryOrderStatus.OPEN)
+        rows = self._read(lambda: self.trading.get_orders(query), "Alpaca orders")
         return [order_state(o) for o in rows]

@@ -154,7 +154,7 @@ def import_(
             warn(w)
         loaded.append((f, bars))
     cache = bar_cache(state(ctx).config())
-    counts = {}
+    counts: dict[str, int] = {}
     try:
         for f, bars in loaded:
             for b in bars.values():

@@ -26,9 +26,8 @@ def session_gaps(cache: BarCache, rows: Sequence[Coverage]) -> dict[str, int]:
 
     out = {}
     for r in with_bars:
-        expected = bisect.bisect_right(sessions, r.last_bar) - bisect.bisect_left(
-            sessions, r.first_bar
-        )
-        have = sum(1 for d in cache.dates(r.symbol) if r.first_bar <= d <= r.last_bar)
+        first, last = r.first_bar or "", r.last_bar or ""
+        expected = bisect.bisect_right(sessions, last) - bisect.bisect_left(sessions, first)
+        have = sum(1 for d in cache.dates(r.symbol) if first <= d <= last)
         out[r.symbol] = max(0, expected - have)
     return out
