@@ -1,0 +1,385 @@
+"""The trading loop's one cycle, `run_once`: lock, reconcile, exits (spec §6), then entries
+(spec §4-§5) inside the buy window after the `[risk]` checks. Risk limits apply to entries only:
+exits reduce risk and are never blocked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BusyError, DataError, InputError
+from ..market import MarketView
+from ..store import Position, Store, utcnow
+from ..strategy.dual import Book, Decision, classify_one, position_size, signal_order
+from ..strategy.exits import PositionState, initial_stop, plan_exit
+from .orders import send_order
+from .reconcile import reconcile
+from .types import Action, Deps, Finding, RunResult, SimulatedCrash
+
+
+@contextmanager
+def trading_lock(path: Path | None) -> Iterator[None]:
+    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it."""
+    if path is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BusyError(f"another run is trading (lock {path} is held); try again later") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run_once(
+    deps: Deps,
+    as_of: np.datetime64 | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    mode: str = "run-once",
+) -> RunResult:
+    """One cycle at the session on or before `as_of` (the latest session if None).
+
+    Args:
+        deps: store, broker, market view, parameters.
+        as_of: requested date (US/Eastern session date). When it is not a session of the data,
+            the market is closed and nothing is managed, unless `force`.
+        dry_run: decide and report, send nothing, change nothing.
+        mode: label stored in the `runs` row ("run-once", "run-loop", "backtest").
+
+    Raises:
+        BusyError: another run holds the lock. DataError: no data on or before `as_of`.
+        InputError: `as_of` is before the last traded session of this account.
+    """
+    with trading_lock(deps.lock_path):
+        b = deps.broker
+        run_mode = "dry-run" if dry_run else mode
+        as_of_text = str(as_of) if as_of is not None else None
+        run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+        try:
+            result = _cycle(deps, as_of, dry_run, force, run_id)
+        except BaseException as exc:
+            outcome = "crashed" if isinstance(exc, SimulatedCrash) else "error"
+            deps.store.finish_run(run_id, outcome, error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        deps.store.finish_run(
+            run_id,
+            "ok" if result.market_open else "closed",
+            session_date=result.session,
+            counts=result.counts(),
+            equity=result.equity,
+            cash=result.cash,
+        )
+        return result
+
+
+def _cycle(
+    deps: Deps, as_of: np.datetime64 | None, dry_run: bool, force: bool, run_id: int
+) -> RunResult:
+    m, b = deps.market, deps.broker
+    session = m.session_on_or_before(as_of)
+    if session is None:
+        raise DataError(f"no bars on or before {as_of}" if as_of is not None else "no bars")
+    day = str(session)
+    if m.closed_reason and as_of is None and not force:
+        return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
+    if as_of is not None and not m.is_session(as_of) and not force:
+        return RunResult(
+            run_id,
+            day,
+            False,
+            dry_run,
+            f"market closed on {as_of} (not a session in the data); nothing managed. "
+            f"--force runs the last session, {day}",
+        )
+    last = deps.store.last_session(b.name, b.account)
+    if last and day < last:
+        raise InputError(
+            f"session {day} is before the last traded session {last} of this "
+            "account: the book cannot go back in time (use a fresh --db to replay)"
+        )
+    if hasattr(b, "set_market"):
+        b.set_market(lambda s: m.close(s, session), day)
+    res = RunResult(run_id, day, True, dry_run)
+    blocked = reconcile(deps, session, res)
+    _exits(deps, session, res, blocked)
+    if m.in_buy_window(session):
+        _entries(deps, session, res, blocked)
+    res.cash = b.account_values().cash
+    held = deps.store.positions(b.name, b.account)
+    res.equity = res.cash + sum(
+        p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0) for p in held
+    )
+    return res
+
+
+def _pending_exit_qty(st: Store, position_id: int) -> int:
+    row = st.query(
+        "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
+        "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
+        "('intent','previewed','placed','unknown','partially_filled')",
+        position_id,
+    )
+    return int(row[0][0])
+
+
+def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
+    """Spec §6 for every open position, oldest first; a position is not checked on its entry bar."""
+    st, b, m, day = deps.store, deps.broker, deps.market, str(session)
+    for pos in st.positions(b.name, b.account):
+        if pos.entry_date == day or pos.symbol in blocked or pos.entry_price is None:
+            continue
+        price = m.close(pos.symbol, session)
+        if price is None:
+            res.findings.append(
+                Finding(
+                    "warning",
+                    f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked",
+                )
+            )
+            continue
+        state = PositionState(
+            pos.kind,
+            pos.entry_price,
+            pos.original_qty,
+            pos.remaining_qty - _pending_exit_qty(st, pos.id),
+            pos.stop_loss or initial_stop(pos.entry_price, deps.params),
+            pos.targets_hit,
+        )
+        plan = plan_exit(state, price, m.bars_held(pos.entry_date or day, session), deps.params)
+        if res.dry_run:
+            res.exits += [
+                Action("SELL", pos.symbol, pos.kind, r, q, price, "dry-run", position_id=pos.id)
+                for r, q in plan.sells
+            ]
+            continue
+        if (plan.stop_loss, plan.targets_hit) != (pos.stop_loss, pos.targets_hit):
+            with st.tx() as db:
+                st.update_position(
+                    db, pos.id, stop_loss=plan.stop_loss, targets_hit=plan.targets_hit
+                )
+        for reason, qty in plan.sells:
+            res.exits.append(_send_exit(deps, pos, reason, qty, day, res.run_id))
+
+
+def _send_exit(
+    deps: Deps, pos: Position, reason: str, qty: int, day: str, run_id: int | None
+) -> Action:
+    st = deps.store
+    with st.tx() as db:
+        order = st.new_order(
+            db,
+            broker=deps.broker.name,
+            account=deps.broker.account,
+            symbol=pos.symbol,
+            side="SELL",
+            quantity=qty,
+            purpose=f"EXIT_{reason}",
+            position_id=pos.id,
+            session_date=day,
+            run_id=run_id,
+        )
+    deps.faults("after_intent")
+    done = send_order(deps, order, day)
+    pnl = st.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", done.id)
+    return Action(
+        "SELL",
+        pos.symbol,
+        pos.kind,
+        reason,
+        qty,
+        done.avg_fill_price,
+        done.status,
+        done.client_order_id,
+        pos.id,
+        pnl[0][0],
+        done.message or "",
+    )
+
+
+# --- 3. entries --------------------------------------------------------------------------------
+
+
+def _realized_today(st: Store, broker: str, account: str, day: str) -> float:
+    row = st.query(
+        "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
+        " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
+        "e.session_date = ?",
+        broker,
+        account,
+        day,
+    )
+    return float(row[0][0])
+
+
+@dataclass
+class _EntryContext:
+    book: Book
+    cash: float
+    open_value: float
+    orders_today: int
+    entered_today: set[str]
+    kill_reason: str | None
+
+
+def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
+    st, b, m, day, risk = deps.store, deps.broker, deps.market, str(session), deps.risk
+    live = st.positions(b.name, b.account, ("open", "pending"))
+    realized = _realized_today(st, b.name, b.account, day)
+    kill = None
+    if realized < -risk.max_daily_loss_usd:
+        kill = (
+            f"kill switch: realized P&L today {realized:,.2f} USD is below "
+            f"-{risk.max_daily_loss_usd:,.2f} (max_daily_loss_usd)"
+        )
+    today = st.orders(b.name, b.account, day)
+    return _EntryContext(
+        book=Book.from_pairs((p.symbol, p.kind) for p in live),
+        cash=b.account_values().cash,
+        open_value=sum(p.remaining_qty * (m.last_close(p.symbol, session) or 0.0) for p in live),
+        orders_today=sum(o.status not in ("rejected", "cancelled") for o in today),
+        entered_today={
+            o.symbol
+            for o in today
+            if o.purpose.startswith("ENTRY") and o.status not in ("rejected", "cancelled")
+        },
+        kill_reason=kill,
+    )
+
+
+def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
+    b = deps.broker
+    res.refusals.append({"symbol": d.signal.symbol, "action": d.action, "reason": reason})
+    if res.dry_run:
+        return
+    with deps.store.tx() as db:
+        db.execute(
+            "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "
+            "reason, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                res.run_id,
+                b.name,
+                b.account,
+                res.session,
+                d.signal.symbol,
+                d.action,
+                reason,
+                utcnow(),
+            ),
+        )
+
+
+def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
+    """Shares to buy for a B1/B2 decision, or 0 with the reason it is refused."""
+    sym, price, risk = d.signal.symbol, d.signal.close, deps.risk
+    if sym in ctx.entered_today:
+        return 0, "already entered this symbol in this session"
+    if ctx.kill_reason:
+        return 0, ctx.kill_reason
+    if ctx.orders_today >= risk.max_orders_per_day:
+        return 0, f"max_orders_per_day ({risk.max_orders_per_day}) reached"
+    shares, amount = position_size(d.action, price, ctx.cash, ctx.open_value, deps.params)
+    if shares <= 0:
+        return 0, f"size: 0 shares (amount {amount:,.2f} USD at {price:,.2f})"
+    if shares * price > risk.max_ticket_usd:
+        return 0, (
+            f"max_ticket_usd: {shares} x {price:,.2f} = {shares * price:,.2f} USD > "
+            f"{risk.max_ticket_usd:,.2f}"
+        )
+    if shares * price > ctx.cash:
+        return 0, f"cash: {shares * price:,.2f} USD needed, {ctx.cash:,.2f} available"
+    return shares, None
+
+
+def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
+    """Spec §4-§5: classify the session's signals in order, check risk, size, send."""
+    ctx = _entry_context(deps, session)
+    for sig in sorted(deps.market.signals(session), key=signal_order):
+        if sig.symbol in blocked:
+            continue
+        d = classify_one(sig, ctx.book, deps.params)
+        res.decisions.append(d)
+        if d.action not in ("B1", "B2"):
+            continue
+        shares, why = _risk_refusal(deps, ctx, d)
+        if why:
+            _refusal(deps, res, d, why)
+            continue
+        action = _enter(deps, d, shares, str(session), res)
+        res.entries.append(action)
+        if action.status in ("rejected", "cancelled"):
+            continue
+        ctx.book.add(sig.symbol, d.action)
+        ctx.entered_today.add(sig.symbol)
+        ctx.orders_today += 1
+        spent = shares * (action.price or sig.close)
+        # a broker's balance may lag a fresh order: never size from more cash than we know is left
+        ctx.cash -= spent
+        if not res.dry_run:
+            ctx.cash = min(ctx.cash, deps.broker.account_values().cash)
+        ctx.open_value += spent
+
+
+def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Action:
+    sig, st, b = d.signal, deps.store, deps.broker
+    if res.dry_run:
+        return Action(
+            "BUY", sig.symbol, d.action, f"ENTRY_{d.action}", shares, sig.close, "dry-run"
+        )
+    with st.tx() as db:
+        cur = db.execute(
+            "INSERT INTO positions (symbol, kind, broker, account, status, score, pattern, "
+            "opened_at) VALUES (?,?,?,?, 'pending', ?,?,?)",
+            (sig.symbol, d.action, b.name, b.account, sig.score, sig.pattern, utcnow()),
+        )
+        order = st.new_order(
+            db,
+            broker=b.name,
+            account=b.account,
+            symbol=sig.symbol,
+            side="BUY",
+            quantity=shares,
+            purpose=f"ENTRY_{d.action}",
+            position_id=int(cur.lastrowid or 0),
+            session_date=day,
+            run_id=res.run_id,
+        )
+    deps.faults("after_intent")
+    done = send_order(deps, order, day)
+    return Action(
+        "BUY",
+        sig.symbol,
+        d.action,
+        f"ENTRY_{d.action}",
+        shares,
+        done.avg_fill_price,
+        done.status,
+        done.client_order_id,
+        done.position_id,
+        message=done.message or "",
+    )
+
+
+def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
+    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
+    if price is None or pos.entry_price is None or not pos.entry_price:
+        return None, None
+    usd = (price - pos.entry_price) * pos.remaining_qty
+    return usd, (price / pos.entry_price - 1) * 100.0
+
+
+def session_count(market: MarketView, pos: Position, session: np.datetime64) -> int | None:
+    """Sessions held (spec §6.2 `bars_held`), None for a position not yet filled."""
+    if not pos.entry_date:
+        return None
+    return market.bars_held(pos.entry_date, session)

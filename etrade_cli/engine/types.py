@@ -1,0 +1,105 @@
+"""Values of the trading cycle: its dependencies, what it did, and the crash-test hook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..brokers.base import Broker
+from ..config import RiskConfig
+from ..market import MarketView
+from ..store import Store
+from ..strategy.dual import Decision
+from ..strategy.params import StrategyParams
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a test's fault hook to stop a cycle dead at a named step."""
+
+
+#: the named steps of an order's life where a fault hook is called (crash-recovery tests)
+FAULT_POINTS = ("after_intent", "after_preview", "after_place", "after_placed", "after_fill")
+
+
+def _no_fault(_point: str) -> None:
+    return None
+
+
+@dataclass
+class Deps:
+    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
+
+    params: StrategyParams
+    risk: RiskConfig
+    store: Store
+    broker: Broker
+    market: MarketView  # unused by the order functions (send_order, apply_state)
+    lock_path: Path | None = None
+    faults: Callable[[str], None] = _no_fault
+
+
+@dataclass
+class Action:
+    """An exit or entry of this cycle. Prices USD; `status` is the journal status after sending
+    (`filled`, `placed`, `rejected`, ...) or `dry-run`; `pnl` is the realized P&L of an exit."""
+
+    side: str
+    symbol: str
+    kind: str
+    reason: str
+    quantity: int
+    price: float | None
+    status: str
+    client_order_id: str | None = None
+    position_id: int | None = None
+    pnl: float | None = None
+    message: str = ""
+
+
+@dataclass
+class Finding:
+    """A reconciliation finding: severity `info`, `warning` or `error`."""
+
+    severity: str
+    message: str
+
+
+@dataclass
+class RunResult:
+    """What a cycle did. `session` is YYYY-MM-DD; money in USD."""
+
+    run_id: int | None
+    session: str | None
+    market_open: bool
+    dry_run: bool
+    message: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    exits: list[Action] = field(default_factory=list)
+    entries: list[Action] = field(default_factory=list)
+    refusals: list[dict[str, str]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    equity: float | None = None
+    cash: float | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Numbers for the `runs` row and the heartbeat line."""
+        return {
+            "exits": len(self.exits),
+            "entries": len(self.entries),
+            "refusals": len(self.refusals),
+            "signals": len(self.decisions),
+            "findings": len(self.findings),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        from ..views import decision_dict
+
+        d = {k: v for k, v in asdict(self).items() if k != "decisions"}
+        d["decisions"] = [decision_dict(x) for x in self.decisions]
+        return d
+
+
+# --- the cycle ---------------------------------------------------------------------------------
