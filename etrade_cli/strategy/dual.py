@@ -60,13 +60,13 @@ def classify_one(sig: Signal, book: Book, prm: StrategyParams) -> Decision:
     if not has_b1:
         if book.count("B1") < prm.max_positions_b1:
             return Decision(sig, "B1")
-        return Decision(sig, "SKIP", f"max_positions_b1 ({prm.max_positions_b1}) reached")
+        return Decision(sig, "SKIP", f"max_positions_b1={prm.max_positions_b1} reached")
     if book.has(sig.symbol, "B2"):
         return Decision(sig, "OPP", "open B1 and B2")
     if sig.score < prm.score_b2_min:
         return Decision(sig, "OPP", f"score {sig.score:g} < score_b2_min {prm.score_b2_min:g}")
     if book.count("B2") >= prm.max_positions_b2:
-        return Decision(sig, "OPP", f"max_positions_b2 ({prm.max_positions_b2}) reached")
+        return Decision(sig, "OPP", f"max_positions_b2={prm.max_positions_b2} reached")
     return Decision(sig, "B2")
 
 
