@@ -253,6 +253,10 @@ def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict
     return rows
 
 
+#: columns shared by the closed-positions table and the backtest's trade list
+TRADE_COLUMNS = ("Symbol", "Type", "Entry date", "Entry", "Shares", "Exit date", "Exit", "Reason")
+
+
 def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
     """The position book as a table."""
     t = Table(title="Closed positions" if closed else "Open positions", title_justify="left")
@@ -271,17 +275,7 @@ def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
         "Unreal. %",
     ]
     if closed:
-        cols = [
-            "Symbol",
-            "Type",
-            "Entry date",
-            "Entry",
-            "Shares",
-            "Exit date",
-            "Exit",
-            "Reason",
-            "Realized USD",
-        ]
+        cols = [*TRADE_COLUMNS, "Realized USD"]
     for c in cols:
         t.add_column(
             c,
@@ -427,17 +421,7 @@ def backtest_renderables(res: Any) -> list[Any]:
     out.append(stats_table("Trades", {"All": asdict_safe(res.stats)}))
     if res.trades:
         t = Table(title="Trade list", title_justify="left")
-        for c in (
-            "Symbol",
-            "Type",
-            "Entry date",
-            "Entry",
-            "Shares",
-            "Exit date",
-            "Exit",
-            "Reason",
-            "P&L USD",
-        ):
+        for c in (*TRADE_COLUMNS, "P&L USD"):
             t.add_column(
                 c, justify="right" if c in ("Entry", "Shares", "Exit", "P&L USD") else "left"
             )
