@@ -26,6 +26,32 @@ PART_LABELS = {
 ACTION_STYLE = {"B1": "bold green", "B2": "bold cyan", "OPP": "yellow", "SKIP": "dim"}
 
 
+def table(title: str, **kw: Any) -> Table:
+    """A compact table (header rule only, shared padding) that fits 80 columns more often."""
+    from rich import box
+
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        **kw,
+    )
+
+
+def fit(t: Table) -> Table:
+    """Keep dates and numbers whole when the terminal is narrow: text columns give way."""
+    for col in t.columns:
+        header = str(col.header).lower()
+        if "date" in header or header in ("session", "month"):
+            col.min_width, col.no_wrap = 10, True
+        elif col.justify == "right" or header in ("symbol", "type", "action", "side"):
+            col.no_wrap = True
+    return t
+
+
 def signal_dict(sig: Signal) -> dict[str, Any]:
     """A `Signal` as a JSON-ready dict (date as YYYY-MM-DD, close in USD)."""
     return {
@@ -110,7 +136,7 @@ def parts_text(parts: dict[str, float]) -> str:
 
 def scan_table(res: ScanResult) -> Table:
     """The signals in spec §4 order with score parts and B1/B2/OPP/SKIP."""
-    t = Table(title=f"Signals at {res.session}", title_justify="left")
+    t = table(f"Signals at {res.session}")
     t.add_column("#", justify="right")
     t.add_column("Symbol", no_wrap=True)
     t.add_column("Close", justify="right")
@@ -131,12 +157,12 @@ def scan_table(res: ScanResult) -> Table:
             f"[{ACTION_STYLE[d.action]}]{d.action}[/]",
             d.why,
         )
-    return t
+    return fit(t)
 
 
 def verdict_table(res: ScanResult) -> Table:
     """Every symbol with its result: signal, or the first failing filter (`--all`)."""
-    t = Table(title=f"All symbols at {res.session}", title_justify="left")
+    t = table(f"All symbols at {res.session}")
     for col in ("Symbol", "Date", "Close", "Result", "Pattern", "Score"):
         t.add_column(col, justify="right" if col in ("Close", "Score") else "left")
     for v in sorted(res.verdicts + res.stale, key=lambda v: v.symbol):
@@ -148,7 +174,7 @@ def verdict_table(res: ScanResult) -> Table:
         t.add_row(v.symbol, str(v.date), f"{v.close:,.2f}", result, v.pattern or "", f"{v.score:g}")
     for s in res.missing:
         t.add_row(s, "", "", "no data", "", "")
-    return t
+    return fit(t)
 
 
 # --- trading loop ------------------------------------------------------------------------------
@@ -173,7 +199,7 @@ def run_tables(res: Any) -> list[Any]:
     if res.message:
         out.append(Text(res.message))
     if res.exits or res.entries:
-        t = Table(title="Orders", title_justify="left")
+        t = table("Orders")
         for col in (
             "Side",
             "Symbol",
@@ -198,16 +224,16 @@ def run_tables(res: Any) -> list[Any]:
                 _money(a.pnl, signed=True),
                 a.client_order_id or "",
             )
-        out.append(t)
+        out.append(fit(t))
     elif res.market_open:
         out.append(Text("No exits or entries this session."))
     if res.refusals:
-        t = Table(title="Refused by risk checks", title_justify="left")
+        t = table("Refused by risk checks")
         for col in ("Symbol", "Action", "Reason"):
             t.add_column(col)
         for r in res.refusals:
             t.add_row(r["symbol"], r["action"], r["reason"])
-        out.append(t)
+        out.append(fit(t))
     for f in res.findings:
         style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
         out.append(Text(f"reconcile {f.severity}: {f.message}", style=style))
@@ -259,20 +285,18 @@ TRADE_COLUMNS = ("Symbol", "Type", "Entry date", "Entry", "Shares", "Exit date",
 
 def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
     """The position book as a table."""
-    t = Table(title="Closed positions" if closed else "Open positions", title_justify="left")
+    t = table("Closed positions" if closed else "Open positions")
     cols = [
         "Symbol",
         "Type",
         "Entry date",
         "Entry",
         "Shares",
-        "Left",
         "Stop",
         "PT",
         "Held",
         "Last",
-        "Unreal. USD",
-        "Unreal. %",
+        "Unrealized",
     ]
     if closed:
         cols = [*TRADE_COLUMNS, "Realized USD"]
@@ -298,21 +322,20 @@ def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
             )
         else:
             pct = r["unrealized_pct"]
+            unreal = _money(r["unrealized_usd"], signed=True)
             t.add_row(
                 r["symbol"],
                 r["type"],
                 r["entry_date"] or "pending",
                 _money(r["entry_price"]),
-                str(r["original_qty"]),
-                str(r["remaining_qty"]),
+                f"{r['remaining_qty']}/{r['original_qty']}",
                 _money(r["stop_loss"]),
                 str(r["targets_hit"]),
                 "" if r["sessions_held"] is None else str(r["sessions_held"]),
                 _money(r["last_price"]),
-                _money(r["unrealized_usd"], signed=True),
-                "" if pct is None else f"{pct:+.2f}",
+                unreal + ("" if pct is None else f" {pct:+.1f}%"),
             )
-    return t
+    return fit(t)
 
 
 def _pct(v: float | None) -> str:
@@ -321,7 +344,7 @@ def _pct(v: float | None) -> str:
 
 def stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
     """Trade statistics, one column per group (all, B1, B2)."""
-    t = Table(title=title, title_justify="left")
+    t = table(title)
     t.add_column("")
     for name in stats:
         t.add_column(name, justify="right")
@@ -337,14 +360,14 @@ def stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
     ]
     for key, label, fmt in fields:
         t.add_row(label, *(fmt(s[key]) for s in stats.values()))
-    return t
+    return fit(t)
 
 
 def performance_table(perf: dict[str, Any] | None) -> Table | None:
     """Equity-curve statistics as a two-column table."""
     if not perf:
         return None
-    t = Table(title="Performance", title_justify="left", show_header=False)
+    t = table("Performance", show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
     t.add_row("Start equity", f"{_money(perf['start_equity'])} USD")
@@ -359,7 +382,7 @@ def performance_table(perf: dict[str, Any] | None) -> Table | None:
     )
     t.add_row("Exposure", f"{perf['exposure_pct']:.1f} %")
     t.add_row("Sessions", str(perf["sessions"]))
-    return t
+    return fit(t)
 
 
 def report_renderables(doc: dict[str, Any]) -> list[Any]:
@@ -379,14 +402,14 @@ def report_renderables(doc: dict[str, Any]) -> list[Any]:
         ("by_day", "Realized P&L by day", "Session"),
     ):
         if doc[key]:
-            t = Table(title=title, title_justify="left")
+            t = table(title)
             t.add_column(label)
             t.add_column("USD", justify="right")
             for when, v in doc[key].items():
                 t.add_row(when, _money(v, True))
-            out.append(t)
+            out.append(fit(t))
     if doc["by_exit_reason"]:
-        t = Table(title="By exit reason", title_justify="left")
+        t = table("By exit reason")
         for c in ("Reason", "Exits", "Shares", "Realized USD"):
             t.add_column(c, justify="left" if c == "Reason" else "right")
         for reason, agg in doc["by_exit_reason"].items():
@@ -396,7 +419,7 @@ def report_renderables(doc: dict[str, Any]) -> list[Any]:
                 str(int(agg["shares"])),
                 _money(agg["realized"], True),
             )
-        out.append(t)
+        out.append(fit(t))
     out.append(stats_table("Trades", {"All": doc["trades"], **doc["by_type"]}))
     perf = performance_table(doc["performance"])
     if perf is not None:
@@ -420,7 +443,7 @@ def backtest_renderables(res: Any) -> list[Any]:
         out.append(perf)
     out.append(stats_table("Trades", {"All": asdict_safe(res.stats)}))
     if res.trades:
-        t = Table(title="Trade list", title_justify="left")
+        t = table("Trade list")
         for c in (*TRADE_COLUMNS, "P&L USD"):
             t.add_column(
                 c, justify="right" if c in ("Entry", "Shares", "Exit", "P&L USD") else "left"
@@ -436,10 +459,10 @@ def backtest_renderables(res: Any) -> list[Any]:
                 str(tr["shares"]),
                 "open" if open_ else tr["exit_date"] or "",
                 _money(tr["mark"] if open_ else tr["exit_price"]),
-                "marked to market" if open_ else tr["exit_reason"] or "",
+                "MTM" if open_ else tr["exit_reason"] or "",
                 _money(pnl, signed=True),
             )
-        out.append(t)
+        out.append(fit(t))
     out.append(Text(f"Note: {res.note}.", style="dim"))
     return out
 

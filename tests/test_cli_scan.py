@@ -162,3 +162,17 @@ def test_python_dash_m_runs_the_same_app():
         check=False,
     )
     assert r.returncode == 0 and r.stdout.startswith("etrade-cli ")
+
+
+def test_an_internal_bug_is_one_line_not_a_traceback(cli, monkeypatch):
+    import etrade_cli.scanner as scanner
+
+    def boom(*a, **kw):
+        raise ValueError("unexpected shape")
+
+    monkeypatch.setattr(scanner, "scan", boom)
+    r = cli("scan")
+    assert r.exit_code == ExitStatus.ERROR
+    assert r.stderr.strip() == ("error: internal error: ValueError: unexpected shape (this is a "
+                                "bug; rerun with --debug for the traceback)")
+    assert "Traceback" not in r.output

@@ -32,6 +32,20 @@ class _Group(TyperGroup):
         except BrokenPipeError:  # `etrade scan --csv | head`
             sys.stderr.close()
             raise typer.Exit(0) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("typer") or _debug_enabled():
+                raise  # Click's own flow (Exit, Abort, usage errors), or --debug: full trace
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (this is a bug; rerun with "
+                "--debug for the traceback)",
+                int(ExitStatus.ERROR),
+            )
+
+
+def _debug_enabled() -> bool:
+    import logging
+
+    return logging.getLogger("etrade_cli").isEnabledFor(logging.DEBUG)
 
 
 def _fail(message: str, code: int) -> None:
