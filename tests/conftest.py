@@ -3,6 +3,7 @@ config or secrets leak in from the developer's machine, and nothing can reach th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     home.mkdir()
     work = tmp_path / "work"
@@ -20,7 +21,13 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("ETRADE_CLI_CONFIG", "ETRADE_CONSUMER_KEY", "ETRADE_CONSUMER_SECRET"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(work)
-    return work
+    import logging
+
+    logger = logging.getLogger("etrade_cli")
+    level, handlers = logger.level, list(logger.handlers)
+    yield work
+    logger.setLevel(level)  # `--debug` changes the package logger; undo it for the next test
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture
