@@ -173,6 +173,8 @@ def test_an_internal_bug_is_one_line_not_a_traceback(cli, monkeypatch):
     monkeypatch.setattr(scanner, "scan", boom)
     r = cli("scan")
     assert r.exit_code == ExitStatus.ERROR
-    assert r.stderr.strip() == ("error: internal error: ValueError: unexpected shape (this is a "
-                                "bug; rerun with --debug for the traceback)")
+    assert r.stderr.strip() == (
+        "error: internal error: ValueError: unexpected shape (this is a "
+        "bug; rerun with --debug for the traceback)"
+    )
     assert "Traceback" not in r.output

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -16,7 +14,7 @@ from .common import (
     out,
     parse_date,
     parse_symbols,
-    show_progress,
+    progress_bar,
     state,
 )
 
@@ -94,7 +92,7 @@ def backtest_cmd(
             markup=False,
         )
     fmt = Format.json if as_json else Format.table
-    with _progress(fmt) as advance:
+    with progress_bar(fmt, "Backtesting") as bar:
         res = run_backtest(
             bars,
             cfg.strategy,
@@ -105,7 +103,7 @@ def backtest_cmd(
             end=np.datetime64(last) if last else None,
             tradable=[b.symbol for b in bars],
             db_path=db,
-            on_progress=advance,
+            on_progress=bar.update if bar else None,
         )
     if chart is not None:
         equity_chart(res.curve, chart, f"Backtest {res.start} .. {res.end}")
@@ -116,23 +114,3 @@ def backtest_cmd(
         out.print(part)
     if chart is not None:
         out.print(f"Chart written to {chart}", markup=False)
-
-
-def _progress(fmt: Format) -> Any:
-    if not show_progress(fmt):
-        return nullcontext(None)
-    from contextlib import contextmanager
-
-    from rich.progress import Progress
-
-    @contextmanager
-    def bar() -> Any:
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("Backtesting", total=None)
-
-            def advance(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            yield advance
-
-    return bar()

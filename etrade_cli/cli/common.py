@@ -9,7 +9,8 @@ import csv
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -147,6 +148,37 @@ def _json_default(v: Any) -> Any:
 def show_progress(fmt: Format) -> bool:
     """Progress bars only for people: a terminal on stderr and table output."""
     return fmt is Format.table and err.is_terminal
+
+
+class ProgressBar:
+    """A Rich progress bar on stderr: `advance(n)` for counted steps, `update(done, total)` when
+    the total is known only once the work starts."""
+
+    def __init__(self, progress: Any, task: Any):
+        self._progress, self._task = progress, task
+
+    def advance(self, n: int) -> None:
+        """Move the bar `n` steps."""
+        self._progress.advance(self._task, n)
+
+    def update(self, done: int, total: int) -> None:
+        """Show `done` of `total`."""
+        self._progress.update(self._task, completed=done, total=total)
+
+
+@contextmanager
+def progress_bar(
+    fmt: Format, label: str, total: int | None = None, min_total: int = 0
+) -> Iterator[ProgressBar | None]:
+    """A `ProgressBar` for people (see `show_progress`), else None: machine output, pipes and
+    work smaller than `min_total` steps get no bar."""
+    if not show_progress(fmt) or (total is not None and total < min_total):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        yield ProgressBar(progress, progress.add_task(label, total=total))
 
 
 def warn(message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,10 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
-    err,
     output_format,
     parse_date,
     parse_symbols,
-    show_progress,
+    progress_bar,
     state,
     warn,
 )
@@ -83,7 +81,7 @@ def scan_cmd(
     for w in provider.warnings:
         warn(w)
     benchmark = _benchmark(cfg, provider)
-    with _progress(fmt, len(bars)) as advance:
+    with progress_bar(fmt, "Scanning", len(bars), min_total=50) as bar:
         result = scan(
             bars,
             cfg.strategy,
@@ -91,7 +89,7 @@ def scan_cmd(
             book=open_book(cfg),
             missing=missing,
             benchmark=benchmark,
-            on_progress=advance,
+            on_progress=bar.advance if bar else None,
         )
     if fmt is Format.json:
         from .common import emit_json
@@ -123,20 +121,3 @@ def _benchmark(cfg: Any, provider: Any) -> Any:
             f"{cfg.strategy.rs_benchmark}, which the data source does not have"
         )
     return found[0]
-
-
-def _progress(fmt: Format, total: int) -> Any:
-    """A context yielding an `advance(n)` callable: a Rich bar on a terminal, else a no-op."""
-    if not show_progress(fmt) or total < 50:
-        return nullcontext(None)
-    from contextlib import contextmanager
-
-    from rich.progress import Progress
-
-    @contextmanager
-    def bar() -> Any:
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("Scanning", total=total)
-            yield lambda n: progress.advance(task, n)
-
-    return bar()

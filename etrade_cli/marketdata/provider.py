@@ -26,11 +26,6 @@ class CsvBarProvider:
         self._bars: dict[str, Bars] | None = None
         self.reports: list[LoadReport] = []
 
-    @property
-    def is_sample(self) -> bool:
-        """True when reading only the bundled sample."""
-        return self.paths == [SAMPLE_SP500]
-
     def all(self) -> dict[str, Bars]:
         """Every symbol's bars.
 

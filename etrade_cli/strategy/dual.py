@@ -5,7 +5,7 @@ how many whole shares to buy. Pure functions over plain values.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .params import StrategyParams
@@ -105,16 +105,3 @@ def position_size(
     if amount <= 0 or price <= 0:
         return 0, amount
     return math.floor(amount / price), amount
-
-
-def open_value(positions: Iterable[tuple[float, float]]) -> float:
-    """Market value of (shares, last price) pairs, USD."""
-    return sum(q * p for q, p in positions)
-
-
-def count_by(decisions: Iterable[Decision]) -> Mapping[str, int]:
-    """Number of decisions per action."""
-    out: dict[str, int] = {}
-    for d in decisions:
-        out[d.action] = out.get(d.action, 0) + 1
-    return out
