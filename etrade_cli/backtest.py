@@ -64,6 +64,7 @@ def run_backtest(
     tradable: Sequence[str] | None = None,
     db_path: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    benchmark: Bars | None = None,
 ) -> BacktestResult:
     """Replay every session in [start, end] through the engine.
 
@@ -73,11 +74,12 @@ def run_backtest(
             (a new file, or an earlier backtest's, which is replaced); default a temporary
             database that is deleted afterwards.
         on_progress: called with (sessions done, total) after each session.
+        benchmark: bars of `rs_benchmark` for `rs_mode = "benchmark"` (spec §3).
 
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
-    market = MarketView.from_bars(bars, params, tradable)
+    market = MarketView.from_bars(bars, params, tradable, benchmark)
     sessions = market.sessions_between(start, end)
     if not len(sessions):
         raise DataError(f"no sessions between {start or 'the start'} and {end or 'the end'}")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .marketdata.provider import CachedBarProvider, CsvBarProvider
     from .store import Store
     from .strategy.dual import Book
+    from .strategy.panel import Bars
 
 BROKERS = ("paper", "etrade", "alpaca")
 
@@ -65,6 +66,25 @@ def bar_provider(cfg: Config) -> CsvBarProvider | CachedBarProvider:
 
     paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
     return CsvBarProvider(paths or None)
+
+
+def benchmark_bars(cfg: Config, provider: CsvBarProvider | CachedBarProvider) -> Bars | None:
+    """Bars of `[strategy] rs_benchmark` when `rs_mode = "benchmark"` (spec §3), else None.
+
+    Raises:
+        DataError: benchmark mode, but the data source has no bars for the benchmark.
+    """
+    if cfg.strategy.rs_mode != "benchmark":
+        return None
+    from .errors import DataError
+
+    found, _ = provider.get([cfg.strategy.rs_benchmark])
+    if not found:
+        raise DataError(
+            f'[strategy] rs_mode = "benchmark" needs bars for '
+            f"{cfg.strategy.rs_benchmark}, which the data source does not have"
+        )
+    return found[0]
 
 
 def open_store(cfg: Config, path: Path | None = None) -> Store:
@@ -172,11 +192,13 @@ def engine_deps(cfg: Config, store: Store, broker: Broker, universe: list[str]) 
 
     held = [p.symbol for p in store.positions(broker.name, broker.account, ("open", "pending"))]
     wanted = list(dict.fromkeys([*universe, *held]))
-    bars, _missing = bar_provider(cfg).get(wanted)
+    provider = bar_provider(cfg)
+    bars, _missing = provider.get(wanted)
+    benchmark = benchmark_bars(cfg, provider)
     closed, window_open = None, True
     if live_clock(cfg, broker):
         bars, closed, window_open = _live_bars(cfg, broker, bars)
-    market = MarketView.from_bars(bars, cfg.strategy, tradable=universe)
+    market = MarketView.from_bars(bars, cfg.strategy, tradable=universe, benchmark=benchmark)
     market.closed_reason, market.buy_window_open = closed, window_open
     lock = Path(str(store.path) + ".lock")
     return Deps(cfg.strategy, cfg.risk, store, broker, market, lock)

@@ -252,3 +252,20 @@ def test_positions_csv_header_even_when_empty(cli):
     from etrade_cli.views import POSITION_COLUMNS
 
     assert list(csv.reader(io.StringIO(r.stdout))) == [POSITION_COLUMNS]
+
+
+def test_benchmark_rs_mode_scores_the_same_in_scan_run_once_and_backtest(cli, hermetic):
+    # spec §3 rs_mode = "benchmark": every command must load the benchmark's bars
+    (hermetic / "config.toml").write_text(
+        "[strategy]\nrs_mode = 'benchmark'\nrs_benchmark = 'XOM'\n"
+    )
+    scan = {
+        s["symbol"]: s["parts"]["rs"] for s in json.loads(cli("scan", "--json").stdout)["signals"]
+    }
+    run = json.loads(cli("run-once", "--dry-run", "--json").stdout)
+    assert {d["symbol"]: d["parts"]["rs"] for d in run["decisions"]} == scan
+    assert any(scan.values())  # some signal beats XOM's 21-bar return: the part is live
+    (hermetic / "config.toml").write_text("[strategy]\nrs_mode = 'benchmark'\n")  # QQQ: absent
+    for args in (["run-once"], ["backtest"], ["scan"]):
+        r = cli(*args)
+        assert r.exit_code == ExitStatus.ERROR and "needs bars for QQQ" in r.stderr

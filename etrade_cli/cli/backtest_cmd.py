@@ -75,7 +75,7 @@ def backtest_cmd(
     from ..config import universe
     from ..errors import InputError
     from ..report import equity_chart
-    from ..services import bar_provider
+    from ..services import bar_provider, benchmark_bars
 
     cfg = state(ctx).config()
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
@@ -84,7 +84,9 @@ def backtest_cmd(
     if db is not None and db.resolve() == cfg.db_path.resolve():
         raise InputError("--db must not be the live position book")
     wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
-    bars, missing = bar_provider(cfg).get(wanted, strict=bool(symbols))
+    provider = bar_provider(cfg)
+    bars, missing = provider.get(wanted, strict=bool(symbols))
+    benchmark = benchmark_bars(cfg, provider)
     if missing:
         err.print(
             f"warning: no data for {len(missing)} symbol(s): {', '.join(missing[:10])}"
@@ -104,6 +106,7 @@ def backtest_cmd(
             tradable=[b.symbol for b in bars],
             db_path=db,
             on_progress=bar.update if bar else None,
+            benchmark=benchmark,
         )
     if chart is not None:
         equity_chart(res.curve, chart, f"Backtest {res.start} .. {res.end}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -62,7 +61,7 @@ def scan_cmd(
     from .. import views
     from ..config import read_symbol_list, universe
     from ..scanner import scan
-    from ..services import bar_provider, open_book
+    from ..services import bar_provider, benchmark_bars, open_book
 
     fmt = output_format(as_json, as_csv)
     cfg = state(ctx).config()
@@ -80,7 +79,7 @@ def scan_cmd(
     bars, missing = provider.get(wanted, strict=bool(symbols))
     for w in provider.warnings:
         warn(w)
-    benchmark = _benchmark(cfg, provider)
+    benchmark = benchmark_bars(cfg, provider)
     with progress_bar(fmt, "Scanning", len(bars), min_total=50) as bar:
         result = scan(
             bars,
@@ -107,17 +106,3 @@ def scan_cmd(
         if result.decisions:
             out.print(views.scan_table(result))
         out.print(views.scan_summary(result))
-
-
-def _benchmark(cfg: Any, provider: Any) -> Any:
-    if cfg.strategy.rs_mode != "benchmark":
-        return None
-    from ..errors import DataError
-
-    found, _ = provider.get([cfg.strategy.rs_benchmark])
-    if not found:
-        raise DataError(
-            f'[strategy] rs_mode = "benchmark" needs bars for '
-            f"{cfg.strategy.rs_benchmark}, which the data source does not have"
-        )
-    return found[0]
