@@ -27,9 +27,8 @@ from typing import Any
 from . import db as dbutil
 from .errors import ConfigError, DataError
 
-#: journal statuses; the first five are "live" (not final)
+#: journal statuses that are not final (final: filled, cancelled, rejected)
 LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
-FINAL_STATUSES = ("filled", "cancelled", "rejected")
 
 
 def utcnow() -> str:
@@ -389,10 +388,6 @@ class Store:
                 sql += f" AND {col} = ?"
                 args.append(val)
         return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
-
-    def fills_for(self, order_id: int) -> list[sqlite3.Row]:
-        """Fills recorded for a journal row."""
-        return self.query("SELECT * FROM fills WHERE order_id = ? ORDER BY id", order_id)
 
     # -- runs -------------------------------------------------------------------------------
 
