@@ -36,6 +36,12 @@ class InputError(EtradeCliError):
     """Bad user input: an unknown symbol, a malformed date, a non-positive quantity."""
 
 
+class UsageError(EtradeCliError):
+    """A command line that asks for something that does not exist (an unknown broker name)."""
+
+    exit_code = ExitStatus.USAGE
+
+
 class DataError(EtradeCliError):
     """Market data that cannot be read or used: a missing or malformed CSV, no bars for a symbol."""
 

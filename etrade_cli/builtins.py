@@ -1,0 +1,107 @@
+"""Registration of the built-in brokers, bar sources and strategies (see `registry.py`).
+
+Each factory imports its module only when called, so `etrade --help` and `etrade plugins`
+import no broker SDK.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import registry as reg
+
+if TYPE_CHECKING:
+    from .brokers.base import Broker
+    from .config import Config
+    from .store import Store
+
+
+def _paper(cfg: Config, store: Store) -> Broker:
+    from .brokers.paper import PaperBroker
+
+    return PaperBroker(store, "paper", cfg.broker.paper_cash, cfg.broker.commission_usd)
+
+
+def _etrade(cfg: Config, store: Store) -> Broker:
+    from .brokers.etrade import EtradeBroker
+    from .services import etrade_client, resolve_account
+
+    client = etrade_client(cfg)
+    return EtradeBroker(client, resolve_account(client, cfg, None).account_id_key, store)
+
+
+def _etrade_live(cfg: Config) -> bool:
+    return cfg.etrade.environment == "production" and not cfg.etrade.base_url
+
+
+def _alpaca(cfg: Config, store: Store) -> Broker:
+    from .brokers.alpaca import AlpacaBroker
+
+    return AlpacaBroker(cfg.alpaca)
+
+
+def _csv_bars(cfg: Config) -> Any:
+    from .marketdata.provider import CsvBarProvider
+
+    paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
+    return CsvBarProvider(paths or None)
+
+
+def _alpaca_bars(cfg: Config) -> Any:
+    from .services import alpaca_provider
+
+    return alpaca_provider(cfg)
+
+
+def register_all() -> None:
+    """Register every built-in part (called once by the registry on first lookup)."""
+    reg.brokers.register(
+        reg.BrokerSpec(
+            name="paper",
+            factory=_paper,
+            account_key=lambda cfg: "paper",
+            description="local simulated account in the position book (fills at the clock's price)",
+            config_section="broker",
+            gives_quotes=False,
+            can_trade_live=False,
+        )
+    )
+    reg.brokers.register(
+        reg.BrokerSpec(
+            name="etrade",
+            factory=_etrade,
+            account_key=lambda cfg: cfg.etrade.account,
+            description="E*TRADE REST API (OAuth 1.0a), sandbox by default",
+            config_section="etrade",
+            is_live=_etrade_live,
+            allow_live=lambda cfg: cfg.etrade.allow_live_orders,
+        )
+    )
+    reg.brokers.register(
+        reg.BrokerSpec(
+            name="alpaca",
+            factory=_alpaca,
+            account_key=lambda cfg: "paper" if cfg.alpaca.paper else "live",
+            description="Alpaca trading API through alpaca-py, paper endpoint by default",
+            config_section="alpaca",
+            is_live=lambda cfg: not cfg.alpaca.paper,
+            allow_live=lambda cfg: cfg.alpaca.allow_live_orders,
+        )
+    )
+    reg.bar_sources.register(
+        reg.BarSourceSpec(
+            name="csv",
+            factory=_csv_bars,
+            description="CSV files ([data] csv_paths), the bundled S&P 500 sample by default",
+            config_section="data",
+        )
+    )
+    reg.bar_sources.register(
+        reg.BarSourceSpec(
+            name="alpaca",
+            factory=_alpaca_bars,
+            description="Alpaca market data (alpaca-py) through the local bar cache",
+            config_section="alpaca",
+            needs_keys=True,
+        )
+    )
