@@ -179,9 +179,44 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('order_tag', ?)", (tag,))
 
 
+def m002_fill_keys_per_account(db: sqlite3.Connection) -> None:
+    """Fill keys unique per (broker, account), not across the whole book.
+
+    E*TRADE `orderId`s are unique only within an account (and environment), so `{orderId}:{qty}`
+    keys of two accounts can be equal; a book-wide UNIQUE made the second fill a silent no-op.
+    Existing rows take their broker and account from their journal order."""
+    _script(
+        db,
+        """
+        CREATE TABLE fills_new (
+            id INTEGER PRIMARY KEY,
+            order_id INTEGER NOT NULL REFERENCES orders (id),
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            fill_key TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            price REAL NOT NULL,
+            commission REAL NOT NULL DEFAULT 0,
+            session_date TEXT NOT NULL,
+            filled_at TEXT NOT NULL,
+            UNIQUE (broker, account, fill_key)
+        );
+        INSERT INTO fills_new (id, order_id, broker, account, fill_key, quantity, price,
+            commission, session_date, filled_at)
+            SELECT f.id, f.order_id, o.broker, o.account, f.fill_key, f.quantity, f.price,
+                f.commission, f.session_date, f.filled_at
+            FROM fills f JOIN orders o ON o.id = f.order_id;
+        DROP TABLE fills;
+        ALTER TABLE fills_new RENAME TO fills;
+        CREATE INDEX fills_order ON fills (order_id)
+        """,
+    )
+
+
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
+    ("m002_fill_keys_per_account", m002_fill_keys_per_account),
 ]
 
 
@@ -388,6 +423,116 @@ class Store:
                 sql += f" AND {col} = ?"
                 args.append(val)
         return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+
+    def order_by_broker_id(
+        self, broker: str, account: str, broker_order_id: str
+    ) -> OrderRow | None:
+        """The latest journal row of a broker account carrying this broker order id, or None."""
+        row = self.db.execute(
+            "SELECT * FROM orders WHERE broker = ? AND account = ? AND broker_order_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (broker, account, broker_order_id),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    def broker_order_ids(self, broker: str, account: str) -> set[str]:
+        """Broker order ids (E*TRADE `orderId`) the journal of this account already owns."""
+        rows = self.query(
+            "SELECT broker_order_id FROM orders WHERE broker = ? AND account = ? AND "
+            "broker_order_id IS NOT NULL",
+            broker,
+            account,
+        )
+        return {str(r[0]) for r in rows}
+
+    # -- fills and exits --------------------------------------------------------------------
+
+    def fill_owner(self, db: sqlite3.Connection, order: OrderRow, fill_key: str) -> int | None:
+        """The journal order id that already booked this execution of `order`'s broker account
+        (inside the caller's transaction), or None when it is new."""
+        row = db.execute(
+            "SELECT order_id FROM fills WHERE broker = ? AND account = ? AND fill_key = ?",
+            (order.broker, order.account, fill_key),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def add_fill(
+        self,
+        db: sqlite3.Connection,
+        order: OrderRow,
+        fill_key: str,
+        quantity: int,
+        price: float,
+        commission: float,
+        session_date: str,
+        filled_at: str,
+    ) -> int:
+        """Book one execution of `order` inside the caller's transaction; returns the fill id.
+
+        `quantity` shares at `price` USD, `commission` USD; `session_date` the exchange session
+        (US/Eastern date) of the execution, `filled_at` its UTC ISO-8601 time.
+
+        Raises:
+            sqlite3.IntegrityError: this (broker, account, fill_key) is already booked. Never
+                ignored: the caller's transaction rolls back.
+        """
+        cur = db.execute(
+            "INSERT INTO fills (order_id, broker, account, fill_key, quantity, price, commission,"
+            " session_date, filled_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                order.id,
+                order.broker,
+                order.account,
+                fill_key,
+                quantity,
+                price,
+                commission,
+                session_date,
+                filled_at,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_partial_exit(
+        self,
+        db: sqlite3.Connection,
+        position_id: int,
+        order_id: int,
+        reason: str,
+        session_date: str,
+        quantity: int,
+        price: float,
+        realized_pnl: float,
+    ) -> None:
+        """Record an exit (all or part of a position) inside the caller's transaction."""
+        db.execute(
+            "INSERT INTO partial_exits (position_id, order_id, reason, session_date, quantity,"
+            " price, realized_pnl) VALUES (?,?,?,?,?,?,?)",
+            (position_id, order_id, reason, session_date, quantity, price, realized_pnl),
+        )
+
+    def fills_of_order(self, order_id: int) -> list[sqlite3.Row]:
+        """Fills booked for one journal order, oldest first (rows of `fills`)."""
+        return self.query("SELECT * FROM fills WHERE order_id = ? ORDER BY id", order_id)
+
+    # -- books ------------------------------------------------------------------------------
+
+    def books(self) -> list[tuple[str, str, int]]:
+        """(broker, account, open or pending positions) of every book kept in this database,
+        from positions, journal and runs; ordered by broker and account."""
+        rows = self.query(
+            "SELECT broker, account, sum(live) FROM ("
+            " SELECT broker, account, status IN ('open', 'pending') AS live FROM positions"
+            " UNION ALL SELECT broker, account, 0 FROM orders"
+            " UNION ALL SELECT broker, account, 0 FROM runs WHERE mode != 'dry-run'"
+            ") GROUP BY broker, account ORDER BY broker, account"
+        )
+        return [(r[0], r[1], int(r[2] or 0)) for r in rows]
+
+    def paper_starting_cash(self, account: str) -> float | None:
+        """Starting cash (USD) of a paper account, None when it does not exist."""
+        rows = self.query("SELECT starting_cash FROM paper_accounts WHERE account = ?", account)
+        return float(rows[0][0]) if rows else None
 
     # -- runs -------------------------------------------------------------------------------
 

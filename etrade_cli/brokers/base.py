@@ -6,8 +6,13 @@ Vocabulary follows E*TRADE's wire names where one exists (`clientOrderId`, `pric
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+#: the exchange's time zone: session dates are US/Eastern calendar days
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 #: broker-side order states, normalized (E*TRADE: OPEN, EXECUTED, PARTIAL, CANCELLED, REJECTED,
 #: EXPIRED, CANCEL_REQUESTED)
@@ -19,6 +24,23 @@ OPEN, EXECUTED, PARTIAL, CANCELLED, REJECTED, EXPIRED = (
     "REJECTED",
     "EXPIRED",
 )
+
+
+def session_of(utc_iso: str | None) -> str | None:
+    """The exchange session date (US/Eastern, YYYY-MM-DD) of a UTC ISO-8601 time, or None.
+
+    >>> session_of("2010-06-24T01:30:00+00:00")  # 21:30 ET on the 23rd
+    '2010-06-23'
+    """
+    if not utc_iso:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(utc_iso[:19] + utc_iso[19:].lstrip("0123456789."))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(EXCHANGE_TZ).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -56,17 +78,26 @@ class Preview:
 
 @dataclass(frozen=True)
 class Fill:
-    """One execution: `key` is unique per execution (broker id, or order id + cumulative qty)."""
+    """One execution: `key` is unique per execution within a broker account (broker id, or
+    order id + cumulative qty + execution time). `executed_at` is its UTC ISO-8601 time and
+    `session_date` the exchange session (US/Eastern date, YYYY-MM-DD) it belongs to, when the
+    broker says; the engine books the fill at that session, never at the run's."""
 
     key: str
     quantity: int
     price: float
     commission: float = 0.0
+    executed_at: str | None = None
+    session_date: str | None = None
 
 
 @dataclass(frozen=True)
 class OrderState:
-    """An order as the broker knows it. `filled_qty` is cumulative; `fills` each execution."""
+    """An order as the broker knows it. `filled_qty` is cumulative; `fills` each execution.
+
+    `executed_at` (UTC ISO-8601) and `session_date` (US/Eastern session date) are those of the
+    latest execution for brokers that report only a cumulative fill (E*TRADE `executedTime`).
+    """
 
     client_order_id: str
     broker_order_id: str
@@ -78,6 +109,8 @@ class OrderState:
     avg_fill_price: float | None = None
     fills: tuple[Fill, ...] = ()
     message: str = ""
+    executed_at: str | None = None
+    session_date: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from .base import (
     OrderState,
     Preview,
     Quote,
+    session_of,
 )
 
 _STATUS = {
@@ -64,10 +65,15 @@ def to_equity_order(req: OrderRequest) -> ob.EquityOrder:
 
 
 def order_state(o: Order, client_order_id: str) -> OrderState:
-    """An E*TRADE order as a broker-neutral `OrderState` (cumulative fill, no fill list)."""
+    """An E*TRADE order as a broker-neutral `OrderState` (cumulative fill, no fill list).
+
+    The execution time is `OrderDetail.executedTime` (epoch ms, as UTC ISO-8601) and its
+    session the US/Eastern date of it: fills are booked there, not at the session of the run
+    that finds them (`etrade_api.md` §5, list orders)."""
     status = _STATUS.get(o.status, OPEN)
     if status == OPEN and o.filled_qty > 0:
         status = PARTIAL
+    executed = o.executed_time if o.filled_qty > 0 else None
     return OrderState(
         client_order_id,
         o.order_id,
@@ -79,6 +85,8 @@ def order_state(o: Order, client_order_id: str) -> OrderState:
         o.avg_price,
         (),
         o.status,
+        executed,
+        session_of(executed),
     )
 
 
@@ -202,14 +210,7 @@ class EtradeBroker:
         return order_state(match, client_order_id) if match else None
 
     def _by_fingerprint(self, row: OrderRow, recent: list[Order]) -> Order | None:
-        owned = {
-            r[0]
-            for r in self.store.query(
-                "SELECT broker_order_id FROM orders WHERE broker = 'etrade' AND account = ? AND "
-                "broker_order_id IS NOT NULL",
-                self.account,
-            )
-        }
+        owned = self.store.broker_order_ids(self.name, self.account)
         since = (dt.datetime.fromisoformat(row.created_at) - dt.timedelta(seconds=60)).isoformat()
         for o in recent:
             if (

@@ -230,7 +230,16 @@ def _state(r: object) -> OrderState:
     row = dict(r)  # type: ignore[call-overload]
     filled = row["quantity"] if row["status"] == EXECUTED else 0
     fills = (
-        (Fill(f"paper-{row['id']}", filled, row["fill_price"], row["commission"]),)
+        (
+            Fill(
+                f"paper-{row['id']}",
+                filled,
+                row["fill_price"],
+                row["commission"],
+                row["placed_at"],
+                row["session_date"],
+            ),
+        )
         if filled
         else ()
     )
@@ -245,4 +254,6 @@ def _state(r: object) -> OrderState:
         avg_fill_price=row["fill_price"],
         fills=fills,
         message=row["message"] or "",
+        executed_at=row["placed_at"] if filled else None,
+        session_date=row["session_date"] if filled else None,
     )

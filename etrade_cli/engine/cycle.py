@@ -16,7 +16,7 @@ from ..market import MarketView
 from ..store import Position, Store, utcnow
 from ..strategy.dual import Book, Decision, classify_one, position_size, signal_order
 from ..strategy.exits import PositionState, initial_stop, plan_exit
-from .orders import send_order
+from .orders import send_order, unconfirmed_orders
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
@@ -115,6 +115,8 @@ def _cycle(
     _exits(deps, session, res, blocked)
     if m.in_buy_window(session):
         _entries(deps, session, res, blocked)
+    if not dry_run:
+        res.unconfirmed = unconfirmed_orders(deps)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(

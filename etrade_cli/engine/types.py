@@ -27,6 +27,12 @@ def _no_fault(_point: str) -> None:
     return None
 
 
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
 @dataclass
 class Deps:
     """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
@@ -38,6 +44,7 @@ class Deps:
     market: MarketView  # unused by the order functions (send_order, apply_state)
     lock_path: Path | None = None
     faults: Callable[[str], None] = _no_fault
+    sleep: Callable[[float], None] = _sleep  # waits (seconds) before re-sending a place
 
 
 @dataclass
@@ -82,6 +89,9 @@ class RunResult:
     decisions: list[Decision] = field(default_factory=list)
     equity: float | None = None
     cash: float | None = None
+    #: orders this run meant to send that no broker confirmed (clientOrderId, symbol, side,
+    #: quantity, journal status, message); non-empty means the run failed (exit 5)
+    unconfirmed: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Numbers for the `runs` row and the heartbeat line."""
