@@ -52,6 +52,7 @@ class FakeEtrade:
         self.reuse_order_id: int | None = None
         self.place_faults: list[str] = []
         self.fill_now = True  # market orders execute at once (else they stay OPEN)
+        self.before_cancel: Any = None  # called with the orderId before a cancel is handled
         self.orders: dict[int, dict[str, Any]] = {}
         self.history: list[dict[str, Any]] = []  # every order ever placed, in order
         self.calls: list[tuple[str, str]] = []
@@ -184,6 +185,8 @@ class FakeEtrade:
 
     def _cancel(self, request: Any) -> tuple[int, dict, str]:
         oid = int(json.loads(request.body)["CancelOrderRequest"]["orderId"])
+        if self.before_cancel:
+            self.before_cancel(oid)
         o = self.orders.get(oid)
         if o is None or o["status"] not in ("OPEN", "PARTIAL"):
             # the code and text of this refusal are not documented (etrade_api.md §5): made up

@@ -194,6 +194,15 @@ class EtradeBroker:
         """`PUT .../orders/cancel` with E*TRADE's `orderId`."""
         self.client.cancel_order(self.account, ob.cancel_request(broker_order_id))
 
+    def order_by_id(self, order_id: str) -> OrderState | None:
+        """The order with E*TRADE `orderId` (`GET .../orders/{orderId}`), or None; its
+        `client_order_id` is the journal's when the journal owns it, else empty."""
+        found = self.client.order_details(self.account, order_id)
+        if found is None:
+            return None
+        row = self.store.order_by_broker_id(self.name, self.account, order_id)
+        return order_state(found, row.client_order_id if row else "")
+
     def order_status(self, client_order_id: str) -> OrderState | None:
         """The order with this `clientOrderId` (see the module doc), or None."""
         row = self.store.order_by_coid(client_order_id)

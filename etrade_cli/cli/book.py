@@ -13,6 +13,7 @@ from .common import (
     Format,
     emit_csv,
     emit_json,
+    err,
     out,
     output_format,
     parse_date,
@@ -20,7 +21,13 @@ from .common import (
 )
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker whose book to show (default from config)."
+    None, "--broker", "-b", help="Broker whose book to show (default: [broker] name)."
+)
+ACCOUNT_OPT = typer.Option(
+    None,
+    "--account",
+    help="Account whose book to show (default: from config, else the broker's only account "
+    "in the book).",
 )
 
 
@@ -30,40 +37,59 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report_cmd)
 
 
-def _book(ctx: typer.Context, broker: str | None) -> tuple[Any, Any, Any, Any]:
-    """(store, broker, market view at the book's clock, session) for the configured book."""
+def _book(ctx: typer.Context, broker: str | None, account: str | None) -> tuple[Any, ...]:
+    """(store, book choice, market view at the book's clock, session), read offline."""
     import numpy as np
 
+    from ..books import choose_book
     from ..market import MarketView
-    from ..services import bar_provider, make_broker, open_store
+    from ..services import bar_provider, open_store
 
     cfg = state(ctx).config()
     store = open_store(cfg)
-    b = make_broker(cfg, store, broker)
-    symbols = sorted({p.symbol for p in store.positions(b.name, b.account, ("open", "pending"))})
-    bars, _ = bar_provider(cfg).get(symbols)
+    try:
+        book = choose_book(cfg, store, broker, account)
+    except BaseException:
+        store.close()
+        raise
+    held = store.positions(book.broker, book.account, ("open", "pending"))
+    bars, _ = bar_provider(cfg).get(sorted({p.symbol for p in held}))
     market = MarketView.from_bars(bars, cfg.strategy)
-    last = store.last_session(b.name, b.account)
+    last = store.last_session(book.broker, book.account)
     session = market.session_on_or_before(np.datetime64(last) if last else None)
-    return store, b, market, session
+    return store, book, market, session
+
+
+def _say_book(book: Any, fmt: Format, empty: bool) -> None:
+    """Which book is shown (and where positions are when it is empty): stdout for tables,
+    stderr when stdout is JSON or CSV."""
+    console = out if fmt is Format.table else err
+    console.print(book.label(), markup=False, soft_wrap=True)
+    if empty and book.hint():
+        console.print(book.hint(), markup=False, soft_wrap=True)
 
 
 def positions_cmd(
     ctx: typer.Context,
     closed: bool = typer.Option(False, "--closed", help="Show closed positions instead."),
     broker: str = BROKER_OPT,
+    account: str = ACCOUNT_OPT,
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
-    """The position book: open positions with stops, targets, sessions held and unrealized P&L."""
+    """The position book: open positions with stops, targets, sessions held and unrealized P&L.
+
+    Read offline from the book of the configured broker (or `--broker`/`--account`); the
+    first line says which book is shown.
+    """
     from .. import views
     from ..engine import session_count
 
     fmt = output_format(as_json, as_csv)
-    store, b, market, session = _book(ctx, broker)
+    store, book, market, session = _book(ctx, broker, account)
     try:
         statuses = ("closed",) if closed else ("open", "pending")
-        positions = store.positions(b.name, b.account, statuses)
+        positions = store.positions(book.broker, book.account, statuses)
     finally:
         store.close()
 
@@ -74,8 +100,16 @@ def positions_cmd(
         return session_count(market, p, session) if session is not None else None
 
     rows = views.position_rows(positions, price, held)
+    _say_book(book, fmt, not rows)
     if fmt is Format.json:
-        emit_json({"session": str(session) if session is not None else None, "positions": rows})
+        emit_json(
+            {
+                "broker": book.broker,
+                "account": book.account,
+                "session": str(session) if session is not None else None,
+                "positions": rows,
+            }
+        )
     elif fmt is Format.csv:
         emit_csv(rows, views.POSITION_COLUMNS)
     else:
@@ -94,6 +128,7 @@ def report_cmd(
         dir_okay=False,
     ),
     broker: str = BROKER_OPT,
+    account: str = ACCOUNT_OPT,
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
@@ -103,26 +138,29 @@ def report_cmd(
     writes the equity curve as a PNG.
     """
     from .. import views
+    from ..books import starting_cash
     from ..report import build_report, equity_chart
 
     fmt = output_format(as_json, as_csv)
     day = parse_date(since, "--since")
-    store, b, market, session = _book(ctx, broker)
+    store, book, market, session = _book(ctx, broker, account)
     try:
-        initial = getattr(b, "starting_cash", None)
+        initial = starting_cash(store, book)
         doc = build_report(
             store,
-            b.name,
-            b.account,
+            book.broker,
+            book.account,
             lambda s: market.last_close(s, session) if session is not None else None,
             since=day.isoformat() if day else None,
             initial=initial,
         )
     finally:
         store.close()
+    doc = {"broker": book.broker, "account": book.account, **doc}
+    _say_book(book, fmt, not doc["equity_curve"] and not doc.get("open_positions"))
     if chart is not None:
         curve = [(c["session"], c["equity"], c["cash"]) for c in doc["equity_curve"]]
-        equity_chart(curve, chart, f"etrade-cli {b.name} account: equity")
+        equity_chart(curve, chart, f"etrade-cli {book.broker} account {book.account}: equity")
     if fmt is Format.json:
         emit_json(doc)
     elif fmt is Format.csv:

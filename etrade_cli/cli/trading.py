@@ -71,9 +71,12 @@ def run_once_cmd(
         deps.store.close()
     if as_json:
         emit_json(res.to_dict())
-        return
-    for part in views.run_tables(res):
-        out.print(part)
+    else:
+        for part in views.run_tables(res):
+            out.print(part)
+    failure = res.failure()
+    if failure is not None:  # orders it meant to send that no broker confirmed: exit 5
+        raise failure
 
 
 def run_loop_cmd(
@@ -107,6 +110,7 @@ def run_loop_cmd(
         return (
             f"session {res.session} exits {c['exits']} entries {c['entries']} "
             f"refusals {c['refusals']} findings {c['findings']}"
+            + (f" UNCONFIRMED ORDERS {c['unconfirmed']}" if c["unconfirmed"] else "")
         )
 
     stats = run_loop(

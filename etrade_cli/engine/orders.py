@@ -148,8 +148,7 @@ def _after_temporary_error(
                 order.id,
                 status="previewed",
                 message=f"not placed: {exc}; the broker does not have the order (looked up "
-                f"after attempt {attempt}); the next run of session {order.session_date} "
-                "sends it again",
+                f"after attempt {attempt})",
             )
         return None, False
     return None, True

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
+from ..errors import ApiError
 from ..market import MarketView
 from ..store import Store
 from ..strategy.dual import Decision
@@ -101,7 +102,22 @@ class RunResult:
             "refusals": len(self.refusals),
             "signals": len(self.decisions),
             "findings": len(self.findings),
+            "unconfirmed": len(self.unconfirmed),
         }
+
+    def failure(self) -> ApiError | None:
+        """The error a script or cron must see (exit 5) when orders of this run were not
+        confirmed by the broker (`unconfirmed`), else None."""
+        if not self.unconfirmed:
+            return None
+        what = "; ".join(
+            f"{u['client_order_id']} ({u['side']} {u['quantity']} {u['symbol']}): {u['message']}"
+            for u in self.unconfirmed
+        )
+        return ApiError(
+            f"{len(self.unconfirmed)} order(s) not confirmed by the broker: {what}. The next "
+            "run of this session looks them up and sends what the broker does not have"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
