@@ -12,10 +12,10 @@ from etrade_cli.config import RiskConfig
 from etrade_cli.engine import Deps
 from etrade_cli.market import MarketView
 from etrade_cli.store import Store
-from etrade_cli.strategy.panel import Bars, Panel
-from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from etrade_cli.strategy.base import Evaluation
+from etrade_cli.strategy.panel import Bars, Panel
 from etrade_cli.strategy.rajat_alpha import RajatAlpha
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from etrade_cli.strategy.rajat_alpha.signals import FILTERS, SCORE_PARTS
 
 START = np.datetime64("2024-01-02")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etrade_cli.strategy.base import Book
+from etrade_cli.strategy.base import Book, Signal
 from etrade_cli.strategy.rajat_alpha.dual import classify, position_size
 from etrade_cli.strategy.rajat_alpha.params import StrategyParams
-from etrade_cli.strategy.base import Signal
 
 P = StrategyParams()
 
