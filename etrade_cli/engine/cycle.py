@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import BusyError, DataError, InputError
 from ..market import MarketView
-from ..store import Position
+from ..store import Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState
 from .orders import send_order
 from .reconcile import reconcile
@@ -111,9 +111,13 @@ def _cycle(
         b.set_market(lambda s: m.close(s, session), day)
     res = RunResult(run_id, day, True, dry_run)
     blocked = reconcile(deps, session, res)
-    _exits(deps, session, res, blocked)
-    if m.in_buy_window(session):
-        _entries(deps, session, res, blocked)
+    mismatches = [f.message for f in res.findings if f.severity == "error"]
+    if mismatches:  # the book and the broker disagree: a person decides before we trade
+        res.halted = "; ".join(mismatches)
+    else:
+        _exits(deps, session, res, blocked)
+        if m.in_buy_window(session):
+            _entries(deps, session, res, blocked)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(
@@ -347,14 +351,6 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
         done.position_id,
         message=done.message or "",
     )
-
-
-def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
-    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
-    if price is None or pos.entry_price is None or not pos.entry_price:
-        return None, None
-    usd = (price - pos.entry_price) * pos.remaining_qty
-    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 def session_count(market: MarketView, pos: Position, session: np.datetime64) -> int | None:
