@@ -21,6 +21,7 @@ from .engine import Deps, apply_state, place_previewed, preview_journaled
 from .errors import ApiError, InputError, OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
+from .services import make_strategy
 from .store import OrderRow, Store
 
 
@@ -52,27 +53,16 @@ class CancelOutcome:
 
 
 def check_live_guard(cfg: Config, live: bool, broker: str = "etrade") -> None:
-    """Real-money orders need the config switch and `--live`: E*TRADE production needs
-    `[etrade] allow_live_orders = true`; Alpaca live (`[alpaca] paper = false`) needs
-    `[alpaca] allow_live_orders = true`.
+    """Real-money orders need the broker's `allow_live_orders = true` and `--live`; the rule
+    lives in `registry.check_live_guard` and applies to every broker that can trade live.
 
     Raises:
-        OrderRejectedError: a live account without both.
+        OrderRejectedError: a live account without both. UsageError: unknown broker.
     """
-    if broker == "alpaca":
-        if not cfg.alpaca.paper and not (cfg.alpaca.allow_live_orders and live):
-            raise OrderRejectedError(
-                "live orders are off: Alpaca live trading needs "
-                "[alpaca] allow_live_orders = true and --live"
-            )
-        return
-    if cfg.etrade.environment != "production" or cfg.etrade.base_url:
-        return
-    if not (cfg.etrade.allow_live_orders and live):
-        raise OrderRejectedError(
-            "live orders are off: production orders need "
-            "[etrade] allow_live_orders = true and --live"
-        )
+    from .registry import brokers
+    from .registry import check_live_guard as guard
+
+    guard(cfg, brokers.get(broker), live)
 
 
 def session_date(now: dt.datetime | None = None) -> str:
@@ -110,7 +100,7 @@ def place_manual(
             purpose="MANUAL",
             session_date=day,
         )
-    deps = Deps(cfg.strategy, cfg.risk, store, broker, None)  # type: ignore[arg-type]
+    deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
     try:
         preview = preview_journaled(deps, row)
     except ApiError as exc:  # nothing was placed: the intent must not be sent by a later run
@@ -200,6 +190,6 @@ def _record(
     row = store.order_by_broker_id(broker.name, broker.account, order_id)
     if row is None:
         return None
-    deps = Deps(cfg.strategy, cfg.risk, store, broker, None)  # type: ignore[arg-type]
+    deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
     apply_state(deps, row, replace(state, client_order_id=row.client_order_id), session_date())
     return store.order_by_id(row.id)

@@ -20,6 +20,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("ETRADE_CLI_HOME", str(home))
     for var in ("ETRADE_CLI_CONFIG", "ETRADE_CONSUMER_KEY", "ETRADE_CONSUMER_SECRET"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ETRADE_CLI_NO_PLUGINS", "1")  # installed plug-ins stay out of our tests
     monkeypatch.chdir(work)
     import logging
 

@@ -16,7 +16,8 @@ from etrade_cli.engine import FAULT_POINTS, Deps, SimulatedCrash, run_once, sess
 from etrade_cli.etrade.auth import FileTokenStore
 from etrade_cli.etrade.client import EtradeClient
 from etrade_cli.store import Store
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha import RajatAlpha
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from tests import etrade_payloads as P
 from tests.conftest import CONSUMER_KEY, CONSUMER_SECRET
 from tests.etrade_fake import FakeEtrade
@@ -30,7 +31,7 @@ def etrade_deps(tmp_path, market, faults=None, slept=None, params=None) -> Deps:
     client = EtradeClient(cfg, FileTokenStore("sandbox", CONSUMER_KEY), sleep=lambda _s: None)
     store = Store(tmp_path / "book.db")
     return Deps(
-        params or StrategyParams(),
+        RajatAlpha(params or StrategyParams()),
         RiskConfig(),
         store,
         EtradeBroker(client, P.KEY, store),
@@ -143,7 +144,7 @@ def test_equal_order_ids_in_two_accounts_are_two_fills_and_a_clash_in_one_is_an_
     from etrade_cli.errors import ReconcileError
 
     store = Store(tmp_path / "book.db")
-    deps = Deps(StrategyParams(), RiskConfig(), store, None, None)  # type: ignore[arg-type]
+    deps = Deps(RajatAlpha(StrategyParams()), RiskConfig(), store, None, None)  # type: ignore
     state = OrderState("x", "1106", "S", "BUY", 5, EXECUTED, 5, 10.0)
     a = _journal(store, "ACCT-A", "S")
     b = _journal(store, "ACCT-B", "S")
@@ -163,7 +164,7 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
 
     path = tmp_path / "old.db"
     con = dbutil.connect(path)
-    dbutil.migrate(con, MIGRATIONS[:1])
+    dbutil.migrate(con, MIGRATIONS[:2])  # the book as written before this change
     with dbutil.transaction(con):
         con.execute(
             "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, "
@@ -176,7 +177,7 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
         )
     con.close()
     store = Store(path)
-    assert store.applied_migrations()[-1] == "m002_fill_keys_per_account"
+    assert store.applied_migrations()[-1] == "m003_fill_keys_per_account"
     row = store.query("SELECT broker, account, fill_key, order_id FROM fills")[0]
     assert tuple(row) == ("etrade", "ACCT-A", "1106:5", 1)
     other = _journal(store, "ACCT-B", "S")

@@ -1,144 +1,45 @@
-"""The `Broker` protocol and the plain values that cross it.
-
-Vocabulary follows E*TRADE's wire names where one exists (`clientOrderId`, `priceType`,
-`orderTerm`, `marketSession`, order actions BUY/SELL). Prices USD, quantities whole shares.
+"""The `Broker` protocol. The plain values that cross it (`OrderRequest`, `OrderState`, ...)
+live in `etrade_cli.values` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-#: the exchange's time zone: session dates are US/Eastern calendar days
-EXCHANGE_TZ = ZoneInfo("America/New_York")
-
-#: broker-side order states, normalized (E*TRADE: OPEN, EXECUTED, PARTIAL, CANCELLED, REJECTED,
-#: EXPIRED, CANCEL_REQUESTED)
-OPEN, EXECUTED, PARTIAL, CANCELLED, REJECTED, EXPIRED = (
-    "OPEN",
-    "EXECUTED",
-    "PARTIAL",
-    "CANCELLED",
-    "REJECTED",
-    "EXPIRED",
+from ..values import (
+    CANCELLED,
+    EXECUTED,
+    EXPIRED,
+    OPEN,
+    PARTIAL,
+    REJECTED,
+    AccountValues,
+    BrokerPosition,
+    Fill,
+    OrderRequest,
+    OrderState,
+    Preview,
+    Quote,
+    session_of,
 )
 
-
-def session_of(utc_iso: str | None) -> str | None:
-    """The exchange session date (US/Eastern, YYYY-MM-DD) of a UTC ISO-8601 time, or None.
-
-    >>> session_of("2010-06-24T01:30:00+00:00")  # 21:30 ET on the 23rd
-    '2010-06-23'
-    """
-    if not utc_iso:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(utc_iso[:19] + utc_iso[19:].lstrip("0123456789."))
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(EXCHANGE_TZ).date().isoformat()
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """An equity order as sent to a broker.
-
-    Attributes:
-        client_order_id: 1-20 alphanumerics, unique per account; the idempotency key.
-        side: "BUY" | "SELL" (E*TRADE `orderAction`; also BUY_TO_COVER, SELL_SHORT).
-        price_type: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" (E*TRADE `priceType`).
-        order_term: "GOOD_FOR_DAY" | "GOOD_UNTIL_CANCEL" | "IMMEDIATE_OR_CANCEL" | "FILL_OR_KILL".
-        market_session: "REGULAR" | "EXTENDED".
-    """
-
-    client_order_id: str
-    symbol: str
-    side: str
-    quantity: int
-    price_type: str = "MARKET"
-    limit_price: float | None = None
-    stop_price: float | None = None
-    order_term: str = "GOOD_FOR_DAY"
-    market_session: str = "REGULAR"
-
-
-@dataclass(frozen=True)
-class Preview:
-    """A broker's preview: `preview_id` (E*TRADE `previewId`), estimates in USD, messages."""
-
-    preview_id: str
-    estimated_total: float
-    commission: float
-    messages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Fill:
-    """One execution: `key` is unique per execution within a broker account (broker id, or
-    order id + cumulative qty + execution time). `executed_at` is its UTC ISO-8601 time and
-    `session_date` the exchange session (US/Eastern date, YYYY-MM-DD) it belongs to, when the
-    broker says; the engine books the fill at that session, never at the run's."""
-
-    key: str
-    quantity: int
-    price: float
-    commission: float = 0.0
-    executed_at: str | None = None
-    session_date: str | None = None
-
-
-@dataclass(frozen=True)
-class OrderState:
-    """An order as the broker knows it. `filled_qty` is cumulative; `fills` each execution.
-
-    `executed_at` (UTC ISO-8601) and `session_date` (US/Eastern session date) are those of the
-    latest execution for brokers that report only a cumulative fill (E*TRADE `executedTime`).
-    """
-
-    client_order_id: str
-    broker_order_id: str
-    symbol: str
-    side: str
-    quantity: int
-    status: str
-    filled_qty: int = 0
-    avg_fill_price: float | None = None
-    fills: tuple[Fill, ...] = ()
-    message: str = ""
-    executed_at: str | None = None
-    session_date: str | None = None
-
-
-@dataclass(frozen=True)
-class AccountValues:
-    """Account money in USD: `cash` available for investment, `equity` total account value."""
-
-    cash: float
-    equity: float
-    buying_power: float | None = None
-
-
-@dataclass(frozen=True)
-class BrokerPosition:
-    """A holding at the broker: shares (negative = short) and average cost (USD/share)."""
-
-    symbol: str
-    quantity: int
-    avg_price: float | None = None
-
-
-@dataclass
-class Quote:
-    """A last price (USD) with its source time (UTC ISO-8601) when known."""
-
-    symbol: str
-    last: float
-    time: str | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+__all__ = [
+    "CANCELLED",
+    "EXECUTED",
+    "EXPIRED",
+    "OPEN",
+    "PARTIAL",
+    "REJECTED",
+    "AccountValues",
+    "Broker",
+    "BrokerPosition",
+    "Fill",
+    "OrderRequest",
+    "OrderState",
+    "Preview",
+    "Quote",
+    "session_of",
+]
 
 
 class Broker(Protocol):

@@ -43,7 +43,7 @@ def _book(ctx: typer.Context, broker: str | None, account: str | None) -> tuple[
 
     from ..books import choose_book
     from ..market import MarketView
-    from ..services import bar_provider, open_store
+    from ..services import bar_provider, make_strategy, open_store
 
     cfg = state(ctx).config()
     store = open_store(cfg)
@@ -54,7 +54,7 @@ def _book(ctx: typer.Context, broker: str | None, account: str | None) -> tuple[
         raise
     held = store.positions(book.broker, book.account, ("open", "pending"))
     bars, _ = bar_provider(cfg).get(sorted({p.symbol for p in held}))
-    market = MarketView.from_bars(bars, cfg.strategy)
+    market = MarketView.from_bars(bars, make_strategy(cfg))
     last = store.last_session(book.broker, book.account)
     session = market.session_on_or_before(np.datetime64(last) if last else None)
     return store, book, market, session

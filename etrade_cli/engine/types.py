@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,7 @@ from ..config import RiskConfig
 from ..errors import ApiError
 from ..market import MarketView
 from ..store import Store
-from ..strategy.dual import Decision
-from ..strategy.params import StrategyParams
+from ..strategy.base import Decision, Strategy
 
 
 class SimulatedCrash(BaseException):
@@ -38,7 +37,7 @@ def _sleep(seconds: float) -> None:
 class Deps:
     """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
 
-    params: StrategyParams
+    strategy: Strategy
     risk: RiskConfig
     store: Store
     broker: Broker
@@ -93,6 +92,8 @@ class RunResult:
     #: orders this run meant to send that no broker confirmed (clientOrderId, symbol, side,
     #: quantity, journal status, message); non-empty means the run failed (exit 5)
     unconfirmed: list[dict[str, Any]] = field(default_factory=list)
+    #: why no order was sent this cycle when a person must decide first (reconcile mismatch)
+    halted: str | None = None
 
     def counts(self) -> dict[str, int]:
         """Numbers for the `runs` row and the heartbeat line."""
@@ -118,14 +119,5 @@ class RunResult:
             f"{len(self.unconfirmed)} order(s) not confirmed by the broker: {what}. The next "
             "run of this session looks them up and sends what the broker does not have"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        from ..views import decision_dict
-
-        d = {k: v for k, v in asdict(self).items() if k != "decisions"}
-        d["decisions"] = [decision_dict(x) for x in self.decisions]
-        return d
-
 
 # --- the cycle ---------------------------------------------------------------------------------
