@@ -229,7 +229,7 @@ def run_tables(res: Any) -> list[Any]:
     for f in res.findings:
         style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
         out.append(Text(f"reconcile {f.severity}: {f.message}", style=style))
-    for u in getattr(res, "unconfirmed", []):
+    for u in res.unconfirmed:
         out.append(
             Text(
                 f"not confirmed by the broker: {u['client_order_id']} ({u['side']} "
