@@ -338,6 +338,9 @@ def main() -> int:
         cfg.write_text(
             f'[paths]\ndb = "{db}"\n\n[etrade]\nbase_url = "http://127.0.0.1:{server.server_port}"'
             "\ntimeout_s = 5\nrate_orders_per_s = 20\nrate_accounts_per_s = 20\n"
+            # more positions and shorter holds than the defaults: more orders to break
+            "\n[strategy]\nmax_positions_b1 = 40\nmax_positions_b2 = 40\n"
+            "percent_of_equity = 0.02\nscore_b2_min = 0\ntes_days_b1 = 4\ntes_days_b2 = 4\n"
         )
         env = {**os.environ, "ETRADE_CLI_HOME": str(home), "ETRADE_CLI_CONFIG": str(cfg),
                "ETRADE_CONSUMER_KEY": CONSUMER[0], "ETRADE_CONSUMER_SECRET": CONSUMER[1],

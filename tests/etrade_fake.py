@@ -51,6 +51,7 @@ class FakeEtrade:
         self.next_id = 1100
         self.reuse_order_id: int | None = None
         self.place_faults: list[str] = []
+        self.preview_faults: list[str] = []  # "500" answers per preview call, first ones first
         self.fill_now = True  # market orders execute at once (else they stay OPEN)
         self.before_cancel: Any = None  # called with the orderId before a cancel is handled
         self.orders: dict[int, dict[str, Any]] = {}
@@ -139,6 +140,8 @@ class FakeEtrade:
         return 200, {}, json.dumps(P.orders(self.order_doc(self.orders[oid])))
 
     def _preview(self, request: Any) -> tuple[int, dict, str]:
+        if self.preview_faults:
+            return int(self.preview_faults.pop(0)), {"Content-Type": "text/html"}, P.TOMCAT_500
         self.previews += 1
         body = json.loads(request.body)["PreviewOrderRequest"]
         inst = body["Order"][0]["Instrument"][0]

@@ -86,6 +86,15 @@ def test_order_place_that_keeps_failing_says_not_placed_and_exits_5(cli, fake):
     assert row.status == "cancelled"  # a later run-once must not send it behind the user's back
 
 
+def test_order_place_sends_the_market_session_it_was_given(cli, fake):
+    r = cli("order", "place", "AAPL", "-q", "5", "--type", "LIMIT", "--limit", "190",
+            "--session", "EXTENDED", "--yes")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    place = [c for c in fake.rs.calls if c.request.url.endswith("/place.json")][0]
+    body = json.loads(place.request.body)["PlaceOrderRequest"]
+    assert body["Order"][0]["marketSession"] == "EXTENDED"
+
+
 # -- 5. order cancel: journal updated, --json, exit 6 for final orders ---------------------
 
 

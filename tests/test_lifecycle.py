@@ -246,3 +246,19 @@ def test_a_lost_reply_after_the_order_was_taken_is_found_not_resent(tmp_path, rs
     assert [(a.symbol, a.status) for a in res.entries] == [("AAA", "filled")]
     assert len([c for c in fake.calls if c[0] == "place"]) == 1 and len(fake.placed()) == 1
     assert res.unconfirmed == [] and fills(deps.store) == [("AAA", "BUY", 10, str(day(0)))]
+
+
+class PreviewsBreakAfterAPlace(FakeEtrade):
+    def _place(self, request):
+        self.preview_faults = ["500"] * 4  # the client tries a preview 4 times
+        return super()._place(request)
+
+
+def test_a_resend_whose_new_preview_fails_is_reported_not_crashed(tmp_path, rs):
+    market = fake_market({"AAA": [100.0]}, {("AAA", 0): 5})
+    fake = PreviewsBreakAfterAPlace(rs, {"AAA": 100.0}, cash=20_000.0)
+    fake.place_faults = ["503"]
+    res = run_once(etrade_deps(tmp_path, market), day(0))
+    (u,) = res.unconfirmed
+    assert u["status"] == "previewed" and "the new preview failed" in u["message"]
+    assert fake.placed() == []

@@ -25,6 +25,7 @@ def _request(o: OrderRow) -> OrderRequest:
         o.limit_price,
         o.stop_price,
         o.order_term,
+        o.market_session,
     )
 
 
@@ -76,7 +77,18 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
                 return st.order_by_id(order.id)
             if state is None:
                 deps.sleep(_resend_wait(exc, attempt))
-                again = preview_journaled(deps, st.order_by_id(order.id))
+                try:
+                    again = preview_journaled(deps, st.order_by_id(order.id))
+                except ApiError as failed:
+                    with st.tx() as db:
+                        st.set_order(
+                            db,
+                            order.id,
+                            status="previewed",
+                            message=f"not placed: {exc}; the broker does not have the order "
+                            f"(looked up), and the new preview failed: {failed}",
+                        )
+                    return st.order_by_id(order.id)
                 if again is None:
                     return st.order_by_id(order.id)
                 order, preview = st.order_by_id(order.id), again
