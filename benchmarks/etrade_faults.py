@@ -22,7 +22,8 @@ After every run it checks, from the outside:
 - no silent abandonment: a run that leaves an order unconfirmed (intent, previewed, unknown)
   exits non-zero; an order dropped as stale is reported as a warning.
 
-Usage: python benchmarks/etrade_faults.py [--sessions N] [--kills K] [--seed S]
+Usage: python benchmarks/etrade_faults.py [--sessions N] [--kills K] [--seed S] [--verbose]
+       [--code DIR]   (DIR: another etrade_cli tree to drive, e.g. an older commit)
 Exit status 0 when every check held, 1 otherwise (each violation is printed).
 """
 
@@ -272,13 +273,17 @@ def sessions(first: str, count: int) -> list[str]:
 
 
 def check(emu: Emulator, db: Path, rc: int, killed: bool, out: str) -> list[str]:
-    """The invariants after one run (see the module doc); returns violations."""
-    from etrade_cli.store import Store
+    """The invariants after one run (see the module doc); returns violations.
+
+    Reads the book read-only with plain SQL, so that it neither migrates nor depends on the
+    code under test (`--code` may be an older tree)."""
+    import sqlite3
 
     bad: list[str] = []
-    store = Store(db)
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
     try:
-        journal = {o.client_order_id: o for o in store.orders()}
+        journal = {r["client_order_id"]: r for r in con.execute("SELECT * FROM orders")}
         by_coid: dict[str, list[int]] = {}
         for o in emu.orders.values():
             by_coid.setdefault(o["coid"], []).append(o["id"])
@@ -293,26 +298,35 @@ def check(emu: Emulator, db: Path, rc: int, killed: bool, out: str) -> list[str]
             row = journal.get(o["coid"])
             if row is None:
                 continue
-            if row.filled_qty != o["filled"]:
-                bad.append(f"lost fill: {o['coid']} filled {o['filled']}, book {row.filled_qty}")
-            for f in store.fills_of_order(row.id):
-                if f["session_date"] != o["session"]:
-                    bad.append(
-                        f"fill of {o['coid']} booked at {f['session_date']}, "
-                        f"executed {o['session']}"
-                    )
+            fills = con.execute(
+                "SELECT quantity, session_date FROM fills WHERE order_id = ?", (row["id"],)
+            ).fetchall()
+            if row["filled_qty"] != o["filled"] or sum(f[0] for f in fills) != o["filled"]:
+                bad.append(
+                    f"lost fill: {o['coid']} ({o['action']} {o['symbol']}) filled {o['filled']}"
+                    f" at the broker; journal {row['filled_qty']}, fills {sum(f[0] for f in fills)}"
+                )
+            for f in fills:
+                if f[1] != o["session"]:
+                    bad.append(f"fill of {o['coid']} booked at {f[1]}, executed {o['session']}")
         book: dict[str, int] = {}
-        for p in store.positions("etrade", KEY):
-            book[p.symbol] = book.get(p.symbol, 0) + p.remaining_qty
+        for p in con.execute(
+            "SELECT symbol, remaining_qty FROM positions WHERE broker = 'etrade' AND "
+            "account = ? AND status = 'open'",
+            (KEY,),
+        ):
+            book[p[0]] = book.get(p[0], 0) + p[1]
         if book != emu.holdings():
             bad.append(f"holdings differ: book {book}, broker {emu.holdings()}")
-        pending = [o for o in journal.values() if o.status in ("intent", "previewed", "unknown")]
+        pending = [
+            c for c, r in journal.items() if r["status"] in ("intent", "previewed", "unknown")
+        ]
         if pending and rc == 0:
-            bad.append(f"silent: exit 0 with unconfirmed {[o.client_order_id for o in pending]}")
+            bad.append(f"silent: exit 0 with unconfirmed orders {pending}")
         if rc not in (0, 5):
             bad.append(f"exit {rc}: {out[-300:]}")
     finally:
-        store.close()
+        con.close()
     return bad
 
 
@@ -324,6 +338,9 @@ def main() -> int:
     ap.add_argument("--first", default="2010-06-01", help="first session (YYYY-MM-DD)")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--verbose", action="store_true", help="one line per run")
+    ap.add_argument(
+        "--code", default=str(ROOT), help="the etrade_cli source tree the runs use (PYTHONPATH)"
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
     days = sessions(args.first, args.sessions)
@@ -344,7 +361,7 @@ def main() -> int:
         )
         env = {**os.environ, "ETRADE_CLI_HOME": str(home), "ETRADE_CLI_CONFIG": str(cfg),
                "ETRADE_CONSUMER_KEY": CONSUMER[0], "ETRADE_CONSUMER_SECRET": CONSUMER[1],
-               "PYTHONPATH": str(ROOT)}  # fmt: skip
+               "PYTHONPATH": args.code}  # fmt: skip
         from etrade_cli.marketdata.provider import CsvBarProvider
 
         # the whole sample as the universe: the strategy is selective (a few signals a week)

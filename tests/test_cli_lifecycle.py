@@ -160,9 +160,7 @@ def test_positions_and_report_read_the_etrade_book_offline(cli, fake, hermetic):
     assert r.exit_code == 0 and f"Book: etrade account {P.KEY}" in r.stdout
 
 
-def test_an_empty_paper_book_says_which_book_it_is_and_where_the_positions_are(
-    cli, fake, hermetic
-):
+def test_an_empty_paper_book_says_which_book_it_is_and_where_the_positions_are(cli, fake, hermetic):
     assert cli("run-once", "--broker", "etrade").exit_code == 0
     fake.rs.reset()
     r = cli("positions")

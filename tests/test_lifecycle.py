@@ -62,9 +62,7 @@ def rs(etrade_login):
 
 
 @pytest.mark.parametrize("point", FAULT_POINTS)
-def test_entry_crash_recovered_in_the_next_session_is_booked_at_its_execution(
-    tmp_path, rs, point
-):
+def test_entry_crash_recovered_in_the_next_session_is_booked_at_its_execution(tmp_path, rs, point):
     market = fake_market({"AAA": [100.0, 101.0, 102.0]}, {("AAA", 0): 5})
     fake = FakeEtrade(rs, {"AAA": 100.0}, cash=20_000.0)
     fake.session = str(day(0))
@@ -85,9 +83,7 @@ def test_entry_crash_recovered_in_the_next_session_is_booked_at_its_execution(
     assert res.unconfirmed == []
 
 
-def test_time_exit_and_realized_pnl_land_on_the_right_sessions_after_a_late_recovery(
-    tmp_path, rs
-):
+def test_time_exit_and_realized_pnl_land_on_the_right_sessions_after_a_late_recovery(tmp_path, rs):
     closes = [100.0, 101.0, 102.0, 103.0, 104.0, 105.0]
     market = fake_market({"AAA": closes}, {("AAA", 0): 5})
     params = replace(StrategyParams(), tes_days_b1=2, tes_days_b2=2)
