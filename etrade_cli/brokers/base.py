@@ -98,6 +98,19 @@ class BrokerPosition:
     avg_price: float | None = None
 
 
+@dataclass(frozen=True)
+class BrokerAccount:
+    """An account a broker login can trade: `account_id` as the user knows it (and the book keys
+    it), `key` the broker's handle for API calls (Schwab's hash; IB's account id again),
+    `broker` its broker name, `paper` True/False when the broker says, else None."""
+
+    account_id: str
+    key: str
+    broker: str
+    description: str = ""
+    paper: bool | None = None
+
+
 @dataclass
 class Quote:
     """A last price (USD) with its source time (UTC ISO-8601) when known."""
@@ -150,4 +163,12 @@ class Broker(Protocol):
 
     def open_orders(self) -> list[OrderState]:
         """Orders still working at the broker."""
+        ...
+
+
+class ListsAccounts(Protocol):
+    """Optional: a broker whose login can list its accounts (`etrade accounts list`)."""
+
+    def accounts(self) -> list[BrokerAccount]:
+        """The accounts of this login."""
         ...
