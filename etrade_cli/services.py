@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .brokers.base import Broker
+    from .brokers.base import Broker, BrokerAccount
     from .config import Config
     from .engine import Deps
     from .etrade.client import EtradeClient
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from .store import Store
     from .strategy.dual import Book
     from .strategy.panel import Bars
-
-BROKERS = ("paper", "etrade", "alpaca")
 
 
 def last_completed_day(now: dt.datetime | None = None) -> dt.date:
@@ -40,9 +38,15 @@ def alpaca_provider(cfg: Config) -> CachedBarProvider:
         ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
     """
     from .marketdata.alpaca import LazyAlpacaSource
+
+    return cached_provider(cfg, LazyAlpacaSource(cfg.alpaca))
+
+
+def cached_provider(cfg: Config, source: Any) -> CachedBarProvider:
+    """`source` (anything with `fetch(symbols, start, end)`, `name`, `requests`) through the
+    local bar cache, covering `[data] history_days` through the last completed day."""
     from .marketdata.provider import CachedBarProvider
 
-    source = LazyAlpacaSource(cfg.alpaca)
     return CachedBarProvider(bar_cache(cfg), source, cfg.data.history_days, last_completed_day())
 
 
@@ -54,18 +58,19 @@ def bar_cache(cfg: Config) -> BarCache:
 
 
 def bar_provider(cfg: Config) -> CsvBarProvider | CachedBarProvider:
-    """The configured daily-bar source (`[data] source`): CSV files (the bundled sample by
-    default) or Alpaca through the local bar cache (only missing days are fetched).
+    """The configured daily-bar source (`[data] source`, a registered bar source): CSV files
+    (the bundled sample by default), or Alpaca, Schwab or IBKR through the local bar cache
+    (only missing days are fetched).
 
     Raises:
-        ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
+        ConfigError: the source's SDK not installed. AuthError: keys or login missing.
     """
-    if cfg.data.source == "alpaca":
-        return alpaca_provider(cfg)
-    from .marketdata.provider import CsvBarProvider
+    from . import registry
 
-    paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
-    return CsvBarProvider(paths or None)
+    provider: CsvBarProvider | CachedBarProvider = registry.bar_sources.get(
+        cfg.data.source
+    ).factory(cfg)
+    return provider
 
 
 def benchmark_bars(cfg: Config, provider: CsvBarProvider | CachedBarProvider) -> Bars | None:
@@ -95,28 +100,14 @@ def open_store(cfg: Config, path: Path | None = None) -> Store:
 
 
 def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
-    """The broker `name` (default `[broker] name`).
+    """The broker `name` (default `[broker] name`), built by its registry factory.
 
     Raises:
-        ConfigError: an unknown or not yet available broker.
+        UsageError: an unknown broker. ConfigError/AuthError/ApiError: from its factory.
     """
-    from .errors import ConfigError
+    from . import registry
 
-    name = name or cfg.broker.name
-    if name == "paper":
-        from .brokers.paper import PaperBroker
-
-        return PaperBroker(store, "paper", cfg.broker.paper_cash, cfg.broker.commission_usd)
-    if name == "etrade":
-        from .brokers.etrade import EtradeBroker
-
-        client = etrade_client(cfg)
-        return EtradeBroker(client, resolve_account(client, cfg, None).account_id_key, store)
-    if name == "alpaca":
-        from .brokers.alpaca import AlpacaBroker
-
-        return AlpacaBroker(cfg.alpaca)
-    raise ConfigError(f"broker {name!r} is not available; choose one of: {', '.join(BROKERS)}")
+    return registry.brokers.get(name or cfg.broker.name).factory(cfg, store)
 
 
 def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> EtradeClient:
@@ -172,7 +163,9 @@ def open_book(cfg: Config, broker: str | None = None) -> Book:
     store = open_store(cfg)
     try:
         name = broker or cfg.broker.name
-        account = "paper" if name == "paper" else cfg.etrade.account
+        from . import registry
+
+        account = registry.brokers.get(name).account_key(cfg)
         return Book.from_pairs(
             (p.symbol, p.kind) for p in store.positions(name, account, ("open", "pending"))
         )
@@ -205,9 +198,9 @@ def engine_deps(cfg: Config, store: Store, broker: Broker, universe: list[str]) 
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:
-    """True for a live intraday run: cached/fetched bars (`[data] source = "alpaca"`) and a
-    broker that quotes (E*TRADE, Alpaca). CSV data keeps the data's own clock."""
-    return cfg.data.source == "alpaca" and broker.name != "paper"
+    """True for a live intraday run: cached/fetched bars (`[data] source` other than "csv") and
+    a broker that quotes (E*TRADE, Alpaca, Schwab, IBKR). CSV data keeps the data's own clock."""
+    return cfg.data.source != "csv" and broker.name != "paper"
 
 
 def _live_bars(cfg: Config, broker: Broker, bars: list) -> tuple[list, str | None, bool]:
@@ -224,3 +217,55 @@ def _live_bars(cfg: Config, broker: Broker, bars: list) -> tuple[list, str | Non
     out = [with_forming_bar(b, quotes[b.symbol], today) if b.symbol in quotes else b for b in bars]
     window = cfg.strategy.buy_window_minutes()
     return out, None, interval(now, window) == 60
+
+
+def command_broker(global_broker: str | None, own: str | None = None) -> str:
+    """The broker a command talks to: its own `--broker`, else the global one, else E*TRADE
+    (accounts, quote, order and auth are E*TRADE commands unless told otherwise).
+
+    Raises:
+        UsageError: an unknown broker name.
+    """
+    from . import registry
+
+    name = own or global_broker or "etrade"
+    registry.brokers.get(name)
+    return name
+
+
+def with_account(cfg: Config, broker: str, account: str | None) -> Config:
+    """`cfg` with `[<broker>] account = account` (a command's `--account`), when given."""
+    from dataclasses import fields, replace
+
+    section = getattr(cfg, broker, None)
+    if not account or section is None or "account" not in {f.name for f in fields(section)}:
+        return cfg
+    return replace(cfg, **{broker: replace(section, account=account)})
+
+
+def broker_accounts(cfg: Config, name: str) -> list[BrokerAccount]:
+    """The accounts a broker login can trade, without choosing one (`etrade accounts list`).
+
+    Raises:
+        AuthError: not logged in. ApiError: the broker cannot be reached.
+    """
+    if name == "schwab":
+        import time
+
+        from .brokers.schwab import list_accounts
+        from .brokers.schwab_auth import make_client
+
+        return list_accounts(make_client(cfg.schwab), time.sleep)
+    if name == "ibkr":
+        from .brokers.ibkr import connect, managed_accounts
+
+        return managed_accounts(connect(cfg.ibkr))
+    from .brokers.base import BrokerAccount
+
+    store = open_store(cfg)
+    try:
+        b = make_broker(cfg, store, name)
+    finally:
+        store.close()
+    lister = getattr(b, "accounts", None)
+    return lister() if lister else [BrokerAccount(b.account, b.account, name)]

@@ -172,3 +172,22 @@ class ListsAccounts(Protocol):
     def accounts(self) -> list[BrokerAccount]:
         """The accounts of this login."""
         ...
+
+
+def pick_account(accounts: list[BrokerAccount], want: str, where: str) -> BrokerAccount:
+    """The account `want` (id or key), or the only one.
+
+    Raises:
+        errors.InputError: no match, or several accounts and none chosen.
+    """
+    from ..errors import InputError
+
+    if want:
+        for a in accounts:
+            if want in (a.account_id, a.key):
+                return a
+        raise InputError(f"no account {want!r} ({where}); see `etrade accounts list`")
+    if len(accounts) == 1:
+        return accounts[0]
+    ids = ", ".join(a.account_id for a in accounts) or "none"
+    raise InputError(f"choose an account with {where} (accounts: {ids})")

@@ -379,22 +379,5 @@ def open_broker(cfg: Any, store: Store, client: Any = None) -> SchwabBroker:
 
     client = client or make_client(cfg.schwab)
     accounts = list_accounts(client, time.sleep)
-    chosen = pick_account(accounts, cfg.schwab.account, "[schwab] account")
+    chosen = b.pick_account(accounts, cfg.schwab.account, "[schwab] account")
     return SchwabBroker(client, chosen.account_id, chosen.key, store)
-
-
-def pick_account(accounts: list[b.BrokerAccount], want: str, where: str) -> b.BrokerAccount:
-    """The account `want` (id or key), or the only one.
-
-    Raises:
-        InputError: no match, or several accounts and none chosen.
-    """
-    if want:
-        for a in accounts:
-            if want in (a.account_id, a.key):
-                return a
-        raise InputError(f"no account {want!r} ({where}); see `etrade accounts list`")
-    if len(accounts) == 1:
-        return accounts[0]
-    ids = ", ".join(a.account_id for a in accounts) or "none"
-    raise InputError(f"choose an account with {where} (accounts: {ids})")

@@ -9,12 +9,16 @@ import typer
 from .common import JSON_OPT, emit_json, err, out, parse_date, state
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker: paper, etrade or alpaca (default from config)."
+    None,
+    "--broker",
+    "-b",
+    help="Broker: paper, etrade, alpaca, schwab or ibkr (default: the global --broker, then "
+    "[broker] name).",
 )
 LIVE_OPT = typer.Option(
     False,
     "--live",
-    help="Allow real-money orders (also needs allow_live_orders = true in [etrade] or [alpaca]).",
+    help="Allow real-money orders (also needs allow_live_orders = true in the broker's section).",
 )
 
 
@@ -24,17 +28,24 @@ def register(app: typer.Typer) -> None:
     app.command("run-loop")(run_loop_cmd)
 
 
-def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
+def _deps(ctx: typer.Context, broker: str | None, live: bool = False, dry_run: bool = False) -> Any:
+    """Engine dependencies for `broker`; the live guard applies unless nothing is sent."""
+    from .. import registry
     from ..config import universe
-    from ..manual import check_live_guard
     from ..services import engine_deps, make_broker, open_store
 
-    cfg = state(ctx).config()
-    name = broker or cfg.broker.name
-    if name in ("etrade", "alpaca"):
-        check_live_guard(cfg, live, name)
+    st = state(ctx)
+    cfg = st.config()
+    name = broker or st.broker or cfg.broker.name
+    spec = registry.brokers.get(name)
+    if not dry_run:
+        registry.check_live_guard(cfg, spec, live)
     store = open_store(cfg)
-    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    try:
+        return engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg))
+    except BaseException:
+        store.close()
+        raise
 
 
 def run_once_cmd(
@@ -64,7 +75,7 @@ def run_once_cmd(
     from ..engine import run_once
 
     day = parse_date(as_of, "--as-of")
-    deps = _deps(ctx, broker, live)
+    deps = _deps(ctx, broker, live, dry_run)
     try:
         res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
     finally:
@@ -98,7 +109,7 @@ def run_loop_cmd(
     stop.install()
 
     def cycle(_now: dt.datetime) -> str:
-        deps = _deps(ctx, broker, live)
+        deps = _deps(ctx, broker, live, dry_run)
         try:
             res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
