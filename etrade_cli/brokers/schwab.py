@@ -86,6 +86,13 @@ def order_state(o: dict[str, Any], client_order_id: str) -> b.OrderState:
     )
 
 
+def _price(p: float | None) -> str | None:
+    """A price as schwab-py wants it: a string, 2 decimals (4 below 1 USD)."""
+    if p is None:
+        return None
+    return f"{p:.2f}" if p >= 1 else f"{p:.4f}"
+
+
 def order_spec(req: b.OrderRequest) -> dict[str, Any]:
     """The JSON order of an `OrderRequest`, built with schwab-py's builders.
 
@@ -108,17 +115,19 @@ def order_spec(req: b.OrderRequest) -> dict[str, Any]:
     if req.price_type == "MARKET":
         builder = getattr(eq, f"equity_{side}_market")(req.symbol, req.quantity)
     elif req.price_type == "LIMIT":
-        builder = getattr(eq, f"equity_{side}_limit")(req.symbol, req.quantity, req.limit_price)
+        builder = getattr(eq, f"equity_{side}_limit")(
+            req.symbol, req.quantity, _price(req.limit_price)
+        )
     elif req.price_type in ("STOP", "STOP_LIMIT"):
         builder = (
             OrderBuilder()
             .set_order_type(OrderType[req.price_type])
-            .set_stop_price(req.stop_price)
+            .set_stop_price(_price(req.stop_price))
             .set_order_strategy_type(OrderStrategyType.SINGLE)
             .add_equity_leg(EquityInstruction[req.side], req.symbol, req.quantity)
         )
         if req.price_type == "STOP_LIMIT":
-            builder.set_price(req.limit_price)
+            builder.set_price(_price(req.limit_price))
     else:
         raise InputError(f"unsupported Schwab order type {req.price_type}")
     builder.set_duration(Duration[_DURATION[req.order_term]])
