@@ -15,7 +15,7 @@ import pytest
 
 from etrade_cli.config import Config, IbkrConfig
 from etrade_cli.errors import ConfigError, ExitStatus
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from tests.fakes import day, fake_market, make_deps
 from tests.ibkr_fake import ACCOUNT, FakeIB
 

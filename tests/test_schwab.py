@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from etrade_cli.errors import ExitStatus, ReconcileError
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from tests import schwab_fake as S
 from tests.fakes import day, fake_market, make_deps
 

@@ -30,16 +30,15 @@ def register(app: typer.Typer) -> None:
 
 def _deps(ctx: typer.Context, broker: str | None, live: bool = False, dry_run: bool = False) -> Any:
     """Engine dependencies for `broker`; the live guard applies unless nothing is sent."""
-    from .. import registry
     from ..config import universe
-    from ..services import engine_deps, make_broker, open_store
+    from ..registry import check_live_guard
+    from ..services import broker_spec, engine_deps, make_broker, open_store
 
     st = state(ctx)
     cfg = st.config()
     name = broker or st.broker or cfg.broker.name
-    spec = registry.brokers.get(name)
-    if not dry_run:
-        registry.check_live_guard(cfg, spec, live)
+    if not dry_run:  # nothing is sent in a dry run: it shows what a live run would send
+        check_live_guard(cfg, broker_spec(cfg, name), live)  # before anything is opened
     store = open_store(cfg)
     try:
         return engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg))
@@ -103,6 +102,7 @@ def run_loop_cmd(
 
     from ..engine import run_once
     from ..schedule import NyseCalendar, StopFlag, run_loop
+    from ..services import make_strategy
 
     cfg = state(ctx).config()
     stop = StopFlag()
@@ -123,7 +123,7 @@ def run_loop_cmd(
     stats = run_loop(
         cycle,
         calendar=NyseCalendar(),
-        window=cfg.strategy.buy_window_minutes(),
+        window=make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60),
         now=lambda: dt.datetime.now(dt.timezone.utc),
         sleep=stop.wait,
         heartbeat=lambda line: err.print(line, markup=False, highlight=False),

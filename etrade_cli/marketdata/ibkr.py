@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..config import IbkrConfig
-from ..strategy.panel import Bars
+from ..values import Bars
 
 
 def duration(start: dt.date, today: dt.date) -> str:

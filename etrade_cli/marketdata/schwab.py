@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..config import SchwabConfig
-from ..strategy.panel import Bars
+from ..values import Bars
 
 ET = ZoneInfo("America/New_York")
 
