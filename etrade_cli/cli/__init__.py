@@ -134,6 +134,7 @@ def _register() -> None:
         config_cmd,
         data_cmd,
         order_cmd,
+        plugins_cmd,
         quote_cmd,
         scan,
         trading,
@@ -149,6 +150,7 @@ def _register() -> None:
     backtest_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
+    plugins_cmd.register(app)
 
 
 _register()
