@@ -311,3 +311,27 @@ def test_accounts_quote_and_order_place_through_the_global_broker(cli, schwab_en
     doc = json.loads(r.stdout)
     assert (doc["orderId"], doc["status"], doc["filled_qty"]) == ("1001", "filled", 2)
     assert S.ACCESS not in r.stdout + r.stderr
+
+
+def test_login_runs_schwab_py_flow_and_stores_the_token_through_our_store(
+    cli, schwab_env, monkeypatch
+):
+    import schwab
+
+    from etrade_cli.brokers.schwab_auth import SchwabTokenStore
+
+    seen = {}
+
+    def manual_flow(api_key, app_secret, callback_url, token_path, token_write_func=None):
+        seen.update(key=api_key, url=callback_url)
+        token_write_func(S.token())  # what schwab-py does once it has the token
+        return object()
+
+    monkeypatch.setattr(schwab.auth, "client_from_manual_flow", manual_flow)
+    r = cli("auth", "login", "--broker", "schwab", "--manual")
+    assert r.exit_code == 0, r.stderr
+    assert seen == {"key": S.APP_KEY, "url": "https://127.0.0.1:8182"}
+    store = SchwabTokenStore(S.APP_KEY)
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    assert "refresh token dies on" in r.stderr and S.REFRESH not in r.stderr + r.stdout
+    assert cli("auth", "status", "--broker", "schwab").exit_code == 0
