@@ -12,6 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BusyError, DataError, InputError
+from ..events import (
+    ExitDecided,
+    KillSwitch,
+    ReconcileFinding,
+    RiskRefused,
+    RunFinished,
+    RunStarted,
+    StaleData,
+)
 from ..market import MarketView
 from ..store import Position, Store, utcnow
 from ..strategy.dual import Book, Decision, classify_one, position_size, signal_order
@@ -66,6 +75,7 @@ def run_once(
         run_mode = "dry-run" if dry_run else mode
         as_of_text = str(as_of) if as_of is not None else None
         run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+        deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
         try:
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
@@ -79,6 +89,16 @@ def run_once(
             counts=result.counts(),
             equity=result.equity,
             cash=result.cash,
+        )
+        deps.emit(
+            RunFinished(
+                run_mode,
+                result.session,
+                result.market_open,
+                result.counts(),
+                result.equity,
+                result.message,
+            )
         )
         return result
 
@@ -112,6 +132,8 @@ def _cycle(
         b.set_market(lambda s: m.close(s, session), day)
     res = RunResult(run_id, day, True, dry_run)
     blocked = reconcile(deps, session, res)
+    for f in res.findings:
+        deps.emit(ReconcileFinding(f.severity, f.message))
     _exits(deps, session, res, blocked)
     if m.in_buy_window(session):
         _entries(deps, session, res, blocked)
@@ -141,12 +163,9 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
             continue
         price = m.close(pos.symbol, session)
         if price is None:
-            res.findings.append(
-                Finding(
-                    "warning",
-                    f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked",
-                )
-            )
+            msg = f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked"
+            res.findings.append(Finding("warning", msg))
+            deps.emit(StaleData(msg, (pos.symbol,)))
             continue
         state = PositionState(
             pos.kind,
@@ -157,6 +176,8 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
             pos.targets_hit,
         )
         plan = plan_exit(state, price, m.bars_held(pos.entry_date or day, session), deps.params)
+        for r, q in plan.sells:
+            deps.emit(ExitDecided(pos.symbol, pos.kind, r, q, price))
         if res.dry_run:
             res.exits += [
                 Action("SELL", pos.symbol, pos.kind, r, q, price, "dry-run", position_id=pos.id)
@@ -242,6 +263,8 @@ def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
             f"kill switch: realized P&L today {realized:,.2f} USD is below "
             f"-{risk.max_daily_loss_usd:,.2f} (max_daily_loss_usd)"
         )
+    if kill:
+        deps.emit(KillSwitch(b.account, day, kill))
     today = st.orders(b.name, b.account, day)
     return _EntryContext(
         book=Book.from_pairs((p.symbol, p.kind) for p in live),
@@ -262,6 +285,7 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
     res.refusals.append({"symbol": d.signal.symbol, "action": d.action, "reason": reason})
     if res.dry_run:
         return
+    deps.emit(RiskRefused(d.signal.symbol, d.action, reason))
     with deps.store.tx() as db:
         db.execute(
             "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
+from ..events import Event, Subscriber, emit
 from ..market import MarketView
 from ..store import Store
 from ..strategy.dual import Decision
@@ -29,7 +30,8 @@ def _no_fault(_point: str) -> None:
 
 @dataclass
 class Deps:
-    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
+    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only).
+    `subscribers` receive the cycle's events (`etrade_cli.events`) through `emit`."""
 
     params: StrategyParams
     risk: RiskConfig
@@ -38,6 +40,11 @@ class Deps:
     market: MarketView  # unused by the order functions (send_order, apply_state)
     lock_path: Path | None = None
     faults: Callable[[str], None] = _no_fault
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        """Deliver `event` to every subscriber; a subscriber's failure is one warning line."""
+        emit(self.subscribers, event)
 
 
 @dataclass
