@@ -498,7 +498,8 @@ DEFAULT_EVENTS: tuple[str, ...] = (
 )
 
 
-def _stderr_warning(message: str) -> None:
+def stderr_warning(message: str) -> None:
+    """Write `warning: <message>` (secrets redacted) as one line on stderr."""
     from .redact import redact
 
     sys.stderr.write(f"warning: {redact(message)}\n")
@@ -507,7 +508,7 @@ def _stderr_warning(message: str) -> None:
 def emit(
     subscribers: Iterable[Subscriber],
     event: Event,
-    warn: Callable[[str], None] = _stderr_warning,
+    warn: Callable[[str], None] = stderr_warning,
 ) -> None:
     """Call every subscriber with `event`, in order. A subscriber's exception never reaches the
     caller: it becomes one warning line (`warn`), and the next subscriber still runs."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .engine import Deps
     from .etrade.client import EtradeClient
     from .etrade.models import Account
+    from .events import Subscriber
     from .marketdata.cache import BarCache
     from .marketdata.provider import CachedBarProvider, CsvBarProvider
     from .store import Store
@@ -202,6 +203,24 @@ def engine_deps(cfg: Config, store: Store, broker: Broker, universe: list[str]) 
     market.closed_reason, market.buy_window_open = closed, window_open
     lock = Path(str(store.path) + ".lock")
     return Deps(cfg.strategy, cfg.risk, store, broker, market, lock)
+
+
+def notifiers(cfg: Config, warn: Callable[[str], None] | None = None) -> list[Subscriber]:
+    """The configured notifiers (`registry.notifiers`) as event subscribers; a notifier that
+    cannot be built is skipped with one warning line (notifications never stop a run)."""
+    from . import registry
+    from .events import stderr_warning
+
+    subs: list[Subscriber] = []
+    for spec in registry.notifiers:
+        try:
+            sub = spec.factory(cfg)
+        except Exception as exc:
+            (warn or stderr_warning)(f"notifier {spec.name} not available: {exc}")
+            continue
+        if sub is not None:
+            subs.append(sub)
+    return subs
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:
