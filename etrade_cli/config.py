@@ -355,6 +355,12 @@ def _check_base_url(url: str, where: str, key: str) -> None:
         raise ConfigError(f"{where}: {key}: https is required unless the host is loopback")
 
 
+def env_only_config() -> Config:
+    """The defaults with the environment's secrets and notification URLs applied (used to
+    report a failure when the config file itself cannot be loaded)."""
+    return _apply_env(Config())
+
+
 def _apply_env(cfg: Config) -> Config:
     """Secrets from the environment override the file: E*TRADE and Alpaca keys."""
     env = os.environ.get

@@ -54,6 +54,39 @@ class NyseCalendar:
         ts = self._cal.next_open(pd.Timestamp(now).floor("min"))
         return ts.to_pydatetime()
 
+    def session_close(self, day: dt.date) -> dt.datetime | None:
+        """The close (UTC-aware; 13:00 ET on early-close days) of session `day`, None when `day`
+        is not a session or is outside the calendar's range."""
+        import pandas as pd
+
+        ts = pd.Timestamp(day)
+        try:
+            if not self._cal.is_session(ts):
+                return None
+            return self._cal.session_close(ts).to_pydatetime()
+        except Exception:  # exchange_calendars raises for dates outside its range
+            return None
+
+
+def next_buy_window(
+    now: dt.datetime, window: tuple[int, int], calendar: Any, max_days: int = 10
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The (start, end) of the buy window (minutes after midnight ET, spec §7) that is still
+    ahead of `now` or under way, on the next session (today's if it has not ended), as
+    UTC-aware datetimes; the end is clipped to an early close. None when no session is found
+    within `max_days` calendar days. `calendar` needs `session_close(date)`."""
+    day = now.astimezone(ET).date()
+    for _ in range(max_days):
+        close = calendar.session_close(day)
+        if close is not None:
+            midnight = dt.datetime.combine(day, dt.time(0), ET)
+            start = midnight + dt.timedelta(minutes=window[0])
+            end = min(midnight + dt.timedelta(minutes=window[1]), close)
+            if end > now and start < end:
+                return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+        day += dt.timedelta(days=1)
+    return None
+
 
 def interval(now: dt.datetime, window: tuple[int, int]) -> int:
     """Seconds to the next cycle: 60 inside the buy window (minutes after midnight ET), else 120."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .engine import Deps
     from .etrade.client import EtradeClient
     from .etrade.models import Account
-    from .events import Subscriber
+    from .events import Event, Subscriber
     from .marketdata.cache import BarCache
     from .marketdata.provider import CachedBarProvider, CsvBarProvider
     from .store import Store
@@ -221,6 +221,44 @@ def notifiers(cfg: Config, warn: Callable[[str], None] | None = None) -> list[Su
         if sub is not None:
             subs.append(sub)
     return subs
+
+
+def notify_failure(
+    cfg: Config | None, command: str, code: int, message: str, *, auth: bool = False
+) -> None:
+    """Notify that `etrade <command>` failed with exit `code` and one-line `message`; for an
+    auth error whose token is missing or expired, the login reminder instead (at most once a
+    day). With no loadable config (`cfg` None), only `$ETRADE_NOTIFY_URLS` is used. Never
+    raises: a notification problem is one warning line."""
+    from .events import RunFailed, emit, stderr_warning
+    from .redact import redact
+
+    try:
+        if cfg is None:
+            from .config import env_only_config
+
+            cfg = env_only_config()
+        subs = notifiers(cfg)
+        if not subs:
+            return
+        event: Event = RunFailed(command, code, redact(message))
+        if auth:
+            event = _login_event(cfg) or event
+        emit(subs, event)
+    except Exception as exc:  # the failure being reported matters more
+        stderr_warning(f"notification of the failure not sent: {exc}")
+
+
+def _login_event(cfg: Config) -> Event | None:
+    """The login reminder when the token is missing or expired, else None."""
+    from .errors import EtradeCliError
+    from .notify.reminder import check_token
+
+    try:
+        check = check_token(cfg, dt.datetime.now(dt.timezone.utc), dt.timedelta(0))
+    except EtradeCliError:
+        return None
+    return None if check.ok else check.event()
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:

@@ -27,14 +27,16 @@ def register(app: typer.Typer) -> None:
 def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
     from ..config import universe
     from ..manual import check_live_guard
-    from ..services import engine_deps, make_broker, open_store
+    from ..services import engine_deps, make_broker, notifiers, open_store
 
     cfg = state(ctx).config()
     name = broker or cfg.broker.name
     if name in ("etrade", "alpaca"):
         check_live_guard(cfg, live, name)
     store = open_store(cfg)
-    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    deps = engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    deps.subscribers.extend(notifiers(cfg))
+    return deps
 
 
 def run_once_cmd(
@@ -91,23 +93,27 @@ def run_loop_cmd(
     import datetime as dt
 
     from ..engine import run_once
+    from ..events import Event, RunFinished
     from ..schedule import NyseCalendar, StopFlag, run_loop
 
     cfg = state(ctx).config()
     stop = StopFlag()
     stop.install()
+    last: list[str] = []
+
+    def heartbeat_line(event: Event) -> None:
+        """The first subscriber: keeps the summary of the finished cycle for the heartbeat."""
+        if isinstance(event, RunFinished):
+            last.append(event.summary())
 
     def cycle(_now: dt.datetime) -> str:
         deps = _deps(ctx, broker, live)
+        deps.subscribers.insert(0, heartbeat_line)
         try:
-            res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
+            run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
             deps.store.close()
-        c = res.counts()
-        return (
-            f"session {res.session} exits {c['exits']} entries {c['entries']} "
-            f"refusals {c['refusals']} findings {c['findings']}"
-        )
+        return last.pop() if last else "no summary"
 
     stats = run_loop(
         cycle,

@@ -1,0 +1,120 @@
+"""The E*TRADE login reminder: will the access token last through the next buy window?
+
+E*TRADE access tokens expire at midnight US/Eastern (`etrade_api.md`, OAuth), so a token is good
+for the rest of the ET day it was issued. `check_token` compares its expiry with the end of the
+next buy window on an NYSE session (`[strategy] buy_window`, early closes honoured), or with
+`now + within` when a horizon is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..events import TokenExpired, TokenExpiring
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """The outcome of `check_token`. Times UTC-aware.
+
+    Attributes:
+        ok: the token is usable until `deadline`.
+        status: missing | expired | expiring (valid now, gone before `deadline`) | valid |
+            inactive (idle 2 h; renewed automatically).
+        window_start: the next buy window's start (None when `within` was given and no window
+            was looked up, or no session was found).
+    """
+
+    ok: bool
+    status: str
+    environment: str
+    expires_at: dt.datetime | None
+    deadline: dt.datetime
+    window_start: dt.datetime | None
+
+    def event(self) -> TokenExpired:
+        """The reminder to send when not `ok`."""
+        cls = TokenExpiring if self.status == "expiring" else TokenExpired
+        return cls(
+            environment=self.environment,
+            status=self.status,
+            expires_at=self.expires_at.replace(microsecond=0).isoformat()
+            if self.expires_at
+            else None,
+            deadline_et=_et_text(self.window_start or self.deadline),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (times ISO-8601 UTC)."""
+        iso = lambda t: t.isoformat() if t else None  # noqa: E731
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "environment": self.environment,
+            "expires_at": iso(self.expires_at),
+            "deadline": iso(self.deadline),
+            "window_start": iso(self.window_start),
+        }
+
+
+def _et_text(t: dt.datetime) -> str:
+    from ..schedule import ET
+
+    et = t.astimezone(ET)
+    today = dt.datetime.now(dt.timezone.utc).astimezone(ET).date()
+    return f"{et:%H:%M}" if et.date() == today else f"{et:%a %Y-%m-%d %H:%M}"
+
+
+def check_token(
+    cfg: Config,
+    now: dt.datetime,
+    within: dt.timedelta | None = None,
+    calendar: Any = None,
+) -> TokenCheck:
+    """Check the stored E*TRADE token against the next buy window (or `now + within`).
+
+    Raises:
+        AuthError: no consumer key/secret configured (the token store cannot be named).
+    """
+    from ..etrade.auth import environment_name, token_store
+    from ..schedule import NyseCalendar, next_buy_window
+
+    tokens = token_store(cfg.etrade).load()
+    window = None
+    if within is None:
+        window = next_buy_window(now, cfg.strategy.buy_window_minutes(), calendar or NyseCalendar())
+    deadline = now + within if within is not None else (window[1] if window else now)
+    env = environment_name(cfg.etrade)
+    if tokens is None:
+        return TokenCheck(False, "missing", env, None, deadline, window and window[0])
+    status = tokens.status(now)
+    expires = tokens.expires_at
+    if status != "expired" and expires <= deadline:
+        status = "expiring"
+    ok = status in ("valid", "inactive")
+    return TokenCheck(ok, status, env, expires, deadline, window and window[0])
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """ "90m", "2h", "1h30m", "45s" or a number of minutes.
+
+    Raises:
+        InputError: anything else.
+    """
+    import re
+
+    from ..errors import InputError
+
+    t = text.strip().lower()
+    if t.isdigit():
+        return dt.timedelta(minutes=int(t))
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
+    if not t or not m or not any(m.groups()):
+        raise InputError(f"bad duration {text!r}: use e.g. 2h, 90m or 1h30m")
+    h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return dt.timedelta(hours=h, minutes=mi, seconds=s)
