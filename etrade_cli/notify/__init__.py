@@ -107,6 +107,7 @@ class AppriseNotifier:
         self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
         self.retry_delay_s = retry_delay_s
         self._apprise: Any = None
+        self._dead: set[str] = set()  # URLs that failed in this process: not tried again
 
     @property
     def configured(self) -> bool:
@@ -125,16 +126,26 @@ class AppriseNotifier:
         """Send `event` when `wants(event)`; failures become warning lines, never exceptions."""
         if not self.wants(event):
             return
-        results = self.send(event)
+        results = self.send(event, skip_dead=True)
         if any(r.ok for r in results):
             self._remember(event)
         for r in results:
             if not r.ok:
-                self.warn(f"notification {event.type} not sent to {r.label}: {r.error}")
+                self._dead.add(r.label)
+                self.warn(
+                    f"notification {event.type} not sent to {r.label} (retried once; no more "
+                    f"notifications to it in this run): {r.error}"
+                )
 
-    def send(self, event: Event) -> list[SendResult]:
-        """Send `event` to every URL (retrying a failure once); one result per URL."""
-        return [self._send_one(server, event) for server in self._servers()]
+    def send(self, event: Event, skip_dead: bool = False) -> list[SendResult]:
+        """Send `event` to every URL (retrying a failure once); one result per URL. With
+        `skip_dead`, URLs that already failed in this process are skipped (no result)."""
+        out = []
+        for server in self._servers():
+            if skip_dead and _label(server) in self._dead:
+                continue
+            out.append(self._send_one(server, event))
+        return out
 
     def _servers(self) -> list[Any]:
         import apprise
@@ -157,7 +168,7 @@ class AppriseNotifier:
     def _send_one(self, server: Any, event: Event) -> SendResult:
         import apprise
 
-        label = str(server.url(privacy=True)).split("?")[0]
+        label = _label(server)
         kind = {
             "success": apprise.NotifyType.SUCCESS,
             "warning": apprise.NotifyType.WARNING,
@@ -169,9 +180,7 @@ class AppriseNotifier:
         try:
             for attempt in range(2):
                 try:
-                    if server.notify(
-                        body=event.body or event.title, title=event.title, notify_type=kind
-                    ):
+                    if server.notify(body=_body(event), title=event.title, notify_type=kind):
                         return SendResult(label, True)
                 except Exception as exc:  # a plug-in's own bug must not stop the run
                     handler.lines.append(f"{type(exc).__name__}: {exc}")
@@ -230,6 +239,16 @@ class AppriseNotifier:
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _label(server: Any) -> str:
+    """apprise's privacy form of a URL (tokens and passwords masked), without its options."""
+    return str(server.url(privacy=True)).split("?")[0]
+
+
+def _body(event: Event) -> str:
+    """The event's body and, on its last line, its machine-readable type in brackets."""
+    return f"{event.body}\n[{event.type}]" if event.body else f"[{event.type}]"
+
+
 def _chosen(events: tuple[str, ...]) -> frozenset[str]:
     if "all" in events:
         return frozenset(EVENT_TYPES)
@@ -254,9 +273,6 @@ def _stderr_warning(message: str) -> None:
 def from_config(cfg: Config) -> AppriseNotifier | None:
     """The notifier for `[notify]`, or None when no URL and no apprise config file is set."""
     from ..config import home_dirs
-    from ..redact import register_secret
 
-    for url in cfg.notify.urls:
-        register_secret(url)
     notifier = AppriseNotifier(cfg.notify, home_dirs()[1] / STATE_FILE)
     return notifier if notifier.configured else None
