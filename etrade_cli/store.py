@@ -437,6 +437,30 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
+        """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
+        purpose, kind) where kind is the position's B1/B2 (None for an order without one)."""
+        return self.query(
+            "SELECT o.side, f.quantity, o.symbol, f.price, o.purpose, p.kind FROM fills f "
+            "JOIN orders o ON o.id = f.order_id LEFT JOIN positions p ON p.id = o.position_id "
+            "WHERE o.broker = ? AND o.account = ? AND f.session_date = ? ORDER BY f.id",
+            broker,
+            account,
+            session_date,
+        )
+
+    def realized_on(self, broker: str, account: str, session_date: str) -> float:
+        """Realized P&L (USD, after commissions of the exits) of one session's exit fills."""
+        row = self.query(
+            "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
+            " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
+            "e.session_date = ?",
+            broker,
+            account,
+            session_date,
+        )
+        return float(row[0][0])
+
     def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
         """(session_date, equity USD, cash USD) of the last completed run of each session."""
         rows = self.query(

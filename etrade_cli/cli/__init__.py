@@ -148,9 +148,11 @@ def _register() -> None:
         book,
         config_cmd,
         data_cmd,
+        notify_cmd,
         order_cmd,
         quote_cmd,
         scan,
+        schedule_cmd,
         trading,
     )
 
@@ -164,6 +166,8 @@ def _register() -> None:
     backtest_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
+    notify_cmd.register(app)
+    schedule_cmd.register(app)
 
 
 _register()
