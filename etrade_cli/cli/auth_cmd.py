@@ -153,7 +153,8 @@ def check(
             err.print("warning: no notification URL configured ([notify] urls)", markup=False)
         from ..events import emit
 
-        emit(subs, result.event())
+        # asked for explicitly: sent even if a reminder already went out today
+        emit([getattr(sub, "send_now", sub) for sub in subs], result.event())
     raise typer.Exit(4)
 
 

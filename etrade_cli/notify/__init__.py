@@ -137,6 +137,16 @@ class AppriseNotifier:
                     f"notifications to it in this run): {r.error}"
                 )
 
+    def send_now(self, event: Event) -> None:
+        """Send `event` whatever the repeat rule says (an explicit request); failures become
+        warning lines; the send is remembered for later repeats."""
+        results = self.send(event)
+        if any(r.ok for r in results):
+            self._remember(event)
+        for r in results:
+            if not r.ok:
+                self.warn(f"notification {event.type} not sent to {r.label}: {r.error}")
+
     def send(self, event: Event, skip_dead: bool = False) -> list[SendResult]:
         """Send `event` to every URL (retrying a failure once); one result per URL. With
         `skip_dead`, URLs that already failed in this process are skipped (no result)."""
