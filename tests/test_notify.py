@@ -312,3 +312,78 @@ def test_schedule_prints_absolute_paths(cli, hermetic):
     assert len(lines) >= 3 and all(x.split()[5].startswith("/") for x in lines)
     assert any("auth check --notify" in x for x in lines)
     assert all(f"--config {hermetic / 'config.toml'}" in x for x in lines)
+
+
+def test_run_once_without_a_valid_token_sends_the_reminder_once_a_day(
+    cli, hermetic, hook, etrade_login
+):
+    import responses
+
+    _token_cfg(hermetic, hook.url)
+    etrade_login(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rs:
+        rs.add_passthru(f"http://127.0.0.1:{hook.server_port}")
+        for _ in range(2):
+            r = cli("run-once", "--broker", "etrade")
+            assert r.exit_code == ExitStatus.AUTH, r.output
+    assert _types(hook.posts) == ["token.expired"]
+    assert "etrade auth login" in hook.posts[0]["message"]
+
+
+def test_engine_events_for_an_exit_the_kill_switch_and_a_refusal(tmp_path):
+    from etrade_cli.config import RiskConfig
+    from etrade_cli.engine import run_once
+    from tests.fakes import day, fake_market, make_deps
+
+    prices = {"AAA": [100.0, 50.0], "BBB": [100.0, 100.0]}
+    deps = make_deps(
+        tmp_path,
+        fake_market(prices, {("AAA", 0): 5, ("BBB", 1): 4}),
+        risk=RiskConfig(max_daily_loss_usd=100),
+    )
+    run_once(deps, day(0))
+    seen = []
+    deps.subscribers.append(seen.append)
+    run_once(deps, day(1))
+    by_type = {e.type: e for e in seen}
+    assert by_type["exit.decided"].reason == "SL"
+    fill = by_type["order.filled"]
+    assert (fill.symbol, fill.side, fill.tag) == ("AAA", "SELL", "B1 SL")
+    assert fill.pnl == pytest.approx(-500)
+    assert "Realized P&L -500.00" in fill.body
+    assert by_type["kill_switch"].reason.startswith("kill switch")
+    assert by_type["risk.refused"].symbol == "BBB"
+
+
+def test_engine_emits_a_reconcile_mismatch(tmp_path):
+    from etrade_cli.brokers.base import OrderRequest
+    from etrade_cli.engine import run_once
+    from tests.fakes import day, fake_market, make_deps
+
+    deps = make_deps(tmp_path, fake_market({"AAA": [100.0, 80.0]}, {("AAA", 0): 5}))
+    run_once(deps, day(0))
+    deps.broker.place(OrderRequest("MANUAL2", "AAA", "SELL", 10), None)
+    seen = []
+    deps.subscribers.append(seen.append)
+    run_once(deps, day(1))
+    (mismatch,) = [e for e in seen if e.type == "reconcile.mismatch"]
+    assert mismatch.level == "failure" and "the book holds 10 shares" in mismatch.body
+
+
+def test_a_rejected_order_is_an_event(tmp_path, monkeypatch):
+    from etrade_cli.engine import run_once
+    from etrade_cli.errors import OrderRejectedError
+    from tests.fakes import day, fake_market, make_deps
+
+    deps = make_deps(tmp_path, fake_market({"AAA": [100.0]}, {("AAA", 0): 5}))
+
+    def refuse(_req):
+        raise OrderRejectedError("insufficient buying power")
+
+    monkeypatch.setattr(deps.broker, "preview", refuse)
+    seen = []
+    deps.subscribers.append(seen.append)
+    run_once(deps, day(0))
+    (rejected,) = [e for e in seen if e.type == "order.rejected"]
+    assert (rejected.symbol, rejected.side, rejected.tag) == ("AAA", "BUY", "B1")
+    assert "insufficient buying power" in rejected.body

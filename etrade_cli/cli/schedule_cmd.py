@@ -49,6 +49,7 @@ def schedule_cmd(
 
     from ..config import home_dirs
     from ..schedule import ET, crontab_jobs
+    from ..services import buy_window
 
     cfg = state(ctx).config()
     st = state(ctx)
@@ -61,7 +62,7 @@ def schedule_cmd(
     local = now.astimezone().tzinfo
     jobs = crontab_jobs(
         prefix,
-        cfg.strategy.buy_window_minutes(),
+        buy_window(cfg),
         broker=broker or (cfg.broker.name if cfg.broker.name != "paper" else None),
         today=now.astimezone(ET).date(),
         every_min=every,

@@ -21,7 +21,6 @@ from ..events import (
     OrderRejected,
 )
 from ..store import OrderRow, utcnow
-from ..strategy.exits import initial_stop
 from .types import Deps
 
 
@@ -240,7 +239,7 @@ def _apply_fill(
             entry_price=entry,
             original_qty=total,
             remaining_qty=pos.remaining_qty + qty,
-            stop_loss=initial_stop(entry, deps.params),
+            stop_loss=deps.strategy.initial_stop(pos.kind, entry),
             realized_pnl=pos.realized_pnl - commission,
         )
         return None

@@ -12,8 +12,7 @@ from ..config import RiskConfig
 from ..events import Event, Subscriber, emit
 from ..market import MarketView
 from ..store import Store
-from ..strategy.dual import Decision
-from ..strategy.params import StrategyParams
+from ..strategy.base import Decision, Strategy
 
 
 class SimulatedCrash(BaseException):
@@ -33,7 +32,7 @@ class Deps:
     """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only).
     `subscribers` receive the cycle's events (`etrade_cli.events`) through `emit`."""
 
-    params: StrategyParams
+    strategy: Strategy
     risk: RiskConfig
     store: Store
     broker: Broker

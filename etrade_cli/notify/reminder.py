@@ -83,11 +83,12 @@ def check_token(
     """
     from ..etrade.auth import environment_name, token_store
     from ..schedule import NyseCalendar, next_buy_window
+    from ..services import buy_window
 
     tokens = token_store(cfg.etrade).load()
     window = None
     if within is None:
-        window = next_buy_window(now, cfg.strategy.buy_window_minutes(), calendar or NyseCalendar())
+        window = next_buy_window(now, buy_window(cfg), calendar or NyseCalendar())
     deadline = now + within if within is not None else (window[1] if window else now)
     env = environment_name(cfg.etrade)
     if tokens is None:
