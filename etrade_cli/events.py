@@ -13,6 +13,7 @@ Money in USD, quantities in shares, session dates YYYY-MM-DD (US/Eastern), times
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -383,10 +384,16 @@ class TokenExpired(Event):
 
     @property
     def body(self) -> str:
-        when = f" It expires at {self.expires_at} UTC." if self.expires_at else ""
+        when = ""
+        if self.expires_at:
+            from zoneinfo import ZoneInfo
+
+            et = dt.datetime.fromisoformat(self.expires_at).astimezone(ZoneInfo("America/New_York"))
+            verb = "expires" if self.status == "expiring" else "expired"
+            when = f" The token {verb} at {et:%Y-%m-%d %H:%M} ET."
         return (
             f"Log in before {self.deadline_et} ET: run `etrade auth login`.{when} "
-            "Without it, today's buy window is missed."
+            "Without a valid token the buy window is missed."
         )
 
     @property

@@ -158,7 +158,7 @@ def test_auth_check_expired_token_exits_4_and_posts_the_reminder(cli, hermetic, 
 
 def test_auth_check_valid_token_exits_0_and_sends_nothing(cli, hermetic, hook, etrade_login):
     _token_cfg(hermetic, hook.url)
-    r = cli("auth", "check", "--notify", "--within", "1m")
+    r = cli("auth", "check", "--notify")
     assert r.exit_code == 0, r.output
     assert hook.posts == []
 
@@ -187,8 +187,10 @@ class _Cal:
         ("2026-11-20T13:00:00+00:00", "2026-11-20T14:00:00+00:00", True, "valid"),
         # issued Thursday: expired at midnight ET
         ("2026-11-19T13:00:00+00:00", "2026-11-20T14:00:00+00:00", False, "expired"),
-        # Friday 17:00 ET: the next window is Monday, today's token will be gone
-        ("2026-11-20T21:30:00+00:00", "2026-11-20T22:00:00+00:00", False, "expiring"),
+        # Friday 17:00 ET: no window left today; a token from today is valid now
+        ("2026-11-20T21:30:00+00:00", "2026-11-20T22:00:00+00:00", True, "valid"),
+        # Saturday: Friday's token expired; the reminder names Monday's window
+        ("2026-11-20T21:30:00+00:00", "2026-11-21T15:00:00+00:00", False, "expired"),
     ],
 )
 def test_check_token_against_the_next_buy_window(etrade_login, issued, now, ok, status):
@@ -200,7 +202,24 @@ def test_check_token_against_the_next_buy_window(etrade_login, issued, now, ok, 
     res = check_token(load_config(), dt.datetime.fromisoformat(now), calendar=_Cal())
     assert (res.ok, res.status) == (ok, status)
     if not ok:
-        assert res.event().type == ("token.expiring" if status == "expiring" else "token.expired")
+        assert res.event().type == "token.expired"
+        assert res.window_start == dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.timezone.utc) or (
+            res.window_start == dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.timezone.utc)
+        )
+
+
+def test_check_token_expiring_before_the_horizon(etrade_login):
+    from etrade_cli.config import load_config
+    from etrade_cli.notify.reminder import check_token
+
+    t = dt.datetime.fromisoformat("2026-11-20T13:00:00+00:00")  # Friday 08:00 ET
+    etrade_login(t, t)
+    now = dt.datetime.fromisoformat("2026-11-21T03:00:00+00:00")  # 22:00 ET
+    res = check_token(load_config(), now, dt.timedelta(hours=3), calendar=_Cal())
+    assert (res.ok, res.status) == (False, "expiring")
+    assert res.event().type == "token.expiring" and "expires at 2026-11-21 00:00 ET" in (
+        res.event().body
+    )
 
 
 def test_emit_survives_a_broken_subscriber(capsys):

@@ -138,9 +138,7 @@ def check(
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
-        out.print(
-            f"ok: token {result.status} until {result.deadline:%Y-%m-%d %H:%M} UTC", markup=False
-        )
+        out.print(_check_ok_text(result), markup=False, soft_wrap=True)
     else:
         out.print(f"{result.event().title}. {result.event().body}", markup=False, soft_wrap=True)
     if result.ok:
@@ -156,6 +154,21 @@ def check(
         # asked for explicitly: sent even if a reminder already went out today
         emit([getattr(sub, "send_now", sub) for sub in subs], result.event())
     raise typer.Exit(4)
+
+
+def _check_ok_text(result: Any) -> str:
+    from ..etrade.auth import ET
+
+    text = (
+        f"ok: token {result.status}, expires {result.expires_at.astimezone(ET):%Y-%m-%d %H:%M} ET"
+    )
+    start = result.window_start
+    if start is not None and start > result.expires_at:
+        text += (
+            f"; the next buy window opens {start.astimezone(ET):%a %Y-%m-%d %H:%M} ET, "
+            "log in that day (tokens expire at midnight ET)"
+        )
+    return text
 
 
 @auth_app.command("renew")

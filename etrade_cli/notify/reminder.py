@@ -1,9 +1,11 @@
-"""The E*TRADE login reminder: will the access token last through the next buy window?
+"""The E*TRADE login reminder: will the access token last through the buy window?
 
 E*TRADE access tokens expire at midnight US/Eastern (`etrade_api.md`, OAuth), so a token is good
-for the rest of the ET day it was issued. `check_token` compares its expiry with the end of the
-next buy window on an NYSE session (`[strategy] buy_window`, early closes honoured), or with
-`now + within` when a horizon is given.
+for the rest of the ET day it was issued and no login can cover a later day. `check_token`
+therefore compares its expiry with the end of today's buy window when today is an NYSE session
+whose window has not ended (the strategy's window, early closes honoured); on other days and
+after the window, with now (is it valid at all?). `within` replaces that with `now + within`.
+The reminder names the next window's start ("log in before 15:00 ET").
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ class TokenCheck:
         ok: the token is usable until `deadline`.
         status: missing | expired | expiring (valid now, gone before `deadline`) | valid |
             inactive (idle 2 h; renewed automatically).
-        window_start: the next buy window's start (None when `within` was given and no window
-            was looked up, or no session was found).
+        deadline: the token must be usable until then (see the module doc).
+        window_start: the next buy window's start (None when no session was found).
     """
 
     ok: bool
@@ -82,14 +84,16 @@ def check_token(
         AuthError: no consumer key/secret configured (the token store cannot be named).
     """
     from ..etrade.auth import environment_name, token_store
-    from ..schedule import NyseCalendar, next_buy_window
+    from ..schedule import ET, NyseCalendar, next_buy_window
     from ..services import buy_window
 
     tokens = token_store(cfg.etrade).load()
-    window = None
-    if within is None:
-        window = next_buy_window(now, buy_window(cfg), calendar or NyseCalendar())
-    deadline = now + within if within is not None else (window[1] if window else now)
+    window = next_buy_window(now, buy_window(cfg), calendar or NyseCalendar())
+    today = window is not None and window[1].astimezone(ET).date() == now.astimezone(ET).date()
+    if within is not None:
+        deadline = now + within
+    else:
+        deadline = window[1] if window is not None and today else now
     env = environment_name(cfg.etrade)
     if tokens is None:
         return TokenCheck(False, "missing", env, None, deadline, window and window[0])
