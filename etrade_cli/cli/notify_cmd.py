@@ -9,7 +9,7 @@ import typer
 from .common import JSON_OPT, emit_json, err, out, state
 
 notify_app = typer.Typer(
-    help="Notifications (apprise URLs in [notify] urls or $ETRADE_NOTIFY_URLS).",
+    help="Notifications through apprise (urls in the config's notify section, or $ETRADE_NOTIFY_URLS).",
     no_args_is_help=True,
 )
 
@@ -117,7 +117,7 @@ def summary_cmd(
 
 @notify_app.command("events")
 def events_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
-    """List the event types for [notify] events, marking those sent by default."""
+    """List the event types (for `events` in the notify section), marking the default set."""
     from ..events import DEFAULT_EVENTS, EVENT_TYPES
 
     cfg = state(ctx).config()

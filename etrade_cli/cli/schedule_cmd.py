@@ -29,7 +29,7 @@ def _etrade_path() -> str:
 def schedule_cmd(
     ctx: typer.Context,
     crontab: bool = typer.Option(
-        True, "--crontab", help="Print crontab lines (the only format so far)."
+        False, "--crontab", help="Print crontab lines (the default and only format so far)."
     ),
     broker: str = typer.Option(
         None, "--broker", "-b", help="Broker for run-once (etrade adds the 09:00 ET login check)."

@@ -120,7 +120,15 @@ class AppriseNotifier:
             return False
         if event.level not in URGENT and _quiet(self.cfg.quiet_hours, self.now()):
             return False
-        return not self._repeat(event)
+        if not self._repeat(event):
+            return True
+        if event.level in URGENT:  # say why a failure produced no message
+            sys.stderr.write(
+                f"note: notification {event.type} not repeated: the same one was sent "
+                f"recently ([notify] repeat_minutes = {self.cfg.repeat_minutes}"
+                f"{'; login reminders once a day' if event.type.startswith('token.') else ''})\n"
+            )
+        return False
 
     def __call__(self, event: Event) -> None:
         """Send `event` when `wants(event)`; failures become warning lines, never exceptions."""
