@@ -260,7 +260,6 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
     res.refusals.append({"symbol": d.signal.symbol, "action": d.action, "reason": reason})
     if res.dry_run:
         return
-    deps.emit(RiskRefused(d.signal.symbol, d.action, reason))
     with deps.store.tx() as db:
         deps.store.add_refusal(
             db,
@@ -272,6 +271,7 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
             action=d.action,
             reason=reason,
         )
+    deps.emit(RiskRefused(d.signal.symbol, d.action, reason))
 
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
