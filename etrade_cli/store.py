@@ -183,8 +183,8 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
     """Positions record their strategy and a free-form tag: `kind` loses its B1/B2 check (it is
     the strategy's position tag; B1/B2 for Rajat Alpha) and `strategy` names the strategy
     (existing rows: rajat_alpha). SQLite cannot drop a CHECK, so the table is rebuilt with
-    every row and id kept; foreign keys are checked at commit."""
-    db.execute("PRAGMA defer_foreign_keys = ON")
+    every row and id kept (SQLite's rebuild procedure: `db.migrate` turns foreign keys off for
+    it and runs the foreign key check before commit)."""
     cols = [r[1] for r in db.execute("PRAGMA table_info(positions)")]
     _script(
         db,
@@ -226,6 +226,8 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
     )
 
 
+m002_strategy_tag.rebuilds_tables = True  # type: ignore[attr-defined]
+
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
@@ -263,6 +265,14 @@ class Position:
     def tag(self) -> str:
         """The strategy's position tag (`kind` column; B1/B2 for Rajat Alpha)."""
         return self.kind
+
+
+def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
+    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
+    if price is None or pos.entry_price is None or not pos.entry_price:
+        return None, None
+    usd = (price - pos.entry_price) * pos.remaining_qty
+    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 @dataclass(frozen=True)

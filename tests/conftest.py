@@ -26,6 +26,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "ETRADE_NOTIFY_URLS",
     ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ETRADE_CLI_NO_PLUGINS", "1")  # installed plug-ins stay out of our tests
     monkeypatch.chdir(work)
     import logging
 

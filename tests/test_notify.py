@@ -406,3 +406,19 @@ def test_a_rejected_order_is_an_event(tmp_path, monkeypatch):
     (rejected,) = [e for e in seen if e.type == "order.rejected"]
     assert (rejected.symbol, rejected.side, rejected.tag) == ("AAA", "BUY", "B1")
     assert "insufficient buying power" in rejected.body
+
+
+def test_a_mismatch_exit_8_is_notified_once_as_a_mismatch(cli, hermetic, hook):
+    from etrade_cli.config import load_config
+    from tests.test_seams import _sell_by_hand
+
+    _config(hermetic, "[notify]", f'urls = ["{hook.url}"]', 'events = ["all"]')
+    assert cli("run-once", "--as-of", "2010-07-22").exit_code == 0
+    _sell_by_hand(load_config().db_path, "IBM", 39)
+    hook.posts.clear()
+    r = cli("run-once", "--as-of", "2010-07-23")
+    assert r.exit_code == ExitStatus.RECONCILE
+    types = _types(hook.posts)
+    assert types.count("reconcile.mismatch") == 1 and "run.failed" not in types
+    (mismatch,) = [p for p in hook.posts if p["message"].endswith("[reconcile.mismatch]")]
+    assert "IBM: the book holds 39 shares, the broker 0" in mismatch["message"]

@@ -52,8 +52,8 @@ def _notify_failure(ctx: typer.Context, message: str, code: int, exc: Exception)
     """Send "run failed" (or "login needed" for an auth error) for an unattended command; the
     exit code and message stay as they are, and a notification problem is one warning line."""
     command = ctx.invoked_subcommand
-    if command not in _UNATTENDED:
-        return
+    if command not in _UNATTENDED or code == ExitStatus.RECONCILE:
+        return  # exit 8: the engine already sent the mismatch itself (reconcile.mismatch)
     from ..errors import AuthError
     from ..services import notify_failure
 
@@ -150,6 +150,7 @@ def _register() -> None:
         data_cmd,
         notify_cmd,
         order_cmd,
+        plugins_cmd,
         quote_cmd,
         scan,
         schedule_cmd,
@@ -168,6 +169,7 @@ def _register() -> None:
     config_cmd.register(app)
     notify_cmd.register(app)
     schedule_cmd.register(app)
+    plugins_cmd.register(app)
 
 
 _register()

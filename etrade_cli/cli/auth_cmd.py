@@ -106,7 +106,12 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             markup=False,
         )
     if doc["status"] in ("missing", "expired"):
-        raise typer.Exit(4)
+        from ..errors import AuthError
+
+        raise AuthError(
+            f"{'not logged in' if tokens is None else 'the access token has expired'} "
+            f"({cfg.etrade.environment}); run `etrade auth login`"
+        )
 
 
 @auth_app.command("check")

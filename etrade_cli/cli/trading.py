@@ -70,10 +70,17 @@ def run_once_cmd(
     finally:
         deps.store.close()
     if as_json:
-        emit_json(res.to_dict())
-        return
-    for part in views.run_tables(res):
-        out.print(part)
+        emit_json(views.run_result_dict(res))
+    else:
+        for part in views.run_tables(res):
+            out.print(part)
+    if res.halted:
+        from ..errors import ReconcileError
+
+        raise ReconcileError(
+            f"reconcile: {res.halted}; nothing sent: check the account and the book "
+            "(`etrade positions`) before the next run"
+        )
 
 
 def run_loop_cmd(

@@ -22,7 +22,7 @@ from ..events import (
     StaleData,
 )
 from ..market import MarketView
-from ..store import Position
+from ..store import Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState
 from .orders import send_order
 from .reconcile import reconcile
@@ -133,9 +133,13 @@ def _cycle(
     blocked = reconcile(deps, session, res)
     for f in res.findings:
         deps.emit(ReconcileFinding(f.severity, f.message))
-    _exits(deps, session, res, blocked)
-    if m.in_buy_window(session):
-        _entries(deps, session, res, blocked)
+    mismatches = [f.message for f in res.findings if f.severity == "error"]
+    if mismatches:  # the book and the broker disagree: a person decides before we trade
+        res.halted = "; ".join(mismatches)
+    else:
+        _exits(deps, session, res, blocked)
+        if m.in_buy_window(session):
+            _entries(deps, session, res, blocked)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(
@@ -371,14 +375,6 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
         done.position_id,
         message=done.message or "",
     )
-
-
-def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
-    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
-    if price is None or pos.entry_price is None or not pos.entry_price:
-        return None, None
-    usd = (price - pos.entry_price) * pos.remaining_qty
-    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 def session_count(market: MarketView, pos: Position, session: np.datetime64) -> int | None:

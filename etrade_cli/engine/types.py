@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
@@ -88,6 +87,8 @@ class RunResult:
     decisions: list[Decision] = field(default_factory=list)
     equity: float | None = None
     cash: float | None = None
+    #: why no order was sent this cycle when a person must decide first (reconcile mismatch)
+    halted: str | None = None
 
     def counts(self) -> dict[str, int]:
         """Numbers for the `runs` row and the heartbeat line."""
@@ -98,14 +99,6 @@ class RunResult:
             "signals": len(self.decisions),
             "findings": len(self.findings),
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        from ..views import decision_dict
-
-        d = {k: v for k, v in asdict(self).items() if k != "decisions"}
-        d["decisions"] = [decision_dict(x) for x in self.decisions]
-        return d
 
 
 # --- the cycle ---------------------------------------------------------------------------------
