@@ -85,6 +85,12 @@ def _ibkr_bars(cfg: Config) -> Any:
     return cached_provider(cfg, IbkrBarSource(cfg.ibkr))
 
 
+def _apprise(cfg: Config) -> Any:
+    from .notify import from_config
+
+    return from_config(cfg)
+
+
 def _rajat_alpha(cfg: Config) -> Any:
     from .strategy.rajat_alpha import RajatAlpha
 
@@ -190,5 +196,13 @@ def register_all() -> None:
             description="IB adjusted daily bars (ib_async, a running gateway) through the bar cache",
             config_section="ibkr",
             needs_keys=True,
+        )
+    )
+    reg.notifiers.register(
+        reg.NotifierSpec(
+            name="apprise",
+            factory=_apprise,
+            description="apprise URLs ([notify] urls, $ETRADE_NOTIFY_URLS, apprise config file)",
+            config_section="notify",
         )
     )

@@ -206,7 +206,8 @@ def test_reconcile_mismatch_is_reported_and_blocks_the_symbol(tmp_path):
     del ib.held["AAA"]
     res = _run(deps, ib, 1, prices)
     errors = [f.message for f in res.findings if f.severity == "error"]
-    assert errors == ["AAA: the book holds 10 shares, the broker 0; not changed, symbol not traded"]
+    assert errors == ["AAA: the book holds 10 shares, the broker 0"]
+    assert res.halted == errors[0]  # the CLI turns this into exit 8 (ReconcileError)
     assert res.exits == [] and ib.placed == 1
 
 
@@ -246,6 +247,6 @@ def test_plugins_lists_both_brokers_and_bar_sources(cli):
     r = cli("plugins", "--json")
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
-    names = {(p["kind"], p["name"]) for p in doc}
-    for kind in ("broker", "bar_source"):
-        assert {(kind, "schwab"), (kind, "ibkr")} <= names
+    for kind in ("brokers", "bar_sources"):
+        assert {"schwab", "ibkr"} <= {p["name"] for p in doc[kind]}
+    assert {p["name"]: p["can_trade_live"] for p in doc["brokers"]}["schwab"] is True

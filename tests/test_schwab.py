@@ -250,7 +250,8 @@ def test_reconcile_mismatch_is_reported_and_blocks_the_symbol(fake, tmp_path):
     del fake.held["AAA"]  # sold outside the tool
     res = _run(deps, fake, 1, prices)
     errors = [f.message for f in res.findings if f.severity == "error"]
-    assert errors == ["AAA: the book holds 10 shares, the broker 0; not changed, symbol not traded"]
+    assert errors == ["AAA: the book holds 10 shares, the broker 0"]
+    assert res.halted == errors[0]  # the CLI turns this into exit 8 (ReconcileError)
     assert res.exits == []  # the stop would sell, but the mismatch blocks it
     assert fake.posts == 1
 

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..alpaca_common import with_retries
 from ..errors import ApiError, AuthError, InputError, OrderRejectedError, ReconcileError
 from ..errors import TemporaryApiError as Temporary
-from ..marketdata.alpaca import with_retries
 from ..store import OrderRow, Store
 from . import base as b
 from .schwab_auth import LOGIN_HINT

@@ -1,4 +1,4 @@
-"""`etrade plugins`: the registered brokers, bar sources, strategies and notifiers."""
+"""`etrade plugins`: every registered broker, bar source, strategy and notifier, with its origin."""
 
 from __future__ import annotations
 
@@ -13,31 +13,14 @@ def register(app: typer.Typer) -> None:
 
 
 def plugins_cmd(as_json: bool = JSON_OPT) -> None:
-    """List the registered parts (built-in and plug-ins) with their origin and config section.
+    """List the registered brokers, bar sources, strategies and notifiers: built-in, or the
+    installed package (name and version) that registered them through the `etrade_cli` entry
+    points. A third-party part goes through the same journal, risk checks and live guard."""
+    from .. import views
+    from ..registry import catalogue
 
-    Listing imports no broker SDK: factories are only called when a part is used.
-    """
-    from rich.table import Table
-
-    from .. import registry
-
-    rows = [
-        {
-            "kind": spec.kind,
-            "name": spec.name,
-            "origin": spec.origin,
-            "config_section": spec.config_section,
-            "description": spec.description,
-        }
-        for reg in (registry.brokers, registry.bar_sources, registry.strategies, registry.notifiers)
-        for spec in reg
-    ]
+    rows = catalogue()
     if as_json:
-        emit_json(rows)
+        emit_json(views.plugins_json(rows))
         return
-    t = Table(title="Plug-ins", title_justify="left")
-    for c in ("Kind", "Name", "Origin", "Section", "Description"):
-        t.add_column(c, no_wrap=c != "Description")
-    for r in rows:
-        t.add_row(r["kind"], r["name"], r["origin"], r["config_section"] or "", r["description"])
-    out.print(t)
+    out.print(views.plugins_table(rows))

@@ -103,7 +103,7 @@ def quote_cmd(
             )
         out.print(t)
     if invalid:
-        raise typer.Exit(1)
+        raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")
 
 
 GENERIC_FIELDS = ("symbol", "last", "open", "high", "low", "volume", "time_utc")
@@ -155,5 +155,5 @@ def _generic_quotes(
                 )
             )
         out.print(t)
-    if len(rows) < len(wanted):
-        raise typer.Exit(1)
+    if missing := [s for s in wanted if s not in quotes]:
+        raise InputError(f"no quote for {len(missing)} symbol(s): {', '.join(missing)}")

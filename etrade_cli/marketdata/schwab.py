@@ -64,9 +64,9 @@ class SchwabBarSource:
             AuthError: not logged in / token dead. ApiError: a refused request.
             TemporaryApiError: after retries.
         """
+        from ..alpaca_common import with_retries
         from ..brokers.schwab import call, check
         from ..brokers.schwab_auth import make_client
-        from .alpaca import with_retries
 
         if self.client is None:
             self.client = make_client(self.cfg)
