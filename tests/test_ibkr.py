@@ -250,3 +250,20 @@ def test_plugins_lists_both_brokers_and_bar_sources(cli):
     for kind in ("brokers", "bar_sources"):
         assert {"schwab", "ibkr"} <= {p["name"] for p in doc[kind]}
     assert {p["name"]: p["can_trade_live"] for p in doc["brokers"]}["schwab"] is True
+
+
+def test_cli_run_once_buys_then_a_reconcile_mismatch_exits_8(cli, monkeypatch):
+    import etrade_cli.brokers.ibkr as mod
+
+    ib = FakeIB()
+    ib.prices = {"ED": 46.70}
+    monkeypatch.setattr(mod, "connect", lambda cfg, conn=None: ib)
+    r = cli("run-once", "--broker", "ibkr", "--json")  # the sample's last session: ED is a B1
+    assert r.exit_code == 0, r.stderr
+    entries = {e["symbol"]: e["status"] for e in json.loads(r.stdout)["entries"]}
+    assert entries["ED"] == "filled"  # (others have no price at the fake: rejected)
+    assert ib.server[0].order.orderRef and ib.held["ED"][0] > 0
+    del ib.held["ED"]  # sold outside the tool
+    r = cli("--broker", "ibkr", "run-once")
+    assert r.exit_code == ExitStatus.RECONCILE
+    assert "ED: the book holds" in r.stderr and ib.placed == 1

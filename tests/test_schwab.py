@@ -336,3 +336,33 @@ def test_login_runs_schwab_py_flow_and_stores_the_token_through_our_store(
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
     assert "refresh token dies on" in r.stderr and S.REFRESH not in r.stderr + r.stdout
     assert cli("auth", "status", "--broker", "schwab").exit_code == 0
+
+
+def test_cli_run_once_live_buys_then_mismatch_and_lost_reply_exit_8(
+    cli, schwab_env, fake, hermetic
+):
+    from etrade_cli.brokers.schwab_auth import SchwabTokenStore
+
+    SchwabTokenStore(S.APP_KEY).write(S.token())
+    (hermetic / "config.toml").write_text("[schwab]\nallow_live_orders = true\n")
+    fake.prices = {"ED": 46.70}
+    r = cli("run-once", "--broker", "schwab", "--live", "--json")
+    assert r.exit_code == 0, r.stderr
+    entries = {e["symbol"]: e["status"] for e in json.loads(r.stdout)["entries"]}
+    assert entries["ED"] == "filled"  # (others have no price at the fake: rejected)
+    del fake.held["ED"]  # sold outside the tool
+    r = cli("run-once", "--broker", "schwab", "--live")
+    assert r.exit_code == ExitStatus.RECONCILE and "ED: the book holds" in r.stderr
+    assert fake.posts == 1
+
+
+def test_cli_lost_reply_with_no_matching_order_exits_8(cli, schwab_env, fake, hermetic):
+    from etrade_cli.brokers.schwab_auth import SchwabTokenStore
+
+    SchwabTokenStore(S.APP_KEY).write(S.token())
+    (hermetic / "config.toml").write_text("[schwab]\nallow_live_orders = true\n")
+    fake.prices, fake.lose = {"ED": 46.70}, "refused"
+    r = cli("run-once", "--broker", "schwab", "--live")
+    assert r.exit_code == ExitStatus.RECONCILE
+    assert "no Schwab order match" in r.stderr and "nothing was resent" in r.stderr
+    assert fake.posts == 1
