@@ -115,6 +115,8 @@ def test_auth_status_shows_age_and_death_day_and_warns_from_day_6(cli, schwab_en
     SchwabTokenStore(S.APP_KEY).write(S.token(created=time.time() - 6.5 * 86400))
     r = cli("--broker", "schwab", "auth", "status")
     assert r.exit_code == 0 and r.stdout.startswith("expiring") and "log in again" in r.stdout
+    r = cli("auth", "check", "--broker", "schwab")  # the pre-open cron check warns from day 6
+    assert r.exit_code == ExitStatus.AUTH and "log in again" in r.stdout
     SchwabTokenStore(S.APP_KEY).write(S.token(created=time.time() - 8 * 86400))
     assert cli("auth", "status", "--broker", "schwab").exit_code == ExitStatus.AUTH
 

@@ -278,7 +278,7 @@ class SchwabBroker:
             raise Temporary("Schwab order: no order id in the reply")
         try:
             o = self._read(lambda: self.client.get_order(order_id, self.hash), "Schwab order")
-        except Temporary:
+        except ApiError:  # placed, id known: the next look-up reads its state
             return b.OrderState(
                 req.client_order_id, str(order_id), req.symbol, req.side, req.quantity, b.OPEN
             )

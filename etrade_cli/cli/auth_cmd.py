@@ -146,15 +146,23 @@ def check(
         "(default: through the end of the next buy window on an NYSE session).",
     ),
     as_json: bool = JSON_OPT,
+    broker: str = BROKER_OPT,
 ) -> None:
     """Will the token be valid for the next trading window? For a pre-open cron job.
 
     Exit 0 when it will (nothing is sent), 4 when it is missing, expired or expires first;
     with --notify the reminder ("log in before 15:00 ET: run `etrade auth login`") is sent,
-    at most once a day.
+    at most once a day. With `--broker schwab`: exit 4 from day 6 of the refresh token's 7
+    (log in again before it dies); no reminder is sent for Schwab yet.
     """
     from ..etrade.auth import utc_now
     from ..notify.reminder import check_token, parse_duration
+
+    if _auth_broker(ctx, broker) == "schwab":
+        if notify:
+            err.print("warning: --notify sends E*TRADE reminders only", markup=False)
+        _schwab_status(ctx, as_json, fail_when_expiring=True)
+        return
 
     cfg = state(ctx).config()
     horizon = parse_duration(within) if within is not None else None
@@ -263,8 +271,9 @@ def _schwab_login(ctx: typer.Context, manual: bool) -> None:
     err.print(f"Logged in to Schwab; token saved to {store.path}.{dies}", markup=False)
 
 
-def _schwab_status(ctx: typer.Context, as_json: bool) -> None:
-    """Exit 0 while the refresh token lives (warning from day 6), 4 when missing or dead."""
+def _schwab_status(ctx: typer.Context, as_json: bool, fail_when_expiring: bool = False) -> None:
+    """Exit 0 while the refresh token lives (warning from day 6), 4 when missing or dead (and
+    from day 6 with `fail_when_expiring`, for `auth check`)."""
     from ..brokers.schwab_auth import LOGIN_HINT, SchwabTokenStore
 
     cfg = state(ctx).config().schwab
@@ -304,5 +313,7 @@ def _schwab_status(ctx: typer.Context, as_json: bool) -> None:
         emit_json(doc)
     else:
         out.print(text, markup=False, soft_wrap=True)
-    if doc["status"] in ("missing", "expired"):
+    if doc["status"] in ("missing", "expired") or (
+        fail_when_expiring and doc["status"] == "expiring"
+    ):
         raise typer.Exit(4)
