@@ -143,7 +143,7 @@ def test_accounts_balances_positions_and_quotes(fake, tmp_path):
 
 def test_order_specs_come_from_schwab_py_builders():
     from etrade_cli.brokers.base import OrderRequest
-    from etrade_cli.brokers.schwab import order_spec
+    from etrade_cli.brokers.schwab_orders import order_spec
     from etrade_cli.errors import InputError
 
     m = order_spec(OrderRequest("C1", "ED", "BUY", 5))
