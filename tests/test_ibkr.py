@@ -102,7 +102,7 @@ def test_accounts_summary_positions_and_snapshot_quotes():
 
 def test_orders_carry_the_client_order_id_in_order_ref():
     from etrade_cli.brokers.base import OrderRequest
-    from etrade_cli.brokers.ibkr import _order
+    from etrade_cli.brokers.ibkr_orders import ib_order as _order
 
     m = _order(OrderRequest("COID1", "ED", "BUY", 5), ACCOUNT)
     assert (type(m).__name__, m.orderRef, m.tif, m.account) == (

@@ -17,30 +17,17 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..config import Config, IbkrConfig
-from ..errors import ApiError, ConfigError, InputError, OrderRejectedError, TemporaryApiError
+from ..errors import ApiError, ConfigError, OrderRejectedError, TemporaryApiError
 from . import base as b
+from .ibkr_orders import ib_fills, ib_order, num, trade_state
 
 NOT_INSTALLED = 'IBKR support is not installed: pip install -e ".[ibkr]" (or pip install ib_async)'
 LIVE_PORTS = (4001, 7496)
-_STATUS = {
-    "Filled": b.EXECUTED,
-    "Cancelled": b.CANCELLED,
-    "ApiCancelled": b.CANCELLED,
-    "Inactive": b.REJECTED,
-}
-_TIF = {
-    "GOOD_FOR_DAY": "DAY",
-    "GOOD_UNTIL_CANCEL": "GTC",
-    "IMMEDIATE_OR_CANCEL": "IOC",
-    "FILL_OR_KILL": "FOK",
-}
-_ACTION = {"BUY": "BUY", "SELL": "SELL", "BUY_TO_COVER": "BUY", "SELL_SHORT": "SELL"}
 _PENDING = ("", "PendingSubmit", "ApiPending")
 
 
@@ -95,14 +82,6 @@ def is_live(cfg: Config) -> bool:
     return not acct.upper().startswith("DU") if acct else cfg.ibkr.port in LIVE_PORTS
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) or f <= 0 else f
-
-
 class IbkrBroker:
     """One IB account as a `Broker`.
 
@@ -136,7 +115,7 @@ class IbkrBroker:
     def account_values(self) -> b.AccountValues:
         """`accountSummary`: TotalCashValue, NetLiquidation, BuyingPower (USD)."""
         tags = {
-            v.tag: _num(v.value)
+            v.tag: num(v.value)
             for v in self._ib().accountSummary(self.account)
             if v.currency in ("USD", "BASE", "")
         }
@@ -146,7 +125,7 @@ class IbkrBroker:
     def positions(self) -> list[b.BrokerPosition]:
         """Stock positions of the account (short ones negative), average cost per share."""
         return [
-            b.BrokerPosition(p.contract.symbol, int(p.position), _num(p.avgCost))
+            b.BrokerPosition(p.contract.symbol, int(p.position), num(p.avgCost))
             for p in self._ib().positions(self.account)
             if p.contract.secType == "STK" and p.position
         ]
@@ -160,11 +139,11 @@ class IbkrBroker:
         contracts = self._contracts(symbols)
         out = {}
         for t in self._ib().reqTickers(*contracts) if contracts else []:
-            price = _num(t.last) or _num(t.marketPrice()) or _num(t.close)
+            price = num(t.last) or num(t.marketPrice()) or num(t.close)
             if price is None:
                 continue
             day = {"open": t.open, "high": t.high, "low": t.low, "volume": t.volume}
-            extra = {k: float(v) for k, v in day.items() if _num(v)}
+            extra = {k: float(v) for k, v in day.items() if num(v)}
             when = t.time.isoformat() if getattr(t, "time", None) else None
             out[t.contract.symbol] = b.Quote(t.contract.symbol, price, when, extra)
         return out
@@ -175,7 +154,7 @@ class IbkrBroker:
         Raises:
             InputError: unsupported parameters. OrderRejectedError: no price for the symbol.
         """
-        _order(req)
+        ib_order(req)
         q = self.quotes([req.symbol]).get(req.symbol)
         if q is None:
             raise OrderRejectedError(f"no IB price for {req.symbol}")
@@ -190,7 +169,7 @@ class IbkrBroker:
         ib = self._ib()
         contract = sdk().Stock(req.symbol, "SMART", "USD")
         try:
-            trade = ib.placeOrder(contract, _order(req, self.account))
+            trade = ib.placeOrder(contract, ib_order(req, self.account))
             deadline = time.monotonic() + self.wait_s
             while trade.orderStatus.status in _PENDING and time.monotonic() < deadline:
                 if not ib.isConnected():
@@ -231,7 +210,7 @@ class IbkrBroker:
             return None
         # executions only (e.g. the order aged out of the completed list): filled as executed
         e0 = execs[0]
-        fills = _fills(execs)
+        fills = ib_fills(execs)
         qty = sum(f.quantity for f in fills)
         avg = sum(f.quantity * f.price for f in fills) / qty
         side = "BUY" if e0.execution.side == "BOT" else "SELL"
@@ -251,67 +230,6 @@ class IbkrBroker:
         """Orders still working at IB (every client's)."""
         states = [trade_state(t, []) for t in self._ib().reqAllOpenOrders()]
         return [s for s in states if s.status in (b.OPEN, b.PARTIAL)]
-
-
-def _order(req: b.OrderRequest, account: str = "") -> Any:
-    """The ib_async order of a request (`MarketOrder`, `LimitOrder`, `StopOrder`, ...).
-
-    Raises:
-        InputError: an unsupported side, type or term.
-    """
-    if req.side not in _ACTION or req.order_term not in _TIF or req.quantity <= 0:
-        raise InputError(f"unsupported IB order: {req.side} {req.quantity} {req.order_term}")
-    ib = sdk()
-    kw: dict[str, Any] = dict(
-        orderRef=req.client_order_id,
-        tif=_TIF[req.order_term],
-        outsideRth=req.market_session == "EXTENDED",
-        account=account,
-    )
-    action, qty = _ACTION[req.side], req.quantity
-    if req.price_type == "MARKET":
-        return ib.MarketOrder(action, qty, **kw)
-    if req.price_type == "LIMIT":
-        return ib.LimitOrder(action, qty, req.limit_price, **kw)
-    if req.price_type == "STOP":
-        return ib.StopOrder(action, qty, req.stop_price, **kw)
-    if req.price_type == "STOP_LIMIT":
-        return ib.StopLimitOrder(action, qty, req.limit_price, req.stop_price, **kw)
-    raise InputError(f"unsupported IB order type {req.price_type}")
-
-
-def _fills(fills: list[Any]) -> list[b.Fill]:
-    seen: dict[str, b.Fill] = {}
-    for f in fills:
-        e = f.execution
-        report = getattr(f, "commissionReport", None)
-        commission = float(report.commission) if report and _num(report.commission) else 0.0
-        seen[e.execId] = b.Fill(f"ibkr:{e.execId}", int(e.shares), float(e.price), commission)
-    return list(seen.values())
-
-
-def trade_state(trade: Any, executions: list[Any]) -> b.OrderState:
-    """An ib_async `Trade` (plus executions found for its `orderRef`) as an `OrderState`."""
-    o, st = trade.order, trade.orderStatus
-    fills = _fills([*trade.fills, *executions])
-    filled = sum(f.quantity for f in fills)
-    avg = sum(f.quantity * f.price for f in fills) / filled if filled else None
-    status = _STATUS.get(st.status, b.OPEN)
-    if status == b.OPEN and filled:
-        status = b.PARTIAL
-    message = next((e.message for e in reversed(trade.log) if e.message), st.status)
-    return b.OrderState(
-        o.orderRef,
-        str(o.permId or st.permId or o.orderId),
-        trade.contract.symbol,
-        o.action,
-        int(o.totalQuantity),
-        status,
-        filled,
-        avg,
-        tuple(fills),
-        message,
-    )
 
 
 def managed_accounts(ib: Any) -> list[b.BrokerAccount]:
