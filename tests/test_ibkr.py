@@ -267,3 +267,18 @@ def test_cli_run_once_buys_then_a_reconcile_mismatch_exits_8(cli, monkeypatch):
     r = cli("--broker", "ibkr", "run-once")
     assert r.exit_code == ExitStatus.RECONCILE
     assert "ED: the book holds" in r.stderr and ib.placed == 1
+
+
+def test_a_partly_filled_order_cancelled_at_ib_keeps_the_filled_shares(tmp_path):
+    ib = FakeIB()
+    prices = {"AAA": [100.0, 100.0]}
+    deps = _deps(tmp_path, ib, prices, {("AAA", 0): 4})
+    ib.fill_ratio = 0.4
+    _run(deps, ib, 0, prices)
+    (order,) = deps.store.orders()
+    deps.broker.cancel(order.broker_order_id)
+    _run(deps, ib, 1, prices)
+    (order,) = deps.store.orders()
+    assert (order.status, order.filled_qty) == ("filled", 4)
+    (pos,) = deps.store.positions("ibkr", ACCOUNT)
+    assert (pos.status, pos.remaining_qty) == ("open", 4)

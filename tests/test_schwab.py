@@ -368,3 +368,19 @@ def test_cli_lost_reply_with_no_matching_order_exits_8(cli, schwab_env, fake, he
     assert r.exit_code == ExitStatus.RECONCILE
     assert "no Schwab order match" in r.stderr and "nothing was resent" in r.stderr
     assert fake.posts == 1
+
+
+def test_a_partly_filled_order_cancelled_at_schwab_keeps_the_filled_shares(fake, tmp_path):
+    prices = {"AAA": [100.0, 100.0]}
+    deps = _deps(tmp_path, fake, prices, {("AAA", 0): 4})
+    fake.fill_ratio = 0.4
+    _run(deps, fake, 0, prices)
+    (order,) = deps.store.orders()
+    assert [o.broker_order_id for o in deps.broker.open_orders()] == [order.broker_order_id]
+    deps.broker.cancel(order.broker_order_id)
+    _run(deps, fake, 1, prices)
+    (order,) = deps.store.orders()
+    assert (order.status, order.filled_qty) == ("filled", 4)  # final: 4 of 10, rest cancelled
+    (pos,) = deps.store.positions("schwab", S.NUMBER)
+    assert (pos.status, pos.remaining_qty) == ("open", 4)
+    assert deps.store.live_orders("schwab", S.NUMBER) == []
