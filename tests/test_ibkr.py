@@ -22,6 +22,15 @@ from tests.ibkr_fake import ACCOUNT, FakeIB
 PT = [100.0 * (1 + t) for t in StrategyParams().targets]
 
 
+@pytest.fixture(autouse=True)
+def no_shared_connection():
+    import etrade_cli.brokers.ibkr as mod
+
+    mod._OPEN.clear()
+    yield
+    mod._OPEN.clear()
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -282,3 +291,25 @@ def test_a_partly_filled_order_cancelled_at_ib_keeps_the_filled_shares(tmp_path)
     assert (order.status, order.filled_qty) == ("filled", 4)
     (pos,) = deps.store.positions("ibkr", ACCOUNT)
     assert (pos.status, pos.remaining_qty) == ("open", 4)
+
+
+def test_one_connection_per_gateway_and_client_id_is_reused(monkeypatch):
+    import types
+
+    import etrade_cli.brokers.ibkr as mod
+
+    made: list[FakeIB] = []
+
+    def new_ib():
+        ib = FakeIB()
+        ib.connected = False
+        made.append(ib)
+        return ib
+
+    monkeypatch.setattr(mod, "sdk", lambda: types.SimpleNamespace(IB=new_ib))
+    cfg = IbkrConfig()
+    first = mod.connect(cfg)
+    assert mod.connect(cfg) is first and len(made) == 1 and first.connects == 1
+    first.disconnect()  # the gateway restarted: the same object reconnects
+    assert mod.connect(cfg) is first and first.connects == 2
+    assert mod.connect(IbkrConfig(client_id=99)) is not first

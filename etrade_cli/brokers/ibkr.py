@@ -51,18 +51,27 @@ def unreachable(cfg: IbkrConfig) -> ApiError:
     )
 
 
+_OPEN: dict[tuple[str, int, int], Any] = {}  # one connection per gateway and client id
+
+
 def connect(cfg: IbkrConfig, ib: Any = None) -> Any:
     """A connected `IB` (or `ib`, connected if it is not); disconnected at process exit.
 
-    Fails within `[ibkr] timeout_s` (4 s by default) when nothing listens or the API handshake
-    does not complete.
+    One connection per (host, port, client_id) per process is reused, so `run-loop` cycles and
+    the bar source share it (IB refuses a second connection with the same client id). Fails
+    within `[ibkr] timeout_s` (4 s by default) when nothing listens or the API handshake does
+    not complete.
 
     Raises:
         ConfigError: ib_async missing. ApiError: the gateway cannot be reached (exit 5).
     """
+    key = (cfg.host, cfg.port, cfg.client_id)
+    if ib is None:
+        ib = _OPEN.get(key)
     if ib is None:
         ib = sdk().IB()
         logging.getLogger("ib_async").addHandler(logging.NullHandler())  # no stray stderr lines
+        atexit.register(ib.disconnect)
     if ib.isConnected():
         return ib
     try:
@@ -71,7 +80,7 @@ def connect(cfg: IbkrConfig, ib: Any = None) -> Any:
         raise unreachable(cfg) from None
     if not ib.isConnected():
         raise unreachable(cfg)
-    atexit.register(ib.disconnect)
+    _OPEN[key] = ib
     return ib
 
 
