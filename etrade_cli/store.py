@@ -448,9 +448,7 @@ class Store:
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
-        row = self.query(
-            "SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id
-        )
+        row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
@@ -556,6 +554,17 @@ class Store:
         )
         return [OrderRow(**dict(r)) for r in rows]
 
+    def broker_order_ids(self, broker: str, account: str) -> set[str]:
+        """The broker order ids the journal already owns for this account (a lost-reply lookup
+        by fingerprint must not claim one of them)."""
+        rows = self.query(
+            "SELECT broker_order_id FROM orders WHERE broker = ? AND account = ? AND "
+            "broker_order_id IS NOT NULL",
+            broker,
+            account,
+        )
+        return {str(r[0]) for r in rows}
+
     def orders(
         self, broker: str | None = None, account: str | None = None, session_date: str | None = None
     ) -> list[OrderRow]:
@@ -577,16 +586,6 @@ class Store:
             (broker, account, broker_order_id),
         ).fetchone()
         return OrderRow(**dict(row)) if row else None
-
-    def broker_order_ids(self, broker: str, account: str) -> set[str]:
-        """Broker order ids (E*TRADE `orderId`) the journal of this account already owns."""
-        rows = self.query(
-            "SELECT broker_order_id FROM orders WHERE broker = ? AND account = ? AND "
-            "broker_order_id IS NOT NULL",
-            broker,
-            account,
-        )
-        return {str(r[0]) for r in rows}
 
     # -- fills and exits --------------------------------------------------------------------
 
@@ -724,6 +723,18 @@ class Store:
             (broker, account),
         ).fetchone()
         return row[0] if row else None
+
+    def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
+        """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
+        purpose, kind) where kind is the position's B1/B2 (None for an order without one)."""
+        return self.query(
+            "SELECT o.side, f.quantity, o.symbol, f.price, o.purpose, p.kind FROM fills f "
+            "JOIN orders o ON o.id = f.order_id LEFT JOIN positions p ON p.id = o.position_id "
+            "WHERE o.broker = ? AND o.account = ? AND f.session_date = ? ORDER BY f.id",
+            broker,
+            account,
+            session_date,
+        )
 
     def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
         """(session_date, equity USD, cash USD) of the last completed run of each session."""

@@ -48,7 +48,7 @@ def _book(ctx: typer.Context, broker: str | None, account: str | None) -> tuple[
     cfg = state(ctx).config()
     store = open_store(cfg)
     try:
-        book = choose_book(cfg, store, broker, account)
+        book = choose_book(cfg, store, broker or state(ctx).broker, account)
     except BaseException:
         store.close()
         raise

@@ -10,6 +10,7 @@ from typing import Any
 from ..brokers.base import Broker
 from ..config import RiskConfig
 from ..errors import ApiError
+from ..events import Event, Subscriber, emit
 from ..market import MarketView
 from ..store import Store
 from ..strategy.base import Decision, Strategy
@@ -35,7 +36,8 @@ def _sleep(seconds: float) -> None:
 
 @dataclass
 class Deps:
-    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
+    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only).
+    `subscribers` receive the cycle's events (`etrade_cli.events`) through `emit`."""
 
     strategy: Strategy
     risk: RiskConfig
@@ -45,6 +47,11 @@ class Deps:
     lock_path: Path | None = None
     faults: Callable[[str], None] = _no_fault
     sleep: Callable[[float], None] = _sleep  # waits (seconds) before re-sending a place
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        """Deliver `event` to every subscriber; a subscriber's failure is one warning line."""
+        emit(self.subscribers, event)
 
 
 @dataclass
