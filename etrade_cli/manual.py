@@ -150,35 +150,53 @@ def cancel_manual(cfg: Config, store: Store, broker: Any, order_id: str) -> Canc
     journal row that owns it (status, fills; a cancelled entry's pending position).
 
     Args:
-        broker: an `EtradeBroker` (needs `order_by_id`).
+        broker: a `Broker`; one with `order_by_id` (E*TRADE) is asked by order id, another
+            through the journal row that owns the id (`order_status` by `clientOrderId`).
 
     Raises:
-        InputError: no such order in the account.
+        InputError: no such order in the account (E*TRADE).
         OrderRejectedError: the order is already final (executed, cancelled, rejected,
-            expired) or E*TRADE refused the cancel; the journal is updated first.
-        ApiError: E*TRADE failed (the cancel may not have been received).
+            expired) or the broker refused the cancel; the journal is updated first.
+        ApiError: the broker failed (the cancel may not have been received).
     """
-    before: OrderState | None = broker.order_by_id(order_id)
-    if before is None:
+    before = _lookup(store, broker, order_id)
+    if before is None and hasattr(broker, "order_by_id"):
         raise InputError(f"no order {order_id} in account {broker.account}")
-    if before.status in _FINAL:
+    if before is not None and before.status in _FINAL:
         _record(cfg, store, broker, order_id, before)
         raise OrderRejectedError(
             f"order {order_id} ({before.side} {before.quantity} {before.symbol}) is "
-            f"{before.message or before.status} at E*TRADE: nothing to cancel"
+            f"{before.message or before.status} at {_who(broker)}: nothing to cancel"
         )
     try:
         broker.cancel(order_id)
     except ApiError as exc:
         if exc.status != 400 or exc.code is None:
             raise
-        after = broker.order_by_id(order_id)
+        after = _lookup(store, broker, order_id)
         if after is not None:
             _record(cfg, store, broker, order_id, after)
-        raise OrderRejectedError(f"E*TRADE refused to cancel order {order_id}: {exc}") from None
-    after = broker.order_by_id(order_id) or before
+        raise OrderRejectedError(
+            f"{_who(broker)} refused to cancel order {order_id}: {exc}"
+        ) from None
+    after = _lookup(store, broker, order_id) or before
+    if after is None:  # a broker that cannot be asked by order id, and not in the journal
+        return CancelOutcome(order_id, "CANCEL_REQUESTED", None)
     row = _record(cfg, store, broker, order_id, after)
     return CancelOutcome(order_id, after.message or after.status, row)
+
+
+def _who(broker: Any) -> str:
+    return {"etrade": "E*TRADE"}.get(broker.name, broker.name)
+
+
+def _lookup(store: Store, broker: Any, order_id: str) -> OrderState | None:
+    """The broker's view of order `order_id`, or None when it cannot be found."""
+    if hasattr(broker, "order_by_id"):
+        found: OrderState | None = broker.order_by_id(order_id)
+        return found
+    row = store.order_by_broker_id(broker.name, broker.account, order_id)
+    return broker.order_status(row.client_order_id) if row else None
 
 
 def _record(
