@@ -88,11 +88,11 @@ def test_backtest_json_and_its_own_database(cli, hermetic: Path, tmp_path: Path)
     doc = json.loads(r.stdout)
     assert doc["start"] == "2010-06-01" and doc["end"] == "2010-08-20"
     assert "close of the bar" in doc["note"]
-    perf = doc["performance"]
-    assert perf["start_equity"] == 100_000.0 and perf["sessions"] == doc["sessions"]
-    assert perf["end_equity"] == pytest.approx(doc["curve"][-1]["equity"])
-    realized = sum(t["realized"] for t in doc["trades"])
-    assert doc["stats"]["realized"] == pytest.approx(realized)
+    stats = doc["stats"]
+    assert stats["equity_start"] == 100_000.0 and stats["sessions"] == doc["sessions"]
+    assert stats["equity_final"] == pytest.approx(doc["curve"][-1]["equity"])
+    realized = sum(t["realized"] for t in doc["trades"] if t["status"] == "closed")
+    assert stats["realized_usd"] == pytest.approx(realized, abs=0.01)
     assert chart.exists()
     assert not (hermetic.parent / "home" / "etrade.db").exists()  # never the live book
 
@@ -127,6 +127,7 @@ def test_backtest_table_output(cli):
     r = cli("backtest", "--symbols", "AAPL,IBM", "--symbols", "BA")
     assert r.exit_code == 0
     assert "Total return" in r.stdout and "Trade list" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
     assert "close of the bar" in r.stdout
 
 
