@@ -46,7 +46,7 @@ def save_figure(fig: Any, path: Path) -> Path:
         check_chart_path(path)
         ext = path.suffix.lower().lstrip(".")
         with open(path, "wb") as fh:
-            fig.savefig(fh, format=ext)
+            fig.savefig(fh, format=ext, bbox_inches="tight")
             fh.flush()
             size = fh.tell()
         if size <= 0 or (path.is_file() and path.stat().st_size != size):
@@ -153,3 +153,165 @@ def _markers(ax: Any, days: np.ndarray, ret: np.ndarray, trades: Sequence[dict[s
     if exits:
         x, y = zip(*exits)
         ax.scatter(x, y, marker="v", color="tab:red", s=36, zorder=3, label="exit")
+
+
+def symbol_chart(
+    bars: Any,
+    params: Any,
+    path: Path,
+    *,
+    as_of: np.datetime64 | None = None,
+    days: int = 120,
+    positions: Sequence[Any] = (),
+    fills: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Daily candles of one symbol (mplfinance) with SMA50, SMA200 and EMA21 (spec §1, computed
+    over all history so they are warm), volume, the strategy's signals (pattern and score, as
+    `scan` evaluates them) and the book's entries, exit fills and stop levels.
+
+    Args:
+        bars: the symbol's `Bars`. params: `StrategyParams`. as_of: last bar shown (default the
+            last). days: bars shown. positions: the book's `Position`s in this symbol. fills:
+            their exit fills (`Store.exit_fills` rows).
+
+    Returns: what was drawn: {"symbol", "first", "last", "bars", "signals": [{date, pattern,
+        score}], "entries", "exits"}.
+
+    Raises:
+        InputError: no bar on or before `as_of`, unknown extension, write failure.
+    """
+    import pandas as pd
+
+    from .scanner import evaluate_bars
+    from .strategy import indicators as ind
+
+    check_chart_path(path)
+    end = len(bars) - 1 if as_of is None else bars.index_at(as_of)
+    if end < 0:
+        raise InputError(f"{bars.symbol}: no bar on or before {as_of}")
+    lo = max(0, end - days + 1)
+    sl = slice(lo, end + 1)
+    close = bars.close
+    lines = {
+        "SMA50": ind.sma(close, 50)[sl],
+        "SMA200": ind.sma(close, 200)[sl],
+        "EMA21": ind.ema(close, 21)[sl],
+    }
+    ev = evaluate_bars([bars], params)
+    shown = ev.panel.first_row[0] + np.arange(lo, end + 1)
+    index = pd.DatetimeIndex(bars.dates[sl].astype("datetime64[ns]"))
+    df = pd.DataFrame(
+        {
+            "Open": bars.open[sl],
+            "High": bars.high[sl],
+            "Low": bars.low[sl],
+            "Close": close[sl],
+            "Volume": bars.volume[sl],
+        },
+        index=index,
+    )
+    signals = [ev.signal(0, int(r)) for r in shown if ev.reason[int(r), 0] == 0]
+    drawn: dict[str, Any] = {
+        "symbol": bars.symbol,
+        "first": str(bars.dates[lo]),
+        "last": str(bars.dates[end]),
+        "bars": end - lo + 1,
+        "signals": [{"date": str(s.date), "pattern": s.pattern, "score": s.score} for s in signals],
+    }
+    adds = _symbol_addplots(df, lines, signals, positions, fills, drawn)
+    fig = _candles(df, adds, bars.symbol, drawn)
+    ax = fig.axes[0]
+    pos = {d: i for i, d in enumerate(bars.dates[sl])}
+    for s in signals:
+        i = pos[s.date]
+        ax.annotate(
+            f"{s.pattern} {s.score:g}",
+            (i, float(df["Low"].iloc[i]) * 0.985),
+            fontsize=7,
+            ha="center",
+            va="top",
+            color="darkblue",
+        )
+    _stops(ax, positions, pos, len(df))
+    return {**drawn, "path": str(save_figure(fig, path))}
+
+
+def _series(df: Any, points: Sequence[tuple[str, float]]) -> Any:
+    """A column aligned to `df`'s dates: the given (date, price) points, NaN elsewhere."""
+    import pandas as pd
+
+    s = pd.Series(np.nan, index=df.index)
+    for day, price in points:
+        ts = pd.Timestamp(day)
+        if ts in s.index:
+            s[ts] = price
+    return s
+
+
+def _symbol_addplots(
+    df: Any,
+    lines: dict[str, np.ndarray],
+    signals: Sequence[Any],
+    positions: Sequence[Any],
+    fills: Sequence[dict[str, Any]],
+    drawn: dict[str, Any],
+) -> list[Any]:
+    import mplfinance as mpf
+
+    colors = {"SMA50": "tab:orange", "SMA200": "tab:red", "EMA21": "tab:blue"}
+    adds = [
+        mpf.make_addplot(v, color=colors[k], width=1.0, label=k)
+        for k, v in lines.items()
+        if np.isfinite(v).any()
+    ]
+    marks = [
+        ([(str(s.date), float(df["Low"].loc[str(s.date)]) * 0.99) for s in signals], "*", "gold"),
+        ([(p.entry_date, p.entry_price) for p in positions if p.entry_date], "^", "green"),
+        ([(f["session_date"], f["price"]) for f in fills], "v", "red"),
+    ]
+    drawn["entries"] = len(marks[1][0])
+    drawn["exits"] = len(marks[2][0])
+    for points, marker, color in marks:
+        s = _series(df, points)
+        if s.notna().any():
+            adds.append(
+                mpf.make_addplot(s, type="scatter", marker=marker, color=color, markersize=60)
+            )
+    return adds
+
+
+def _candles(df: Any, adds: list[Any], symbol: str, drawn: dict[str, Any]) -> Any:
+    import mplfinance as mpf
+
+    _plt()
+    title = (
+        f"{symbol} daily {drawn['first']} .. {drawn['last']}: "
+        f"{len(drawn['signals'])} signal(s), {drawn['entries']} entr(ies), {drawn['exits']} exit(s)"
+    )
+    fig, axes = mpf.plot(
+        df,
+        type="candle",
+        style="yahoo",
+        volume=True,
+        addplot=adds,
+        returnfig=True,
+        figsize=(11, 6.5),
+        warn_too_much_data=10_000,
+    )
+    axes[0].set_title(title, fontsize=9)
+    axes[0].legend(loc="upper left", fontsize=7)
+    _thousands(axes[0], fmt="{x:,.0f}" if float(df["High"].max()) >= 100 else "{x:,.2f}")
+    return fig
+
+
+def _stops(ax: Any, positions: Sequence[Any], pos: dict[Any, int], n: int) -> None:
+    """Each position's stop as a dashed level from its entry to its exit (or the right edge)."""
+    for p in positions:
+        if not p.entry_date or p.stop_loss is None:
+            continue
+        start = pos.get(np.datetime64(p.entry_date))
+        stop = pos.get(np.datetime64(p.exit_date)) if p.exit_date else None
+        if start is None:
+            continue
+        ax.hlines(p.stop_loss, start, n - 1 if stop is None else stop, colors="red",
+                  linestyles="--", linewidth=0.8)  # fmt: skip

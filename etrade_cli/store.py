@@ -559,3 +559,19 @@ class Store:
         if row is None:
             return None
         return {**json.loads(row[1]), "id": row[0]}
+
+    def symbol_history(self, symbol: str) -> tuple[list[Position], list[dict[str, Any]]]:
+        """Filled positions in `symbol` (any broker account, oldest first) and their exit fills
+        (rows shaped as `exit_fills`), for charts."""
+        rows = self.query(
+            "SELECT * FROM positions WHERE symbol = ? AND entry_date IS NOT NULL"
+            " ORDER BY entry_date, id",
+            symbol,
+        )
+        fills = self.query(
+            "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
+            " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
+            " e.position_id WHERE p.symbol = ? ORDER BY e.session_date, e.id",
+            symbol,
+        )
+        return [Position(**dict(r)) for r in rows], [dict(r) for r in fills]
