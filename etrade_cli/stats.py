@@ -269,7 +269,7 @@ def statistics(
     out["open_trades"] = sum(not t.closed for t in trades)
     out.update(trade_stats(trades))
     out["commissions_usd"] = commissions
-    return out
+    return {k: out[k] for k, _, _ in STAT_LINES}
 
 
 def grouped(trades: Sequence[Trade], key: Callable[[Trade], str]) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -56,7 +57,8 @@ def chart_cmd(
     provider = CsvBarProvider(data) if data else bar_provider(cfg)
     found, _ = provider.get(sym, strict=True)
     book = db or cfg.db_path
-    positions, fills = [], []
+    positions: list[Any] = []
+    fills: list[dict[str, Any]] = []
     if book.exists():
         store = open_store(cfg, book)
         try:
