@@ -26,12 +26,10 @@ from .engine import Deps, run_once
 from .errors import DataError, InputError
 from .market import MarketView
 from .store import Position, Store
-from .strategy.panel import Bars
-from .strategy.params import StrategyParams
+from .strategy.base import Strategy
+from .values import Bars
 
 FILL_NOTE = "fills at the close of the bar that triggered them (spec §6); no slippage"
-#: indicators that must be defined before a symbol can signal (spec §1, §2)
-WARMUP_INDICATORS = ("sma50", "sma200", "ema21", "w_ema21", "m_ema10")
 EQUAL_WEIGHT = "equal-weight universe"
 
 
@@ -145,7 +143,7 @@ def round_trade(t: dict[str, Any]) -> dict[str, Any]:
 
 def run_backtest(
     bars: Sequence[Bars],
-    params: StrategyParams,
+    strategy: Strategy,
     risk: RiskConfig,
     *,
     cash: float,
@@ -176,8 +174,8 @@ def run_backtest(
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
-    market = MarketView.from_bars(bars, params, tradable, benchmark)
-    ready = ready_dates(market, params)
+    market = MarketView.from_bars(bars, strategy, tradable, benchmark)
+    ready = ready_dates(market, strategy.warmup_bars)
     if start is None:
         dates = [np.datetime64(d) for d in ready.values() if d is not None]
         start = min(dates) if dates else None
@@ -193,7 +191,7 @@ def run_backtest(
         try:
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)
-            deps = Deps(params, risk, store, broker, market, Path(str(path) + ".lock"))
+            deps = Deps(strategy, risk, store, broker, market, Path(str(path) + ".lock"))
             for i, session in enumerate(sessions, 1):
                 run_once(deps, session, mode="backtest")
                 if on_progress:
@@ -205,17 +203,18 @@ def run_backtest(
             store.close()
 
 
-def ready_dates(market: MarketView, params: StrategyParams) -> dict[str, str | None]:
-    """Per tradable symbol, the first session at which every indicator of `WARMUP_INDICATORS`
-    is defined and the maturity rule (`min_listing_days` bars, spec §2.1) holds; None when that
-    never happens inside the data."""
+def ready_dates(market: MarketView, warmup_bars: int) -> dict[str, str | None]:
+    """Per tradable symbol, the first session at which every indicator of the strategy's
+    evaluation is defined (Rajat Alpha: SMA50/SMA200, EMA21, the weekly and monthly EMAs,
+    spec §1) and the symbol has `warmup_bars` bars (the strategy's own rule; Rajat Alpha: the
+    maturity filter, spec §2.1); None when that never happens inside the data."""
     ev = market.ev
     panel = ev.panel
     ok = np.ones(panel.close.shape, dtype=bool)
-    for name in WARMUP_INDICATORS:
-        ok &= np.isfinite(ev.indicators[name])
+    for values in ev.indicators.values():
+        ok &= np.isfinite(values)
     bar_no = np.arange(panel.close.shape[0])[:, None] - panel.first_row[None, :] + 1
-    ok &= bar_no >= params.min_listing_days
+    ok &= bar_no >= warmup_bars
     out: dict[str, str | None] = {}
     for col, symbol in enumerate(panel.symbols):
         if symbol not in market.tradable:

@@ -157,7 +157,7 @@ def _markers(ax: Any, days: np.ndarray, ret: np.ndarray, trades: Sequence[dict[s
 
 def symbol_chart(
     bars: Any,
-    params: Any,
+    strategy: Any,
     path: Path,
     *,
     as_of: np.datetime64 | None = None,
@@ -170,7 +170,7 @@ def symbol_chart(
     `scan` evaluates them) and the book's entries, exit fills and stop levels.
 
     Args:
-        bars: the symbol's `Bars`. params: `StrategyParams`. as_of: last bar shown (default the
+        bars: the symbol's `Bars`. strategy: the configured `Strategy` (signals as `scan`). as_of: last bar shown (default the
             last). days: bars shown. positions: the book's `Position`s in this symbol. fills:
             their exit fills (`Store.exit_fills` rows).
 
@@ -197,7 +197,7 @@ def symbol_chart(
         "SMA200": ind.sma(close, 200)[sl],
         "EMA21": ind.ema(close, 21)[sl],
     }
-    ev = evaluate_bars([bars], params)
+    ev = evaluate_bars([bars], strategy)
     shown = ev.panel.first_row[0] + np.arange(lo, end + 1)
     index = pd.DatetimeIndex(bars.dates[sl].astype("datetime64[ns]"))
     df = pd.DataFrame(

@@ -100,7 +100,7 @@ def backtest_cmd(
     from ..backtest import run_backtest
     from ..charts import check_chart_path, equity_chart
     from ..errors import InputError
-    from ..services import bar_provider, benchmark_bars, open_store
+    from ..services import bar_provider, benchmark_bars, make_strategy, open_store
 
     cfg = state(ctx).config()
     fmt = output_format(as_json, as_csv)
@@ -124,10 +124,11 @@ def backtest_cmd(
             + (" ..." if len(missing) > 10 else ""),
             markup=False,
         )
+    strategy = make_strategy(cfg)
     with progress_bar(fmt, "Backtesting") as bar:
         res = run_backtest(
             bars,
-            cfg.strategy,
+            strategy,
             cfg.risk,
             cash=cash or cfg.broker.paper_cash,
             commission=cfg.broker.commission_usd,
@@ -143,7 +144,7 @@ def backtest_cmd(
         err.print(f"note: {res.warmup.summary(res.start)}", markup=False)
     res.params = {
         "symbols": [b.symbol for b in bars],
-        "strategy": _asdict(cfg.strategy),
+        "strategy": {"name": cfg.strategy_name, **_asdict(strategy.params)},
         "risk": _asdict(cfg.risk),
         "commission_usd": cfg.broker.commission_usd,
         "data": {"first_bar": _first_bar(bars), "last_bar": _last_bar(bars)},
@@ -210,9 +211,9 @@ def _compare(provider: Any, symbol: str, strict: bool) -> Any:
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict
+    from dataclasses import asdict, is_dataclass
 
-    return asdict(obj)
+    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else {}
 
 
 def _first_bar(bars: list[Any]) -> str:

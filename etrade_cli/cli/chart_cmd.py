@@ -42,7 +42,7 @@ def chart_cmd(
     from ..charts import check_chart_path, symbol_chart
     from ..errors import InputError
     from ..marketdata.provider import CsvBarProvider
-    from ..services import bar_provider, open_store
+    from ..services import bar_provider, make_strategy, open_store
 
     cfg = state(ctx).config()
     sym = parse_symbols([symbol])
@@ -69,7 +69,7 @@ def chart_cmd(
         raise InputError(f"no such database: {db}")
     drawn = symbol_chart(
         found[0],
-        cfg.strategy,
+        make_strategy(cfg),
         path,
         as_of=np.datetime64(day) if day else None,
         days=days,
