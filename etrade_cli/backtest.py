@@ -25,7 +25,8 @@ from .config import RiskConfig
 from .engine import Deps, run_once
 from .errors import DataError, InputError
 from .market import MarketView
-from .store import Position, Store
+from .report import _r, book_trades, round_stats, round_trade, trade_dict
+from .store import Store
 from .strategy.base import Strategy
 from .values import Bars
 
@@ -111,34 +112,6 @@ class BacktestResult:
             for s, e, c, b in self.curve
         ]
         return d
-
-
-def _r(v: float | None, n: int) -> float | None:
-    return None if v is None else round(v, n)
-
-
-_KINDS = {k: kind for k, _, kind in st.STAT_LINES} | {"avg_usd": "usd", "realized_usd": "usd"}
-
-
-def round_stats(d: dict[str, Any]) -> dict[str, Any]:
-    """A statistics dict for JSON: USD to cents, other floats to 4 decimals, inf as "inf"."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, float) and _KINDS.get(k) == "usd":
-            v = round(v, 2)
-        out[k] = st.json_safe(v)
-    return out
-
-
-def round_trade(t: dict[str, Any]) -> dict[str, Any]:
-    """A trade dict for JSON: prices to 4 decimals, money to cents (fills too)."""
-    out = dict(t)
-    for k in ("entry_price", "exit_price", "mark"):
-        out[k] = _r(t.get(k), 4)
-    for k in ("realized", "unrealized", "pnl", "return_pct"):
-        out[k] = _r(t.get(k), 2)
-    out["fills"] = [{**f, "price": _r(f["price"], 4), "pnl": _r(f["pnl"], 2)} for f in t["fills"]]
-    return out
 
 
 def run_backtest(
@@ -249,68 +222,6 @@ def _clear_previous_backtest(path: Path) -> None:
         raise InputError(f"{path} exists and is not a backtest database; choose a new --db path")
     for suffix in ("", "-wal", "-shm", ".lock"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-
-
-def book_trades(
-    positions: Sequence[Position],
-    fills: Sequence[dict[str, Any]],
-    mark: Callable[[str], float | None],
-) -> list[st.Trade]:
-    """`stats.Trade`s of filled positions with their exit fills (`Store.exit_fills` rows); an
-    open position's P&L adds its unrealized part at `mark(symbol)` (USD)."""
-    by_pos: dict[int, list[st.TradeFill]] = {}
-    for f in fills:
-        by_pos.setdefault(f["position_id"], []).append(
-            st.TradeFill(
-                f["session_date"], f["reason"], f["quantity"], f["price"], f["realized_pnl"]
-            )
-        )
-    out = []
-    for p in positions:
-        if not p.entry_date or p.entry_price is None:
-            continue
-        pnl = p.realized_pnl
-        if p.status == "open":
-            price = mark(p.symbol)
-            pnl += (price - p.entry_price) * p.remaining_qty if price is not None else 0.0
-        out.append(
-            st.Trade(
-                p.symbol,
-                p.kind,
-                p.entry_date,
-                p.entry_price,
-                p.original_qty,
-                pnl,
-                p.exit_date if p.status == "closed" else None,
-                p.exit_reason,
-                tuple(by_pos.get(p.id, ())),
-            )
-        )
-    return out
-
-
-def trade_dict(t: st.Trade, p: Position, mark: float | None) -> dict[str, Any]:
-    """A trade for the trade list: entry, every exit fill, the total (USD, percent)."""
-    return {
-        "symbol": t.symbol,
-        "type": t.tag,
-        "status": p.status,
-        "entry_date": t.entry_date,
-        "entry_price": t.entry_price,
-        "shares": t.shares,
-        "remaining": p.remaining_qty,
-        "exit_date": t.exit_date,
-        "exit_price": p.exit_price,
-        "exit_reason": t.exit_reason,
-        "fills": [asdict(f) for f in t.fills],
-        "realized": p.realized_pnl,
-        "unrealized": t.pnl - p.realized_pnl if p.status == "open" else None,
-        "mark": mark,
-        "pnl": t.pnl,
-        "return_pct": t.return_pct,
-        "score": p.score,
-        "pattern": p.pattern,
-    }
 
 
 def benchmark_values(

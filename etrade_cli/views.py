@@ -5,7 +5,6 @@ Only presentation: every number shown here was computed elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
@@ -334,52 +333,25 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:+.2f} %"
 
 
-def stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
-    """Trade statistics, one column per group (all, B1, B2)."""
-    t = table(title)
-    t.add_column("")
-    for name in stats:
-        t.add_column(name, justify="right")
-    fields: list[tuple[str, str, Callable[[Any], str]]] = [
-        ("trades", "Trades", str),
-        ("wins", "Wins", str),
-        ("losses", "Losses", str),
-        ("win_rate_pct", "Win rate", lambda v: "" if v is None else f"{v:.1f} %"),
-        ("avg_win", "Avg win USD", _money),
-        ("avg_loss", "Avg loss USD", _money),
-        ("profit_factor", "Profit factor", lambda v: "" if v is None else f"{v:.2f}"),
-        ("realized", "Realized USD", lambda v: _money(v, signed=True)),
-    ]
-    for key, label, fmt in fields:
-        t.add_row(label, *(fmt(s[key]) for s in stats.values()))
-    return fit(t)
+def report_title(doc: dict[str, Any], broker: str) -> str:
+    """The headline of a report chart: window, return, max drawdown, trades."""
+    from .stats import fmt
 
-
-def performance_table(perf: dict[str, Any] | None) -> Table | None:
-    """Equity-curve statistics as a two-column table."""
-    if not perf:
-        return None
-    t = table("Performance", show_header=False)
-    t.add_column("")
-    t.add_column("", justify="right")
-    t.add_row("Start equity", f"{_money(perf['start_equity'])} USD")
-    t.add_row("End equity", f"{_money(perf['end_equity'])} USD")
-    t.add_row("Total return", _pct(perf["total_return_pct"]))
-    t.add_row("CAGR", _pct(perf["cagr_pct"]))
-    t.add_row(
-        "Max drawdown", f"{_pct(perf['max_drawdown_pct'])} ({_money(perf['max_drawdown_usd'])} USD)"
+    s = doc["stats"] or {}
+    window = f"since {doc['since']}" if doc["since"] else "all sessions"
+    return (
+        f"etrade-cli {broker} account, {window}: return {fmt(s.get('return_pct'), 'pct')}, "
+        f"max drawdown {fmt(s.get('max_drawdown_pct'), 'pct')}, "
+        f"{s.get('trades', 0)} closed trade(s)"
     )
-    t.add_row(
-        "Sharpe (daily, annualized)", "" if perf["sharpe"] is None else f"{perf['sharpe']:.2f}"
-    )
-    t.add_row("Exposure", f"{perf['exposure_pct']:.1f} %")
-    t.add_row("Sessions", str(perf["sessions"]))
-    return fit(t)
 
 
 def report_renderables(doc: dict[str, Any]) -> list[Any]:
-    """`etrade report` for people: totals, by month, by exit reason, stats, performance."""
+    """`etrade report` for people: totals, P&L by period, every statistic of the window, trades
+    by B1/B2, by exit reason and by symbol, the trade list with its exit fills."""
     from rich.text import Text
+
+    from .stats import fmt
 
     out: list[Any] = [
         Text(
@@ -389,33 +361,31 @@ def report_renderables(doc: dict[str, Any]) -> list[Any]:
             style="bold",
         )
     ]
-    for key, title, label in (
-        ("by_month", "Realized P&L by month", "Month"),
-        ("by_day", "Realized P&L by day", "Session"),
-    ):
-        if doc[key]:
-            t = table(title)
-            t.add_column(label)
-            t.add_column("USD", justify="right")
-            for when, v in doc[key].items():
-                t.add_row(when, _money(v, True))
-            out.append(fit(t))
-    if doc["by_exit_reason"]:
-        t = table("By exit reason")
-        for c in ("Reason", "Exits", "Shares", "Realized USD"):
-            t.add_column(c, justify="left" if c == "Reason" else "right")
-        for reason, agg in doc["by_exit_reason"].items():
+    if doc["periods"]:
+        t = table(f"By {doc['breakdown']}")
+        for c in (doc["breakdown"].capitalize(), "Realized USD", "Equity USD", "Return"):
+            t.add_column(c, justify="left" if c == doc["breakdown"].capitalize() else "right")
+        for p in doc["periods"]:
             t.add_row(
-                reason,
-                str(int(agg["exits"])),
-                str(int(agg["shares"])),
-                _money(agg["realized"], True),
+                p["period"],
+                fmt(p["realized_usd"], "usd"),
+                fmt(p["equity_end"], "usd"),
+                fmt(p["return_pct"], "pct"),
             )
         out.append(fit(t))
-    out.append(stats_table("Trades", {"All": doc["trades"], **doc["by_type"]}))
-    perf = performance_table(doc["performance"])
-    if perf is not None:
-        out.append(perf)
+    if doc["stats"]:
+        s = doc["stats"]
+        out.append(
+            stats_lines_table("Statistics", {**s, "profit_factor": _inf(s["profit_factor"])})
+        )
+    groups = {"All": doc["trades_stats"], **doc["by_type"]}
+    out.append(group_table("Trades by type", {k: _infs(v) for k, v in groups.items()}))
+    if doc["by_exit_reason"]:
+        out.append(exit_reason_table(doc["by_exit_reason"]))
+    if doc["by_symbol"]:
+        out.append(symbol_table(doc["by_symbol"]))
+    if doc["trades"]:
+        out.append(trade_list_table(doc["trades"]))
     return out
 
 

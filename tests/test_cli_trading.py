@@ -38,13 +38,13 @@ def test_sequence_of_run_once_as_of_then_report(cli, hermetic: Path, tmp_path: P
         assert r.exit_code == 0, r.output
     r = cli("report", "--json")
     doc = json.loads(r.stdout)
-    assert doc["performance"]["sessions"] == 4
-    assert doc["trades"]["trades"] + doc["open_positions"] >= 1
+    assert doc["stats"]["sessions"] == 4
+    assert doc["trades_stats"]["trades"] + doc["open_positions"] >= 1
     chart = tmp_path / "eq.png"
     r = cli("report", "--chart", str(chart))
     assert r.exit_code == 0 and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = cli("report", "--csv")
-    assert r.stdout.splitlines()[0] == "session,realized_usd"
+    r = cli("report", "--csv", "--table", "periods")
+    assert r.stdout.splitlines()[0] == "period,realized_usd,equity_end,return_pct"
     r = cli("positions", "--closed", "--csv")
     assert r.exit_code == 0 and r.stdout.startswith("id,symbol")
 
@@ -104,7 +104,7 @@ def test_backtest_db_can_be_inspected_and_rerun(cli, hermetic: Path):
     sessions = json.loads(r.stdout)["sessions"]
     r = cli("--db", "demo.db", "report", "--json")
     doc = json.loads(r.stdout)
-    assert doc["performance"]["sessions"] == sessions
+    assert doc["stats"]["sessions"] == sessions
     assert cli("backtest", "--db", "demo.db").exit_code == 0  # replaces its own earlier run
     assert cli("run-once").exit_code == 0
     live = hermetic.parent / "home" / "etrade.db"
