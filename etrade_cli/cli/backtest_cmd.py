@@ -62,12 +62,12 @@ def backtest_cmd(
         help="Watchlist file (default: the configured one); ALL: every symbol of the data.",
     ),
     cash: float = typer.Option(
-        None, "--cash", min=1.0, help="Starting cash, USD (default [broker] paper_cash)."
+        None, "--cash", min=1.0, help="Starting cash, USD (default \\[broker] paper_cash)."
     ),
     benchmark: str = typer.Option(
         None,
         "--benchmark",
-        help="Buy-and-hold benchmark symbol (default [report] benchmark, SPY; the "
+        help="Buy-and-hold benchmark symbol (default \\[report] benchmark, SPY; the "
         "equal-weight universe when the data lacks it).",
     ),
     chart: Path = typer.Option(
