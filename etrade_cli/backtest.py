@@ -169,7 +169,7 @@ def run_backtest(
                 run_once(deps, session, mode="backtest")
                 if on_progress:
                     on_progress(i, len(sessions))
-            res = _result(store, market, sessions, cash, compare, warm)
+            res = _result(store, market, sessions, cash, compare, warm, strategy)
             res.db_path = str(db_path) if db_path else None
             return res
         finally:
@@ -257,6 +257,7 @@ def _result(
     cash: float,
     compare: Bars | None,
     warm: Warmup,
+    strategy: Strategy,
 ) -> BacktestResult:
     last = sessions[-1]
     positions = [p for p in store.positions("paper", "paper", ("open", "closed")) if p.entry_date]
@@ -265,7 +266,7 @@ def _result(
     def mark(symbol: str) -> float | None:
         return market.last_close(symbol, last)
 
-    trades = book_trades(positions, fills, mark)
+    trades = book_trades(positions, fills, mark, strategy.initial_stop)
     curve = store.equity_curve("paper", "paper")
     dates = [d for d, _, _ in curve]
     bench = benchmark_values(market, sessions, compare)

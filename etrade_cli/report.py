@@ -27,18 +27,48 @@ BREAKDOWNS: dict[str, Callable[[str], str]] = {
 }
 
 
+#: exit reason shown for a stop loss hit at a stop the trailing rule raised (spec §6.3)
+TRAILING = "TSL"
+
+
+def exit_reason(
+    fill: dict[str, Any], p: Position, initial_stop: Callable[[str, float], float] | None
+) -> str:
+    """The fill's reason, with an "SL" at a stop above the position's initial stop shown as
+    `TRAILING` (the position's recorded stop is the last one, the one an SL exit hit)."""
+    if (
+        fill["reason"] == "SL"
+        and initial_stop is not None
+        and p.entry_price is not None
+        and p.stop_loss is not None
+        and p.stop_loss > initial_stop(p.kind, p.entry_price) + 1e-9
+    ):
+        return TRAILING
+    return str(fill["reason"])
+
+
 def book_trades(
     positions: Sequence[Position],
     fills: Sequence[dict[str, Any]],
     mark: Callable[[str], float | None],
+    initial_stop: Callable[[str, float], float] | None = None,
 ) -> list[st.Trade]:
     """`stats.Trade`s of filled positions with their exit fills (`Store.exit_fills` rows); an
-    open position's P&L adds its unrealized part at `mark(symbol)` (USD)."""
+    open position's P&L adds its unrealized part at `mark(symbol)` (USD). With `initial_stop`
+    (the strategy's, (tag, entry price USD) -> stop USD) a trailing-stop exit reads `TSL`."""
+    pos_by_id = {p.id: p for p in positions}
     by_pos: dict[int, list[st.TradeFill]] = {}
     for f in fills:
+        p = pos_by_id.get(f["position_id"])
+        if p is None:
+            continue
         by_pos.setdefault(f["position_id"], []).append(
             st.TradeFill(
-                f["session_date"], f["reason"], f["quantity"], f["price"], f["realized_pnl"]
+                f["session_date"],
+                exit_reason(f, p, initial_stop),
+                f["quantity"],
+                f["price"],
+                f["realized_pnl"],
             )
         )
     out = []
@@ -58,7 +88,9 @@ def book_trades(
                 p.original_qty,
                 pnl,
                 p.exit_date if p.status == "closed" else None,
-                p.exit_reason,
+                by_pos[p.id][-1].reason
+                if p.status == "closed" and p.id in by_pos
+                else p.exit_reason,
                 tuple(by_pos.get(p.id, ())),
             )
         )
@@ -124,6 +156,7 @@ def build_report(
     since: str | None = None,
     initial: float | None = None,
     breakdown: str = "month",
+    initial_stop: Callable[[str, float], float] | None = None,
 ) -> dict[str, Any]:
     """The `report` document over the window from `since` (default: the whole book).
 
@@ -142,7 +175,7 @@ def build_report(
         if p.entry_date and (p.status == "open" or (p.exit_date or "") >= day)
     ]
     fills = store.exit_fills(broker, account, day or None)
-    trades = book_trades(positions, store.exit_fills(broker, account), last_price)
+    trades = book_trades(positions, store.exit_fills(broker, account), last_price, initial_stop)
     full_curve = store.equity_curve(broker, account)
     before = [c for c in full_curve if c[0] < day]
     curve = [c for c in full_curve if c[0] >= day]
@@ -157,13 +190,13 @@ def build_report(
             invested=[e - c for _, e, c in curve],
             commissions=store.commissions_paid(broker, account, day or None),
         )
-    window_fills = [f for f in fills]
+    window_fills = [f for t in trades for f in t.fills if f.date >= day]
     return {
         "broker": broker,
         "account": account,
         "since": since,
         "breakdown": breakdown,
-        "realized": sum(f["realized_pnl"] for f in window_fills),
+        "realized": sum(f["realized_pnl"] for f in fills),
         "unrealized": sum(
             t.pnl - p.realized_pnl for t, p in zip(trades, positions) if not t.closed
         ),
@@ -171,14 +204,9 @@ def build_report(
         "stats": stats,
         "trades_stats": st.trade_stats(trades),
         "by_type": st.grouped(trades, lambda t: t.tag),
-        "by_exit_reason": st.by_exit_reason(
-            st.TradeFill(
-                f["session_date"], f["reason"], f["quantity"], f["price"], f["realized_pnl"]
-            )
-            for f in window_fills
-        ),
+        "by_exit_reason": st.by_exit_reason(window_fills),
         "by_symbol": st.grouped(trades, lambda t: t.symbol),
-        "periods": periods(window_fills, curve, start_eq, breakdown),
+        "periods": periods(fills, curve, start_eq, breakdown),
         "trades": [
             trade_dict(t, p, last_price(p.symbol) if p.status == "open" else None)
             for t, p in zip(trades, positions)

@@ -165,3 +165,42 @@ def test_groups_and_exit_reasons():
     }
     assert r["PT1"]["profit_factor"] == math.inf and r["PT1"]["avg_usd"] == 41.5
     assert r["TES"]["win_rate_pct"] == 0.0
+
+
+def _position(**kw):
+    from etrade_cli.store import Position
+
+    base = dict(id=1, symbol="AMZN", kind="B1", broker="paper", account="paper",
+                status="closed", entry_date="2020-01-02", entry_price=100.0, original_qty=99,
+                remaining_qty=0, stop_loss=83.0, targets_hit=1, exit_date="2020-01-20",
+                exit_price=98.0, exit_reason="SL", realized_pnl=0.0, score=4.0,
+                pattern="engulfing", opened_at="x", closed_at="y")  # fmt: skip
+    base.update(kw)
+    return Position(**base)
+
+
+def test_partial_exits_are_separate_fills_and_a_raised_stop_reads_tsl():
+    from etrade_cli.report import book_trades
+
+    fills = [
+        {"position_id": 1, "session_date": "2020-01-10", "reason": "PT1", "quantity": 33,
+         "price": 110.0, "realized_pnl": 330.0},
+        {"position_id": 1, "session_date": "2020-01-20", "reason": "SL", "quantity": 66,
+         "price": 98.0, "realized_pnl": -132.0},
+    ]  # fmt: skip
+
+    def initial_stop(tag, entry):
+        return entry * 0.83
+
+    raised = _position(stop_loss=98.5, realized_pnl=198.0)
+    (t,) = book_trades([raised], fills, lambda s: None, initial_stop)
+    assert [(f.reason, f.shares, f.pnl) for f in t.fills] == [
+        ("PT1", 33, 330.0),
+        ("TSL", 66, -132.0),
+    ]
+    assert t.exit_reason == "TSL" and t.pnl == 198.0
+    assert t.return_pct == pytest.approx(198.0 / (100.0 * 99) * 100)
+    (t,) = book_trades([_position(realized_pnl=198.0)], fills, lambda s: None, initial_stop)
+    assert t.fills[-1].reason == "SL"  # still at the initial stop
+    r = st.by_exit_reason(t.fills)
+    assert r["SL"]["realized_usd"] == -132.0 and r["PT1"]["win_rate_pct"] == 100.0

@@ -135,6 +135,7 @@ def report_cmd(
     from ..charts import check_chart_path, equity_chart
     from ..errors import InputError
     from ..report import BREAKDOWNS, REPORT_TABLES, build_report, report_json
+    from ..services import make_strategy
 
     fmt = output_format(as_json, as_csv)
     day = parse_date(since, "--since")
@@ -156,6 +157,7 @@ def report_cmd(
             since=day.isoformat() if day else None,
             initial=getattr(b, "starting_cash", None),
             breakdown=breakdown,
+            initial_stop=make_strategy(state(ctx).config()).initial_stop,
         )
     finally:
         store.close()
