@@ -10,13 +10,15 @@ SQL here) and shapes the document.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from . import stats as st
 from .store import Position, Store
+from .values import Bars
 
 #: `report --breakdown` periods and the key of a session date in each
 BREAKDOWNS: dict[str, Callable[[str], str]] = {
@@ -157,6 +159,7 @@ def build_report(
     initial: float | None = None,
     breakdown: str = "month",
     initial_stop: Callable[[str, float], float] | None = None,
+    benchmark: Bars | None = None,
 ) -> dict[str, Any]:
     """The `report` document over the window from `since` (default: the whole book).
 
@@ -181,6 +184,7 @@ def build_report(
     curve = [c for c in full_curve if c[0] >= day]
     start_eq = before[-1][1] if before else initial if initial is not None else None
     stats = None
+    bench = benchmark_closes(benchmark, [before[-1][0]] if before else [], curve)
     if curve:
         stats = st.statistics(
             [d for d, _, _ in curve],
@@ -188,6 +192,7 @@ def build_report(
             start_eq if start_eq is not None else curve[0][1],
             trades,
             invested=[e - c for _, e, c in curve],
+            benchmark=bench,
             commissions=store.commissions_paid(broker, account, day or None),
         )
     window_fills = [f for t in trades for f in t.fills if f.date >= day]
@@ -211,8 +216,38 @@ def build_report(
             trade_dict(t, p, last_price(p.symbol) if p.status == "open" else None)
             for t, p in zip(trades, positions)
         ],
-        "equity_curve": [{"session": d, "equity": e, "cash": c} for d, e, c in curve],
+        "benchmark": benchmark.symbol if bench and benchmark is not None else None,
+        "equity_curve": [
+            {"session": d, "equity": e, "cash": c, "benchmark": b}
+            for (d, e, c), b in zip(curve, _scaled(bench, stats))
+        ],
     }
+
+
+def _scaled(bench: list[float] | None, stats: dict[str, Any] | None) -> Iterable[float | None]:
+    """Benchmark closes after the first as the equity buy-and-hold would have (USD), or Nones."""
+    if not bench or not stats:
+        return itertools.repeat(None)
+    return [stats["equity_start"] * b / bench[0] for b in bench[1:]]
+
+
+def benchmark_closes(
+    bars: Bars | None, before: list[str], curve: Sequence[tuple[str, float, float]]
+) -> list[float] | None:
+    """The benchmark's close at the session before the window (else the first session) and at
+    every session of `curve`, for `stats.statistics`; None without bars for all of them."""
+    if bars is None or not curve:
+        return None
+    import numpy as np
+
+    days = [*(before or [curve[0][0]]), *(d for d, _, _ in curve)]
+    out = []
+    for d in days:
+        i = bars.index_at(np.datetime64(d))
+        if i < 0:
+            return None
+        out.append(float(bars.close[i]))
+    return out
 
 
 def _r(v: float | None, n: int) -> float | None:
@@ -257,8 +292,10 @@ def report_json(doc: dict[str, Any]) -> dict[str, Any]:
         round_stats(p) | {"equity_end": _r(p["equity_end"], 2)} for p in doc["periods"]
     ]
     out["equity_curve"] = [
-        {**c, "equity": _r(c["equity"], 2), "cash": _r(c["cash"], 2)} for c in doc["equity_curve"]
-    ]
+        {**c, "equity": _r(c["equity"], 2), "cash": _r(c["cash"], 2),
+         "benchmark": _r(c["benchmark"], 2)}
+        for c in doc["equity_curve"]
+    ]  # fmt: skip
     return out
 
 

@@ -116,3 +116,17 @@ def test_report_chart(cli, book, hermetic: Path):
     assert (hermetic / "eq.svg").read_bytes().startswith(b"<?xml")
     r = cli("--db", "bt.db", "report", "--chart", "eq.jpeg")
     assert r.exit_code == ExitStatus.ERROR and "unknown format" in r.stderr
+
+
+def test_report_benchmark_from_config(cli, book, hermetic: Path):
+    (hermetic / "config.toml").write_text('[report]\nbenchmark = "AAPL"\n')
+    doc = report(cli, "--since", "2010-07-01")
+    assert doc["benchmark"] == "AAPL"
+    curve = doc["equity_curve"]
+    bh = doc["stats"]["buy_hold_return_pct"]
+    start = doc["stats"]["equity_start"]
+    assert curve[-1]["benchmark"] == pytest.approx(start * (1 + bh / 100), abs=0.1)
+    assert doc["stats"]["beta"] is not None and doc["stats"]["alpha_pct"] is not None
+    (hermetic / "config.toml").write_text('[report]\nbenchmark = "SPY"\n')  # not in the sample
+    doc = report(cli)
+    assert doc["benchmark"] is None and doc["stats"]["buy_hold_return_pct"] is None

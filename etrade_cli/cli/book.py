@@ -31,10 +31,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _book(
-    ctx: typer.Context, broker: str | None, statuses: tuple[str, ...] = ("open", "pending")
-) -> tuple[Any, Any, Any, Any]:
-    """(store, broker, market view at the book's clock, session) for the configured book; the
-    market holds bars of the symbols of positions in `statuses`."""
+    ctx: typer.Context,
+    broker: str | None,
+    statuses: tuple[str, ...] = ("open", "pending"),
+    extra: tuple[str, ...] = (),
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(store, broker, market view at the book's clock, session, bars of `extra` symbols by
+    symbol) for the configured book; the market holds bars of the symbols of positions in
+    `statuses` and of the universe."""
     import numpy as np
 
     from ..config import universe
@@ -47,11 +51,13 @@ def _book(
     held = sorted({p.symbol for p in store.positions(b.name, b.account, statuses)})
     # the universe too: sessions held count the sessions the trading loop saw (spec §6.2)
     symbols = list(dict.fromkeys([*held, *universe(cfg)])) if held else []
-    bars, _ = bar_provider(cfg).get(symbols)
+    provider = bar_provider(cfg)
+    bars, _ = provider.get(symbols)
+    found, _ = provider.get(extra) if extra else ([], [])
     market = MarketView.from_bars(bars, make_strategy(cfg))
     last = store.last_session(b.name, b.account)
     session = market.session_on_or_before(np.datetime64(last) if last else None)
-    return store, b, market, session
+    return store, b, market, session, {x.symbol: x for x in found}
 
 
 def positions_cmd(
@@ -69,7 +75,7 @@ def positions_cmd(
 
     fmt = output_format(as_json, as_csv)
     statuses = ("closed",) if closed else ("open", "pending")
-    store, b, market, session = _book(ctx, broker, statuses)
+    store, b, market, session, _ = _book(ctx, broker, statuses)
     try:
         positions = store.positions(b.name, b.account, statuses)
     finally:
@@ -147,7 +153,9 @@ def report_cmd(
         raise InputError(f"no report table {table!r}; choose one of {', '.join(REPORT_TABLES)}")
     if chart is not None:
         check_chart_path(chart)
-    store, b, market, session = _book(ctx, broker, ("open", "pending", "closed"))
+    cfg = state(ctx).config()
+    bench = cfg.report.benchmark.upper()
+    store, b, market, session, extra = _book(ctx, broker, ("open", "pending", "closed"), (bench,))
     try:
         doc = build_report(
             store,
@@ -157,15 +165,24 @@ def report_cmd(
             since=day.isoformat() if day else None,
             initial=getattr(b, "starting_cash", None),
             breakdown=breakdown,
-            initial_stop=make_strategy(state(ctx).config()).initial_stop,
+            initial_stop=make_strategy(cfg).initial_stop,
+            benchmark=extra.get(bench),
         )
     finally:
         store.close()
     doc = report_json(doc)
     if chart is not None:
-        curve = [(c["session"], c["equity"], c["cash"], None) for c in doc["equity_curve"]]
-        equity_chart(curve, chart, views.report_title(doc, b.name), trades=doc["trades"],
-                     initial=(doc["stats"] or {}).get("equity_start"))  # fmt: skip
+        curve = [
+            (c["session"], c["equity"], c["cash"], c.get("benchmark")) for c in doc["equity_curve"]
+        ]
+        equity_chart(
+            curve,
+            chart,
+            views.report_title(doc, b.name),
+            trades=doc["trades"],
+            initial=(doc["stats"] or {}).get("equity_start"),
+            benchmark=doc["benchmark"],
+        )
     if fmt is Format.json:
         emit_json(doc)
     elif fmt is Format.csv:
