@@ -31,6 +31,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _book(
+    ctx: typer.Context, broker: str | None, statuses: tuple[str, ...] = ("open", "pending")
+) -> tuple[Any, Any, Any, Any]:
+    """(store, broker, market view at the book's clock, session) for the configured book; the
+    market holds bars of the symbols of positions in `statuses` and of the universe."""
+    store, b, market, session, _ = _book_and_bars(ctx, broker, statuses)
+    return store, b, market, session
+
+
+def _book_and_bars(
     ctx: typer.Context,
     broker: str | None,
     statuses: tuple[str, ...] = ("open", "pending"),
@@ -75,7 +84,7 @@ def positions_cmd(
 
     fmt = output_format(as_json, as_csv)
     statuses = ("closed",) if closed else ("open", "pending")
-    store, b, market, session, _ = _book(ctx, broker, statuses)
+    store, b, market, session = _book(ctx, broker, statuses)
     try:
         positions = store.positions(b.name, b.account, statuses)
     finally:
@@ -155,7 +164,9 @@ def report_cmd(
         check_chart_path(chart)
     cfg = state(ctx).config()
     bench = cfg.report.benchmark.upper()
-    store, b, market, session, extra = _book(ctx, broker, ("open", "pending", "closed"), (bench,))
+    store, b, market, session, extra = _book_and_bars(
+        ctx, broker, ("open", "pending", "closed"), (bench,)
+    )
     try:
         doc = build_report(
             store,
