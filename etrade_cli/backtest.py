@@ -268,6 +268,8 @@ def _result(
 
     trades = book_trades(positions, fills, mark, strategy.initial_stop)
     curve = store.equity_curve("paper", "paper")
+    if not curve:
+        raise DataError("the backtest recorded no equity (no session completed)")
     dates = [d for d, _, _ in curve]
     bench = benchmark_values(market, sessions, compare)
     stats = st.statistics(
