@@ -204,3 +204,25 @@ def test_partial_exits_are_separate_fills_and_a_raised_stop_reads_tsl():
     assert t.fills[-1].reason == "SL"  # still at the initial stop
     r = st.by_exit_reason(t.fills)
     assert r["SL"]["realized_usd"] == -132.0 and r["PT1"]["win_rate_pct"] == 100.0
+
+
+def test_against_empyrical_when_installed():
+    """The same returns through empyrical (Quantopian's reference, optional dev dependency)."""
+    ep = pytest.importorskip("empyrical")
+    rng = np.random.default_rng(11)
+    days = pd.bdate_range("2022-01-03", periods=260)
+    r = rng.normal(0.0004, 0.012, 260)
+    rb = 0.6 * r + rng.normal(0.0002, 0.008, 260)
+    eq = 50_000 * np.cumprod(1 + r)
+    bench = 400 * np.concatenate([[1.0], np.cumprod(1 + rb)])
+    s = st.statistics([str(d.date()) for d in days], eq.tolist(), 50_000.0, [],
+                      benchmark=bench.tolist())  # fmt: skip
+    returns = pd.Series(r, index=days)
+    assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(returns), rel=1e-6)
+    assert s["sortino"] == pytest.approx(ep.sortino_ratio(returns), rel=1e-6)
+    assert s["volatility_ann_pct"] / 100 == pytest.approx(ep.annual_volatility(returns), rel=1e-9)
+    assert s["max_drawdown_pct"] / 100 == pytest.approx(ep.max_drawdown(returns), rel=1e-9)
+    alpha, beta = ep.alpha_beta(returns, pd.Series(rb, index=days))
+    assert s["beta"] == pytest.approx(beta, rel=1e-6)
+    assert s["alpha_pct"] / 100 == pytest.approx(alpha, rel=1e-6)
+    assert s["return_pct"] / 100 == pytest.approx(ep.cum_returns_final(returns), rel=1e-9)
