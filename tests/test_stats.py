@@ -226,3 +226,24 @@ def test_against_empyrical_when_installed():
     assert s["beta"] == pytest.approx(beta, rel=1e-6)
     assert s["alpha_pct"] / 100 == pytest.approx(alpha, rel=1e-6)
     assert s["return_pct"] / 100 == pytest.approx(ep.cum_returns_final(returns), rel=1e-9)
+
+
+def test_drawdown_property_against_a_vectorized_computation():
+    from hypothesis import given, settings
+    from hypothesis import strategies as hs
+
+    @settings(max_examples=60, deadline=None)
+    @given(hs.lists(hs.floats(0.5, 2.0), min_size=1, max_size=40))
+    def check(factors):
+        eq = (1000 * np.cumprod(factors)).tolist()
+        dates = [str(d.date()) for d in pd.bdate_range("2020-01-01", periods=len(eq))]
+        s = st.statistics(dates, eq, 1000.0, [])
+        series = np.concatenate([[1000.0], eq])
+        dd = series / np.maximum.accumulate(series) - 1
+        assert s["max_drawdown_pct"] == pytest.approx(dd.min() * 100, abs=1e-9)
+        assert s["equity_peak"] == pytest.approx(series.max())
+        spells = st.drawdowns([dates[0], *dates], series.tolist())
+        starts = np.diff(np.concatenate([[0], (dd < 0).astype(int)])) == 1
+        assert len(spells) == int(starts.sum())  # one drawdown per underwater spell
+
+    check()
