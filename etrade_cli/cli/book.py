@@ -56,7 +56,7 @@ def _book_and_bars(
 
     cfg = state(ctx).config()
     store = open_store(cfg)
-    b = make_broker(cfg, store, broker)
+    b = make_broker(cfg, store, broker or state(ctx).broker)
     held = sorted({p.symbol for p in store.positions(b.name, b.account, statuses)})
     # the universe too: sessions held count the sessions the trading loop saw (spec §6.2)
     symbols = list(dict.fromkeys([*held, *universe(cfg)])) if held else []
