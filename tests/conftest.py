@@ -18,7 +18,12 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.setenv("ETRADE_CLI_HOME", str(home))
-    for var in ("ETRADE_CLI_CONFIG", "ETRADE_CONSUMER_KEY", "ETRADE_CONSUMER_SECRET"):
+    for var in (
+        "ETRADE_CLI_CONFIG",
+        "ETRADE_CONSUMER_KEY",
+        "ETRADE_CONSUMER_SECRET",
+        "ETRADE_SIGNALS_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(work)
     import logging

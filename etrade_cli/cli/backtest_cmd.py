@@ -17,6 +17,7 @@ from .common import (
     progress_bar,
     state,
 )
+from .trading import STRATEGY_OPT
 
 
 def register(app: typer.Typer) -> None:
@@ -61,9 +62,13 @@ def backtest_cmd(
         dir_okay=False,  # noqa: B008
         help="Keep the backtest's book in this new database file.",
     ),
+    strategy: str = STRATEGY_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Replay run-once over history with a fresh paper account (never the live book).
+
+    A strategy whose orders come from an external service (`http`) is refused (exit 2) unless
+    the service declares it takes past sessions.
 
     Prints total return, CAGR, max drawdown, Sharpe of daily returns, exposure, trades, win rate
     and the trade list. Fills at the close of the triggering bar.
@@ -75,7 +80,7 @@ def backtest_cmd(
     from ..config import universe
     from ..errors import InputError
     from ..report import equity_chart
-    from ..services import bar_provider, benchmark_bars, make_strategy
+    from ..services import backtest_strategy, bar_provider, benchmark_bars
 
     cfg = state(ctx).config()
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
@@ -83,10 +88,11 @@ def backtest_cmd(
         raise InputError("--start is after --end")
     if db is not None and db.resolve() == cfg.db_path.resolve():
         raise InputError("--db must not be the live position book")
+    chosen = backtest_strategy(cfg, strategy)
     wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
     provider = bar_provider(cfg)
     bars, missing = provider.get(wanted, strict=bool(symbols))
-    benchmark = benchmark_bars(cfg, provider)
+    benchmark = benchmark_bars(cfg, provider, chosen)
     if missing:
         err.print(
             f"warning: no data for {len(missing)} symbol(s): {', '.join(missing[:10])}"
@@ -97,7 +103,7 @@ def backtest_cmd(
     with progress_bar(fmt, "Backtesting") as bar:
         res = run_backtest(
             bars,
-            make_strategy(cfg),
+            chosen,
             cfg.risk,
             cash=cash or cfg.broker.paper_cash,
             commission=cfg.broker.commission_usd,

@@ -11,6 +11,12 @@ from .common import JSON_OPT, emit_json, err, out, parse_date, state
 BROKER_OPT = typer.Option(
     None, "--broker", "-b", help="Broker: paper, etrade or alpaca (default from config)."
 )
+STRATEGY_OPT = typer.Option(
+    None,
+    "--strategy",
+    help="Strategy: rajat_alpha, http (a signal service, [signals]) or package.module:Class "
+    "(default [strategy] name).",
+)
 LIVE_OPT = typer.Option(
     False,
     "--live",
@@ -24,15 +30,26 @@ def register(app: typer.Typer) -> None:
     app.command("run-loop")(run_loop_cmd)
 
 
-def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
+def _deps(
+    ctx: typer.Context, broker: str | None, live: bool = False, strategy: str | None = None
+) -> Any:
     from ..config import universe
     from ..registry import check_live_guard
-    from ..services import broker_spec, engine_deps, make_broker, open_store
+    from ..services import broker_spec, engine_deps, make_broker, make_strategy, open_store
 
     cfg = state(ctx).config()
     check_live_guard(cfg, broker_spec(cfg, broker), live)  # before anything is opened
+    chosen = make_strategy(cfg, strategy)
     store = open_store(cfg)
-    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg), chosen)
+
+
+def _service_failed(res: Any) -> None:
+    """A signal service that failed this cycle: one line, exit 5 (after the cycle's output)."""
+    from ..errors import ApiError
+
+    if res.service_errors:
+        raise ApiError("signal service: " + "; ".join(res.service_errors))
 
 
 def run_once_cmd(
@@ -53,31 +70,38 @@ def run_once_cmd(
     ),
     broker: str = BROKER_OPT,
     live: bool = LIVE_OPT,
+    strategy: str = STRATEGY_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """One cycle of the trading loop (made for cron): reconcile, exits, then entries."""
+    """One cycle of the trading loop (made for cron): reconcile, exits, then entries.
+
+    With a signal-service strategy (`--strategy http`), a service that is down, slow or answers
+    garbage gives no entries; exits still run and the exit code is 5.
+    """
     import numpy as np
 
     from .. import views
     from ..engine import run_once
 
     day = parse_date(as_of, "--as-of")
-    deps = _deps(ctx, broker, live)
+    deps = _deps(ctx, broker, live, strategy)
     try:
         res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
     finally:
         deps.store.close()
     if as_json:
         emit_json(res.to_dict())
-        return
-    for part in views.run_tables(res):
-        out.print(part)
+    else:
+        for part in views.run_tables(res):
+            out.print(part)
+    _service_failed(res)
 
 
 def run_loop_cmd(
     ctx: typer.Context,
     broker: str = BROKER_OPT,
     live: bool = LIVE_OPT,
+    strategy: str = STRATEGY_OPT,
     max_cycles: int = typer.Option(None, "--max-cycles", min=1, help="Stop after N cycles."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and print; send nothing."),
 ) -> None:
@@ -97,7 +121,7 @@ def run_loop_cmd(
     stop.install()
 
     def cycle(_now: dt.datetime) -> str:
-        deps = _deps(ctx, broker, live)
+        deps = _deps(ctx, broker, live, strategy)
         try:
             res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
@@ -106,12 +130,13 @@ def run_loop_cmd(
         return (
             f"session {res.session} exits {c['exits']} entries {c['entries']} "
             f"refusals {c['refusals']} findings {c['findings']}"
+            + "".join(f"; signal service: {e}" for e in res.service_errors)
         )
 
     stats = run_loop(
         cycle,
         calendar=NyseCalendar(),
-        window=make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60),
+        window=make_strategy(cfg, strategy).buy_window() or (9 * 60 + 30, 16 * 60),
         now=lambda: dt.datetime.now(dt.timezone.utc),
         sleep=stop.wait,
         heartbeat=lambda line: err.print(line, markup=False, highlight=False),

@@ -81,6 +81,12 @@ class RunResult:
     decisions: list[Decision] = field(default_factory=list)
     equity: float | None = None
     cash: float | None = None
+    #: a proposing strategy's proposals: id, symbol, side, outcome (ordered, refused, rejected,
+    #: duplicate), reason, clientOrderId
+    proposals: list[dict[str, Any]] = field(default_factory=list)
+    #: problems with a proposing strategy's service this cycle (one line each; exit code 5)
+    service_errors: list[str] = field(default_factory=list)
+    rewards_sent: int = 0
 
     def counts(self) -> dict[str, int]:
         """Numbers for the `runs` row and the heartbeat line."""
