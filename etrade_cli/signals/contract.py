@@ -127,9 +127,11 @@ def _proposal(item: Any, where: str, known: set[str]) -> Proposal:
         price_type=price_type,
         limit_price=_positive(item.get("limit_price"), f"{where}.limit_price"),
         stop_loss=_positive(item.get("stop_loss"), f"{where}.stop_loss"),
-        tag=_text(item.get("tag"), f"{where}.tag", MAX_TAG) or None,
+        tag=_text(item.get("tag"), f"{where}.tag", MAX_TAG),
         reason=_text(item.get("reason"), f"{where}.reason", MAX_REASON),
     )
+    if p.tag == "":
+        raise ContractError(f"{where}.tag: must not be empty (null for the default)")
     if p.quantity is not None and p.notional_usd is not None:
         raise ContractError(f"{where}: give quantity or notional_usd, not both")
     if (p.price_type == "LIMIT") != (p.limit_price is not None):
