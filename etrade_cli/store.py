@@ -450,6 +450,16 @@ class Store:
         )
         return int(row[0][0])
 
+    def exit_purposes(self, position_id: int) -> list[str]:
+        """Purposes (EXIT_<reason>) of the exit orders of `position_id` that were not cancelled
+        or rejected, oldest first."""
+        rows = self.query(
+            "SELECT purpose FROM orders WHERE position_id = ? AND purpose LIKE 'EXIT%' AND "
+            "status NOT IN ('cancelled', 'rejected') ORDER BY id",
+            position_id,
+        )
+        return [r[0] for r in rows]
+
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
         row = self.query(

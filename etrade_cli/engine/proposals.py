@@ -42,7 +42,8 @@ from .cycle import _entry_context, _EntryContext, entered, gate_refusal, ticket_
 from .orders import send_order
 from .types import Action, Deps, RunResult
 
-#: the journal purpose (EXIT_<reason>) and exit reason of a SELL proposal
+#: the exit reason of a SELL proposal: SIGNAL, then SIGNAL2, SIGNAL3... for later ones of the
+#: same position (the journal allows one exit per position and purpose)
 SELL_REASON = "SIGNAL"
 
 
@@ -216,14 +217,18 @@ def _send(
     journal refuses it (a duplicate that slipped past the first check)."""
     st, day = deps.store, res.session or ""
     tag = pos.kind if pos is not None else (p.tag or "http")
-    reason = SELL_REASON if p.side == "SELL" else f"ENTRY_{tag}"
+    purpose = _exit_purpose(deps, pos) if pos is not None else f"ENTRY_{tag}"
+    reason = purpose.removeprefix("EXIT_")
     if res.dry_run:
         return Action(p.side, p.symbol, tag, reason, shares, price, "dry-run", coid)
     try:
         with st.tx() as db:
-            order = _journal(deps, db, p, pos, tag, shares, coid, day, res.run_id)
+            order = _journal(deps, db, p, pos, tag, shares, coid, purpose, day, res.run_id)
     except sqlite3.IntegrityError as exc:
-        _note(res, p, "duplicate", f"the journal refused it ({exc})", coid)
+        if st.order_by_coid(coid) is not None:
+            _note(res, p, "duplicate", f"already in the journal as {coid}; not sent again", coid)
+        else:
+            _refuse(deps, res, p, "refused", f"the journal refused it: {exc}")
         return None
     deps.faults("after_intent")
     done = send_order(deps, order, day)
@@ -242,6 +247,14 @@ def _send(
     )
 
 
+def _exit_purpose(deps: Deps, pos: Position) -> str:
+    done = set(deps.store.exit_purposes(pos.id))
+    n = 1
+    while f"EXIT_{SELL_REASON}{n if n > 1 else ''}" in done:
+        n += 1
+    return f"EXIT_{SELL_REASON}{n if n > 1 else ''}"
+
+
 def _journal(
     deps: Deps,
     db: sqlite3.Connection,
@@ -250,6 +263,7 @@ def _journal(
     tag: str,
     shares: int,
     coid: str,
+    purpose: str,
     day: str,
     run_id: int | None,
 ) -> Any:
@@ -276,7 +290,7 @@ def _journal(
         quantity=shares,
         price_type=p.price_type,
         limit_price=p.limit_price,
-        purpose=f"EXIT_{SELL_REASON}" if p.side == "SELL" else f"ENTRY_{tag}",
+        purpose=purpose,
         position_id=position_id,
         session_date=day,
         run_id=run_id,
