@@ -35,13 +35,22 @@ def _deps(
 ) -> Any:
     from ..config import universe
     from ..registry import check_live_guard
-    from ..services import broker_spec, engine_deps, make_broker, make_strategy, open_store
+    from ..services import (
+        broker_spec,
+        engine_deps,
+        make_broker,
+        make_strategy,
+        notifiers,
+        open_store,
+    )
 
     cfg = state(ctx).config()
     check_live_guard(cfg, broker_spec(cfg, broker), live)  # before anything is opened
     chosen = make_strategy(cfg, strategy)
     store = open_store(cfg)
-    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg), chosen)
+    deps = engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg), chosen)
+    deps.subscribers.extend(notifiers(cfg))
+    return deps
 
 
 def _service_failed(res: Any) -> None:
@@ -90,10 +99,17 @@ def run_once_cmd(
     finally:
         deps.store.close()
     if as_json:
-        emit_json(res.to_dict())
+        emit_json(views.run_result_dict(res))
     else:
         for part in views.run_tables(res):
             out.print(part)
+    if res.halted:
+        from ..errors import ReconcileError
+
+        raise ReconcileError(
+            f"reconcile: {res.halted}; nothing sent: check the account and the book "
+            "(`etrade positions`) before the next run"
+        )
     _service_failed(res)
 
 
@@ -113,25 +129,29 @@ def run_loop_cmd(
     import datetime as dt
 
     from ..engine import run_once
+    from ..events import Event, RunFinished
     from ..schedule import NyseCalendar, StopFlag, run_loop
     from ..services import make_strategy
 
     cfg = state(ctx).config()
     stop = StopFlag()
     stop.install()
+    last: list[str] = []
+
+    def heartbeat_line(event: Event) -> None:
+        """The first subscriber: keeps the summary of the finished cycle for the heartbeat."""
+        if isinstance(event, RunFinished):
+            last.append(event.summary())
 
     def cycle(_now: dt.datetime) -> str:
         deps = _deps(ctx, broker, live, strategy)
+        deps.subscribers.insert(0, heartbeat_line)
         try:
             res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
             deps.store.close()
-        c = res.counts()
-        return (
-            f"session {res.session} exits {c['exits']} entries {c['entries']} "
-            f"refusals {c['refusals']} findings {c['findings']}"
-            + "".join(f"; signal service: {e}" for e in res.service_errors)
-        )
+        line = last.pop() if last else "no summary"
+        return line + "".join(f"; signal service: {e}" for e in res.service_errors)
 
     stats = run_loop(
         cycle,

@@ -29,6 +29,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..events import KillSwitch, RiskRefused
 from ..store import Position
 from ..strategy.base import (
     HeldPosition,
@@ -59,6 +60,8 @@ def proposal_cycle(deps: Deps, session: np.datetime64, res: RunResult, blocked: 
     """Steps 1-5 of the module doc for `deps.strategy` (a `Proposer`)."""
     proposer = cast(Proposer, deps.strategy)
     ctx = _entry_context(deps, session)
+    if ctx.kill_reason and not res.dry_run:
+        deps.emit(KillSwitch(deps.broker.account, str(session), ctx.kill_reason))
     pctx = _context(deps, session, ctx)
     try:
         proposals = proposer.propose(pctx)
@@ -364,6 +367,7 @@ def _refuse(deps: Deps, res: RunResult, p: Proposal, outcome: str, reason: str) 
             reason=reason,
         )
         _record(deps, db, p, day, res.run_id, outcome, reason)
+    deps.emit(RiskRefused(p.symbol, f"{p.side} {p.id}", reason))
 
 
 # --- rewards -----------------------------------------------------------------------------------
