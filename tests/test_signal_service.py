@@ -285,3 +285,40 @@ def test_strategy_option_overrides_the_configured_one(cli, hermetic, service):
     r = cli("run-once", "--as-of", D1, "--strategy", "rajat_alpha", "--json")
     assert r.exit_code == 0, r.output
     assert service.requests == []
+
+
+def test_the_example_service_proposes_rajat_b1_signals_and_logs_rewards(cli, hermetic, tmp_path):
+    import importlib.util
+    import threading
+
+    path = Path(__file__).parents[1] / "examples" / "signal_service" / "server.py"
+    spec = importlib.util.spec_from_file_location("example_signal_service", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rewards = tmp_path / "rewards.jsonl"
+    server = mod.make_server(mod.RajatB1Service(rewards), port=0, token=TOKEN)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        (hermetic / "config.toml").write_text(
+            f'[strategy]\nname = "http"\n[signals]\nurl = "{url}"\ntoken = "{TOKEN}"\n'
+            "validate = true\n"
+        )
+        r, doc = run(cli, "--as-of", D2)
+        assert r.exit_code == 0, r.output
+        # the same B1s as `etrade run-once` with Rajat Alpha itself on this session
+        assert [(e["symbol"], e["kind"], e["status"]) for e in doc["entries"]] == [
+            ("ED", "B1", "filled"),
+            ("AEP", "B1", "filled"),
+        ]
+        logged = [json.loads(line) for line in rewards.read_text().splitlines()]
+        assert [(x["kind"], x["fill"]["symbol"]) for x in logged] == [("fill", "ED"), ("fill", "AEP")]
+        (hermetic / "config.toml").write_text(
+            f'[strategy]\nname = "http"\n[signals]\nurl = "{url}"\ntoken = "wrong-token"\n'
+        )
+        r, _ = run(cli, "--as-of", D2)
+        assert r.exit_code == ExitStatus.API and "HTTP 401" in r.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
