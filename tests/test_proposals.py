@@ -302,13 +302,32 @@ def test_our_requests_match_the_schema(tmp_path):
         assert schema_ok("RewardRequest", body), body
 
 
-def test_a_review_that_fails_is_a_rejection_naming_the_problem():
-    class Down(FakeClient):
+def test_a_review_that_fails_rejects_every_proposal_of_the_run_and_is_reported_once(tmp_path):
+    class ValidateDown(FakeClient):
         def post(self, path, body, headers=None):
-            raise ProposalsUnavailable(f"{path}: no answer within 1 s (timeout_s)")
+            if path == "/validate":
+                self.calls.append((path, body))
+                raise ProposalsUnavailable(f"{path}: no answer within 1 s (timeout_s)")
+            return super().post(path, body, headers)
 
-    s = HttpStrategy(SignalsConfig(url="http://127.0.0.1:1", validate=True), client=Down())
+    client = ValidateDown([p("a", quantity=1), p("b", "BBB", quantity=1)])
+    deps = deps_with(tmp_path, {"AAA": [10.0], "BBB": [10.0]}, client)
+    res = run_once(deps, day(0))
+    assert res.entries == [] and len(client.paths("/validate")) == 1
+    assert [o[1] for o in outcomes(res)] == ["rejected", "rejected"]
+    assert outcomes(res)[0][2] == "validate: failed: /validate: no answer within 1 s (timeout_s)"
+    assert res.service_errors == [
+        "validate: /validate: no answer within 1 s (timeout_s); proposals rejected"
+    ]
+    assert deps.strategy.supports_replay() is False  # /capabilities: HTTP 404
+
+
+def test_a_bad_validate_answer_is_a_contract_error():
+    class Garbage(FakeClient):
+        def post(self, path, body, headers=None):
+            return {"approved": "yes"}
+
+    s = HttpStrategy(SignalsConfig(url="http://127.0.0.1:1", validate=True), client=Garbage())
     ctx = ProposalContext("2024-01-02", "2024-01-02T21:00:00+00:00", 1.0, 1.0, (), ("AAA",))
-    ok, why = s.review(Proposal("a", "AAA", "BUY"), Sizing(1, 1.0, 1.0, "P1"), ctx)
-    assert not ok and why == "validate failed: /validate: no answer within 1 s (timeout_s)"
-    assert s.supports_replay() is False
+    with pytest.raises(contract.ContractError, match="approved: must be true or false"):
+        s.review(Proposal("a", "AAA", "BUY"), Sizing(1, 1.0, 1.0, "P1"), ctx)

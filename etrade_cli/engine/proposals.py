@@ -127,9 +127,7 @@ def _one(
     if why:
         _refuse(deps, res, p, "refused", why)
         return
-    ok, verdict = cast(Proposer, deps.strategy).review(
-        p, Sizing(shares, price, round(shares * price, 2), coid), pctx
-    )
+    ok, verdict = _review(deps, res, p, Sizing(shares, price, round(shares * price, 2), coid), pctx)
     if not ok:
         _refuse(deps, res, p, "rejected", f"validate: {verdict}")
         return
@@ -144,6 +142,21 @@ def _one(
         if action.status not in ("rejected", "cancelled"):
             ctx.book.add(p.symbol, action.kind)
             entered(deps, ctx, p.symbol, shares * (action.price or price), res.dry_run)
+
+
+def _review(
+    deps: Deps, res: RunResult, p: Proposal, sizing: Sizing, pctx: ProposalContext
+) -> tuple[bool, str]:
+    """The proposer's review; a failed one is a rejection, reported once as a service problem,
+    and the rest of the run's proposals are rejected without calling it again."""
+    failed = next((e for e in res.service_errors if e.startswith("validate: ")), None)
+    if failed:
+        return False, f"failed earlier this run ({failed.removeprefix('validate: ')})"
+    try:
+        return cast(Proposer, deps.strategy).review(p, sizing, pctx)
+    except ProposalsUnavailable as exc:
+        res.service_errors.append(f"validate: {exc}; proposals rejected")
+        return False, f"failed: {exc}"
 
 
 def _price_check(deps: Deps, p: Proposal, price: float, close: float) -> str | None:

@@ -120,15 +120,15 @@ class HttpStrategy:
         return contract.parse_proposals(doc, known)
 
     def review(self, proposal: Proposal, sizing: Sizing, ctx: ProposalContext) -> tuple[bool, str]:
-        """`POST /validate` when `[signals] validate = true`, else approved. A failed call or a
-        bad answer is a rejection naming the problem."""
+        """`POST /validate` when `[signals] validate = true`, else approved.
+
+        Raises:
+            ProposalsUnavailable: the call failed or the answer breaks the contract.
+        """
         if not self.cfg.validate:
             return True, ""
-        try:
-            doc = self.client.post("/validate", contract.validate_body(proposal, sizing, ctx))
-            approved, reason = contract.parse_verdict(doc)
-        except ProposalsUnavailable as exc:
-            return False, f"validate failed: {exc}"
+        doc = self.client.post("/validate", contract.validate_body(proposal, sizing, ctx))
+        approved, reason = contract.parse_verdict(doc)
         return approved, reason or ("approved" if approved else "rejected by the service")
 
     def reward(self, key: str, body: dict[str, Any]) -> None:

@@ -343,8 +343,8 @@ class Proposer(Protocol):
         ...
 
     def review(self, proposal: Proposal, sizing: Sizing, ctx: ProposalContext) -> tuple[bool, str]:
-        """A second opinion after the local checks: (approved, reason). Never raises: a failed
-        review is (False, why)."""
+        """A second opinion after the local checks: (approved, reason). Raises
+        `ProposalsUnavailable` when it could not be asked (the engine rejects the proposal)."""
         ...
 
     def reward(self, key: str, body: dict[str, Any]) -> None:
