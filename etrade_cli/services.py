@@ -102,20 +102,24 @@ def backtest_strategy(cfg: Config, name: str | None = None) -> Strategy:
     Raises:
         UsageError: the strategy cannot be replayed. ConfigError: from its factory.
     """
-    from .errors import UsageError
+    from .errors import ConfigError, UsageError
     from .registry import resolve_strategy
 
     spec = resolve_strategy(name or cfg.strategy_name)
-    strategy = make_strategy(cfg, name)
     if spec.replayable:
-        return strategy
-    check = getattr(strategy, "supports_replay", None)
-    if check is not None and check():
-        return strategy
+        return make_strategy(cfg, name)
+    why = 'a service that takes past sessions says so with GET /capabilities -> {"past_sessions": true}'
+    try:
+        strategy = make_strategy(cfg, name)
+    except ConfigError as exc:
+        why = str(exc)
+    else:
+        check = getattr(strategy, "supports_replay", None)
+        if check is not None and check():
+            return strategy
     raise UsageError(
         f"strategy {spec.name!r} cannot be backtested: its orders come from an external "
-        "service that cannot be replayed (a service that takes past sessions says so with "
-        'GET /capabilities -> {"past_sessions": true})'
+        f"service that cannot be replayed ({why})"
     )
 
 

@@ -263,6 +263,9 @@ def test_backtest_refuses_a_service_that_cannot_replay(cli, hermetic, service):
     assert "cannot be backtested" in r.stderr and "past_sessions" in r.stderr
     configure(hermetic, closed_port_url())
     assert cli("backtest", "--strategy", "http").exit_code == ExitStatus.USAGE
+    (hermetic / "config.toml").unlink()
+    r = cli("backtest", "--strategy", "http")
+    assert r.exit_code == ExitStatus.USAGE and "[signals] url" in r.stderr
 
 
 def test_backtest_replays_a_service_that_takes_past_sessions(cli, hermetic, service):

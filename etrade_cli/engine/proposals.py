@@ -92,7 +92,7 @@ def _context(deps: Deps, session: np.datetime64, ctx: _EntryContext) -> Proposal
             for p in held
             if p.remaining_qty > 0
         ),
-        universe=tuple(s for s in sorted(m.tradable)),
+        universe=tuple(sorted(m.tradable)),
     )
 
 
