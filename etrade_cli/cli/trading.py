@@ -9,7 +9,11 @@ import typer
 from .common import JSON_OPT, emit_json, err, out, parse_date, state
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker: paper, etrade or alpaca (default from config)."
+    None,
+    "--broker",
+    "-b",
+    help="Broker: paper, etrade, alpaca, schwab or ibkr (default: the global --broker, then "
+    "[broker] name).",
 )
 STRATEGY_OPT = typer.Option(
     None,
@@ -20,7 +24,7 @@ STRATEGY_OPT = typer.Option(
 LIVE_OPT = typer.Option(
     False,
     "--live",
-    help="Allow real-money orders (also needs allow_live_orders = true in [etrade] or [alpaca]).",
+    help="Allow real-money orders (also needs allow_live_orders = true in the broker's section).",
 )
 
 
@@ -31,8 +35,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _deps(
-    ctx: typer.Context, broker: str | None, live: bool = False, strategy: str | None = None
+    ctx: typer.Context,
+    broker: str | None,
+    live: bool = False,
+    dry_run: bool = False,
+    strategy: str | None = None,
 ) -> Any:
+    """Engine dependencies for `broker` and `strategy` (default `[strategy] name`); the live
+    guard applies unless nothing is sent."""
     from ..config import universe
     from ..registry import check_live_guard
     from ..services import (
@@ -44,11 +54,18 @@ def _deps(
         open_store,
     )
 
-    cfg = state(ctx).config()
-    check_live_guard(cfg, broker_spec(cfg, broker), live)  # before anything is opened
+    st = state(ctx)
+    cfg = st.config()
+    name = broker or st.broker or cfg.broker.name
+    if not dry_run:  # nothing is sent in a dry run: it shows what a live run would send
+        check_live_guard(cfg, broker_spec(cfg, name), live)  # before anything is opened
     chosen = make_strategy(cfg, strategy)
     store = open_store(cfg)
-    deps = engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg), chosen)
+    try:
+        deps = engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg), chosen)
+    except BaseException:
+        store.close()
+        raise
     deps.subscribers.extend(notifiers(cfg))
     return deps
 
@@ -93,7 +110,7 @@ def run_once_cmd(
     from ..engine import run_once
 
     day = parse_date(as_of, "--as-of")
-    deps = _deps(ctx, broker, live, strategy)
+    deps = _deps(ctx, broker, live, dry_run, strategy)
     try:
         res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
     finally:
@@ -144,7 +161,7 @@ def run_loop_cmd(
             last.append(event.summary())
 
     def cycle(_now: dt.datetime) -> str:
-        deps = _deps(ctx, broker, live, strategy)
+        deps = _deps(ctx, broker, live, dry_run, strategy)
         deps.subscribers.insert(0, heartbeat_line)
         try:
             res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
