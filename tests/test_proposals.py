@@ -66,9 +66,7 @@ def outcomes(res) -> list[tuple[str, str, str]]:
 
 def test_sizing_quantity_notional_and_default(tmp_path):
     prices = {"AAA": [101.0], "BBB": [50.0], "CCC": [10.0]}
-    client = FakeClient(
-        [p("q", quantity=3), p("n", "BBB", notional_usd=1000.0), p("d", "CCC")]
-    )
+    client = FakeClient([p("q", quantity=3), p("n", "BBB", notional_usd=1000.0), p("d", "CCC")])
     res = run_once(deps_with(tmp_path, prices, client), day(0))
     assert [(a.symbol, a.quantity, a.status) for a in res.entries] == [
         ("AAA", 3, "filled"),

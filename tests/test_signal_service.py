@@ -63,23 +63,28 @@ def test_propose_check_validate_order_fill_reward(cli, hermetic: Path, service: 
     assert r.exit_code == 0, r.output
     coid = proposal_coid("paper", "paper", "p-1")
     assert len(coid) == 20 and coid.isalnum()
-    assert [(e["symbol"], e["kind"], e["quantity"], e["status"], e["client_order_id"])
-            for e in doc["entries"]] == [("IBM", "momentum", 10, "filled", coid)]
+    assert [
+        (e["symbol"], e["kind"], e["quantity"], e["status"], e["client_order_id"])
+        for e in doc["entries"]
+    ] == [("IBM", "momentum", 10, "filled", coid)]
     assert doc["entries"][0]["price"] == pytest.approx(IBM_D1)
     assert [p["outcome"] for p in doc["proposals"]] == ["ordered"]
     # the service was asked with the contract's body and the bearer token
-    (_, _, headers, body), = service.calls("/propose")
+    ((_, _, headers, body),) = service.calls("/propose")
     assert headers["Authorization"] == f"Bearer {TOKEN}"
     assert body["session"] == D1 and body["as_of"].endswith("+00:00")
     assert body["account"] == {"equity": 100_000.0, "cash": 100_000.0}
     assert body["positions"] == [] and body["universe"] == ["AAPL", "IBM", "KO", "MSFT"]
-    (_, _, _, vbody), = service.calls("/validate")
+    ((_, _, _, vbody),) = service.calls("/validate")
     assert vbody["proposal"]["id"] == "p-1"
     assert vbody["sizing"] == {
-        "quantity": 10, "price": IBM_D1, "notional_usd": 1289.0, "client_order_id": coid
+        "quantity": 10,
+        "price": IBM_D1,
+        "notional_usd": 1289.0,
+        "client_order_id": coid,
     }
     # one reward, after the fill was recorded, with an idempotency key
-    (_, _, rheaders, reward), = service.calls("/reward")
+    ((_, _, rheaders, reward),) = service.calls("/reward")
     assert reward["kind"] == "fill" and reward["proposal_id"] == "p-1"
     assert reward["fill"]["symbol"] == "IBM" and reward["fill"]["side"] == "BUY"
     assert reward["fill"]["quantity"] == 10 and reward["fill"]["price"] == pytest.approx(IBM_D1)
@@ -316,7 +321,10 @@ def test_the_example_service_proposes_rajat_b1_signals_and_logs_rewards(cli, her
             ("AEP", "B1", "filled"),
         ]
         logged = [json.loads(line) for line in rewards.read_text().splitlines()]
-        assert [(x["kind"], x["fill"]["symbol"]) for x in logged] == [("fill", "ED"), ("fill", "AEP")]
+        assert [(x["kind"], x["fill"]["symbol"]) for x in logged] == [
+            ("fill", "ED"),
+            ("fill", "AEP"),
+        ]
         (hermetic / "config.toml").write_text(
             f'[strategy]\nname = "http"\n[signals]\nurl = "{url}"\ntoken = "wrong-token"\n'
         )
