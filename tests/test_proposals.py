@@ -329,3 +329,13 @@ def test_a_bad_validate_answer_is_a_contract_error():
     ctx = ProposalContext("2024-01-02", "2024-01-02T21:00:00+00:00", 1.0, 1.0, (), ("AAA",))
     with pytest.raises(contract.ContractError, match="approved: must be true or false"):
         s.review(Proposal("a", "AAA", "BUY"), Sizing(1, 1.0, 1.0, "P1"), ctx)
+
+
+def test_max_positions_applies_to_bar_signal_entries_too(tmp_path):
+    market = fake_market({"AAA": [100.0], "BBB": [100.0]}, {("AAA", 0): 5, ("BBB", 0): 4})
+    deps = make_deps(tmp_path, market, cash=100_000, risk=RiskConfig(max_positions=1))
+    res = run_once(deps, day(0))
+    assert [a.symbol for a in res.entries] == ["AAA"]
+    assert res.refusals == [
+        {"symbol": "BBB", "action": "B1", "reason": "max_positions (1) open or pending"}
+    ]
