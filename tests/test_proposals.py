@@ -339,3 +339,16 @@ def test_max_positions_applies_to_bar_signal_entries_too(tmp_path):
     assert res.refusals == [
         {"symbol": "BBB", "action": "B1", "reason": "max_positions (1) open or pending"}
     ]
+
+
+def test_a_held_symbol_that_left_the_universe_can_be_sold_not_bought(tmp_path):
+    client = FakeClient(
+        [p("a", quantity=2, stop_loss=1.0)], [p("b", quantity=1), p("s", side="SELL")]
+    )
+    deps = deps_with(tmp_path, {"AAA": [10.0, 11.0]}, client)
+    run_once(deps, day(0))
+    deps.market.tradable.discard("AAA")  # removed from the watchlist, still held
+    res = run_once(deps, day(1))
+    assert outcomes(res)[0] == ("s", "ordered", "ok")
+    assert outcomes(res)[1][:2] == ("b", "refused") and "not in the universe" in outcomes(res)[1][2]
+    assert [(a.side, a.quantity) for a in res.exits] == [("SELL", 2)]

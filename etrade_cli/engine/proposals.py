@@ -180,6 +180,8 @@ def _whole(q: float) -> int | None:
 def _buy_check(deps: Deps, ctx: _EntryContext, p: Proposal, price: float) -> tuple[int, str | None]:
     """Shares of a BUY proposal at `price` (USD) after the engine's entry checks, or 0 and the
     reason."""
+    if p.symbol not in deps.market.tradable:
+        return 0, f"{p.symbol} is not in the universe (the watchlist minus the exclusions)"
     why = gate_refusal(deps, ctx, p.symbol)
     if why:
         return 0, why

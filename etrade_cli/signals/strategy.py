@@ -78,9 +78,11 @@ class HttpStrategy:
         )
 
     def benchmark_symbol(self) -> str | None:
+        """None: no benchmark bars are needed."""
         return None
 
     def order_key(self, sig: Signal) -> tuple[Any, ...]:
+        """By symbol (there are no bar signals to order)."""
         return (sig.symbol,)
 
     def classify(self, sig: Signal, book: Book) -> Decision:
@@ -105,6 +107,7 @@ class HttpStrategy:
         return ExitPlan(pos.stop_loss, pos.targets_hit, sells)
 
     def buy_window(self) -> tuple[int, int] | None:
+        """None: proposals are taken at any time of the session."""
         return None
 
     # -- the Proposer capability -------------------------------------------------------------
