@@ -229,12 +229,82 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
 m002_strategy_tag.rebuilds_tables = True  # type: ignore[attr-defined]
 
 
-def m003_fill_keys_per_account(db: sqlite3.Connection) -> None:
+def m003_backtest_results(db: sqlite3.Connection) -> None:
+    """Stored backtest results (`etrade backtest list/show`): parameters, data range,
+    statistics and trades as the JSON document the backtest printed."""
+    _script(
+        db,
+        """
+        CREATE TABLE backtest_results (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            start_date TEXT NOT NULL,
+            end_date TEXT NOT NULL,
+            symbols INTEGER NOT NULL,
+            trades INTEGER NOT NULL,
+            return_pct REAL,
+            document TEXT NOT NULL
+        )
+        """,
+    )
+
+
+def m004_signal_proposals(db: sqlite3.Connection) -> None:
+    """Proposals of a proposing strategy (the `http` signal service) with their outcome and the
+    journal row each became, and the rewards outbox: one row per reward to deliver, kept until
+    the service accepts it (`idempotency_key` is sent with every attempt)."""
+    _script(
+        db,
+        """
+        CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            proposal_id TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            session_date TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs (id),
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ordered', 'refused', 'rejected')),
+            reason TEXT,
+            client_order_id TEXT,
+            order_id INTEGER REFERENCES orders (id),
+            position_id INTEGER REFERENCES positions (id),
+            stop_loss REAL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX proposals_order ON proposals (order_id) WHERE order_id IS NOT NULL;
+        CREATE INDEX proposals_position ON proposals (position_id);
+        CREATE TABLE rewards (
+            id INTEGER PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            proposal_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('fill', 'close')),
+            fill_id INTEGER REFERENCES fills (id),
+            position_id INTEGER REFERENCES positions (id),
+            body TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX rewards_pending ON rewards (broker, account, status)
+        """,
+    )
+
+
+def m005_fill_keys_per_account(db: sqlite3.Connection) -> None:
     """Fill keys unique per (broker, account), not across the whole book.
 
     E*TRADE `orderId`s are unique only within an account (and environment), so `{orderId}:{qty}`
     keys of two accounts can be equal; a book-wide UNIQUE made the second fill a silent no-op.
-    Existing rows take their broker and account from their journal order."""
+    Existing rows take their broker and account from their journal order; the table is rebuilt
+    with every row and id kept (foreign keys off, checked before commit: rewards refer to fills)."""
     _script(
         db,
         """
@@ -263,11 +333,16 @@ def m003_fill_keys_per_account(db: sqlite3.Connection) -> None:
     )
 
 
+m005_fill_keys_per_account.rebuilds_tables = True  # type: ignore[attr-defined]
+
+
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
     ("m002_strategy_tag", m002_strategy_tag),
-    ("m003_fill_keys_per_account", m003_fill_keys_per_account),
+    ("m003_backtest_results", m003_backtest_results),
+    ("m004_signal_proposals", m004_signal_proposals),
+    ("m005_fill_keys_per_account", m005_fill_keys_per_account),
 ]
 
 
@@ -446,6 +521,16 @@ class Store:
         )
         return int(row[0][0])
 
+    def exit_purposes(self, position_id: int) -> list[str]:
+        """Purposes (EXIT_<reason>) of the exit orders of `position_id` that were not cancelled
+        or rejected, oldest first."""
+        rows = self.query(
+            "SELECT purpose FROM orders WHERE position_id = ? AND purpose LIKE 'EXIT%' AND "
+            "status NOT IN ('cancelled', 'rejected') ORDER BY id",
+            position_id,
+        )
+        return [r[0] for r in rows]
+
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
         row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
@@ -501,13 +586,16 @@ class Store:
 
         The `clientOrderId` is the database's random 6-character tag followed by the journal row
         id (zero-padded to 8 digits): 14 alphanumerics, unique per database and so per account
-        (E*TRADE: "20 or less alphanumeric characters ... unique within this account").
+        (E*TRADE: "20 or less alphanumeric characters ... unique within this account"). A
+        caller may pass its own `client_order_id` (a proposal's derived one): the column's
+        UNIQUE constraint then refuses a second order with it.
 
         Raises:
             sqlite3.IntegrityError: a live order for the same exit, or an entry in the same
                 symbol and session, already exists (the duplicate guard).
         """
         now = utcnow()
+        given = "client_order_id" in values
         values = {
             "status": "intent",
             "created_at": now,
@@ -520,8 +608,9 @@ class Store:
             f"INSERT INTO orders ({cols}) VALUES ({','.join('?' * len(values))})",
             tuple(values.values()),
         )
-        coid = f"{self.meta('order_tag')}{cur.lastrowid:08d}"
-        db.execute("UPDATE orders SET client_order_id = ? WHERE id = ?", (coid, cur.lastrowid))
+        if not given:
+            coid = f"{self.meta('order_tag')}{cur.lastrowid:08d}"
+            db.execute("UPDATE orders SET client_order_id = ? WHERE id = ?", (coid, cur.lastrowid))
         return self.order_by_id(int(cur.lastrowid or 0), db)
 
     def order_by_id(self, order_id: int, db: sqlite3.Connection | None = None) -> OrderRow:
@@ -676,6 +765,102 @@ class Store:
         rows = self.query("SELECT starting_cash FROM paper_accounts WHERE account = ?", account)
         return float(rows[0][0]) if rows else None
 
+    # -- proposals and the rewards outbox (a proposing strategy: the signal service) --------
+
+    def add_proposal(self, db: sqlite3.Connection, **values: Any) -> int:
+        """Record a proposal and its outcome (`ordered`, `refused` by the local checks,
+        `rejected` by the proposer's review) inside the caller's transaction; returns its row id.
+        `values`: the `proposals` columns; `body` is the proposal as JSON text."""
+        values = {"created_at": utcnow(), **values}
+        cur = db.execute(
+            f"INSERT INTO proposals ({', '.join(values)}) VALUES "
+            f"({','.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def proposals(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Recorded proposals (of one run when `run_id` is given), oldest first."""
+        sql = "SELECT * FROM proposals" + (" WHERE run_id = ?" if run_id is not None else "")
+        args = () if run_id is None else (run_id,)
+        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+
+    def proposal_stop_loss(self, position_id: int) -> float | None:
+        """The stop (USD) the opening proposal of `position_id` asked for, or None."""
+        row = self.db.execute(
+            "SELECT stop_loss FROM proposals WHERE position_id = ? AND side = 'BUY' AND "
+            "outcome = 'ordered' AND stop_loss IS NOT NULL ORDER BY id LIMIT 1",
+            (position_id,),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def unrewarded_fills(self, broker: str, account: str) -> list[dict[str, Any]]:
+        """Fills of orders that came from proposals and have no reward row yet: fill_id,
+        proposal_id, symbol, side, quantity, price (USD), filled_at (UTC), realized_pnl (USD,
+        exits only, else None)."""
+        rows = self.query(
+            "SELECT f.id AS fill_id, pr.proposal_id, o.symbol, o.side, f.quantity, f.price, "
+            "f.filled_at, (SELECT e.realized_pnl FROM partial_exits e WHERE e.order_id = o.id "
+            "AND e.quantity = f.quantity AND e.price = f.price ORDER BY e.id LIMIT 1) "
+            "AS realized_pnl FROM fills f JOIN orders o ON o.id = f.order_id "
+            "JOIN proposals pr ON pr.order_id = o.id WHERE o.broker = ? AND o.account = ? AND "
+            "NOT EXISTS (SELECT 1 FROM rewards r WHERE r.kind = 'fill' AND r.fill_id = f.id) "
+            "ORDER BY f.id",
+            broker,
+            account,
+        )
+        return [dict(r) for r in rows]
+
+    def unrewarded_closes(self, broker: str, account: str) -> list[tuple[str, Position]]:
+        """(opening proposal id, position) of closed positions opened by a proposal that have
+        no close reward yet, oldest first."""
+        rows = self.query(
+            "SELECT pr.proposal_id AS opened_by, p.* FROM positions p JOIN proposals pr ON "
+            "pr.position_id = p.id AND pr.side = 'BUY' AND pr.outcome = 'ordered' WHERE "
+            "p.broker = ? AND p.account = ? AND p.status = 'closed' AND NOT EXISTS (SELECT 1 "
+            "FROM rewards r WHERE r.kind = 'close' AND r.position_id = p.id) ORDER BY p.id",
+            broker,
+            account,
+        )
+        out = []
+        for r in rows:
+            d = dict(r)
+            out.append((str(d.pop("opened_by")), Position(**d)))
+        return out
+
+    def add_reward(self, db: sqlite3.Connection, **values: Any) -> None:
+        """Queue a reward (`pending`) inside the caller's transaction; a second one with the same
+        `idempotency_key` is ignored. `values`: the `rewards` columns; `body` is JSON text."""
+        values = {"status": "pending", "created_at": utcnow(), **values}
+        db.execute(
+            f"INSERT OR IGNORE INTO rewards ({', '.join(values)}) VALUES "
+            f"({','.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+
+    def rewards(self, broker: str, account: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Rewards of a broker account (in `status` when given), oldest first."""
+        sql = "SELECT * FROM rewards WHERE broker = ? AND account = ?"
+        args: list[Any] = [broker, account]
+        if status is not None:
+            sql, args = sql + " AND status = ?", [*args, status]
+        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+
+    def reward_attempted(self, reward_id: int, error: str | None) -> None:
+        """Record a delivery attempt: `sent` when `error` is None, else kept pending with it."""
+        with self.tx() as db:
+            if error is None:
+                db.execute(
+                    "UPDATE rewards SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+                    "last_error = NULL WHERE id = ?",
+                    (utcnow(), reward_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE rewards SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    (error[:500], reward_id),
+                )
+
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(self, mode: str, broker: str, account: str, as_of: str | None) -> int:
@@ -746,3 +931,110 @@ class Store:
             account,
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value of the `meta` table (e.g. `kind = backtest`)."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @staticmethod
+    def kind_of(path: Path) -> str | None:
+        """The `meta.kind` of an existing database file read-only ("backtest" for a backtest's
+        book), or None (no such key, or not an SQLite database)."""
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            return None
+        return str(row[0]) if row else None
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def exit_fills(
+        self, broker: str, account: str, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every exit fill (`partial_exits`) of a broker account on or after `since`, oldest
+        first: position_id, symbol, kind (B1/B2), session_date, reason, quantity, price USD,
+        realized_pnl USD (after the exit order's commission)."""
+        rows = self.query(
+            "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
+            " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
+            " e.position_id WHERE p.broker = ? AND p.account = ? AND e.session_date >= ?"
+            " ORDER BY e.session_date, e.id",
+            broker,
+            account,
+            since or "",
+        )
+        return [dict(r) for r in rows]
+
+    def commissions_paid(self, broker: str, account: str, since: str | None = None) -> float:
+        """Commissions of every recorded fill of a broker account on or after `since`, USD."""
+        row = self.db.execute(
+            "SELECT coalesce(sum(f.commission), 0) FROM fills f JOIN orders o ON o.id = f.order_id"
+            " WHERE o.broker = ? AND o.account = ? AND f.session_date >= ?",
+            (broker, account, since or ""),
+        ).fetchone()
+        return float(row[0])
+
+    # -- stored backtest results ------------------------------------------------------------
+
+    def save_backtest_result(self, doc: dict[str, Any]) -> int:
+        """Keep a backtest's JSON document (see `backtest.BacktestResult.to_dict`); its id."""
+        stats = doc.get("stats") or {}
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO backtest_results (created_at, start_date, end_date, symbols, trades,"
+                " return_pct, document) VALUES (?,?,?,?,?,?,?)",
+                (
+                    utcnow(),
+                    doc["start"],
+                    doc["end"],
+                    doc["symbols"],
+                    stats.get("trades") or 0,
+                    stats.get("return_pct"),
+                    json.dumps(doc),
+                ),
+            )
+        return int(cur.lastrowid or 0)
+
+    def backtest_results(self) -> list[dict[str, Any]]:
+        """Stored backtests, newest first: id, created_at (UTC), start_date, end_date, symbols,
+        trades, return_pct (percent)."""
+        rows = self.query(
+            "SELECT id, created_at, start_date, end_date, symbols, trades, return_pct"
+            " FROM backtest_results ORDER BY id DESC"
+        )
+        return [dict(r) for r in rows]
+
+    def backtest_result(self, result_id: int | None = None) -> dict[str, Any] | None:
+        """The stored document of backtest `result_id` (the latest if None), or None."""
+        if result_id is None:
+            row = self.db.execute(
+                "SELECT id, document FROM backtest_results ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT id, document FROM backtest_results WHERE id = ?", (result_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return {**json.loads(row[1]), "id": row[0]}
+
+    def symbol_history(self, symbol: str) -> tuple[list[Position], list[dict[str, Any]]]:
+        """Filled positions in `symbol` (any broker account, oldest first) and their exit fills
+        (rows shaped as `exit_fills`), for charts."""
+        rows = self.query(
+            "SELECT * FROM positions WHERE symbol = ? AND entry_date IS NOT NULL"
+            " ORDER BY entry_date, id",
+            symbol,
+        )
+        fills = self.query(
+            "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
+            " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
+            " e.position_id WHERE p.symbol = ? ORDER BY e.session_date, e.id",
+            symbol,
+        )
+        return [Position(**dict(r)) for r in rows], [dict(r) for r in fills]

@@ -160,7 +160,7 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
 
     path = tmp_path / "old.db"
     con = dbutil.connect(path)
-    dbutil.migrate(con, MIGRATIONS[:2])  # the book as written before this change
+    dbutil.migrate(con, MIGRATIONS[:4])  # the book as written before this change
     with dbutil.transaction(con):
         con.execute(
             "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, "
@@ -171,11 +171,18 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
             "INSERT INTO fills (order_id, fill_key, quantity, price, session_date, filled_at) "
             "VALUES (1, '1106:5', 5, 10.0, '2010-06-23', 'x')"
         )
+        con.execute(  # a reward outbox row refers to the fill: the rebuild must keep it valid
+            "INSERT INTO rewards (idempotency_key, broker, account, proposal_id, kind, fill_id,"
+            " body, status, created_at) VALUES ('k1', 'etrade', 'ACCT-A', 'p1', 'fill', 1, '{}',"
+            " 'pending', 'x')"
+        )
     con.close()
     store = Store(path)
-    assert store.applied_migrations()[-1] == "m003_fill_keys_per_account"
+    assert store.applied_migrations()[-1] == "m005_fill_keys_per_account"
     row = store.query("SELECT broker, account, fill_key, order_id FROM fills")[0]
     assert tuple(row) == ("etrade", "ACCT-A", "1106:5", 1)
+    assert store.query("SELECT fill_id FROM rewards")[0][0] == 1
+    assert store.query("PRAGMA foreign_key_check") == []
     other = _journal(store, "ACCT-B", "S")
     with store.tx() as db:
         store.add_fill(db, other, "1106:5", 5, 10.0, 0.0, "2010-06-23", "x")  # other account

@@ -78,7 +78,7 @@ def summary_cmd(
     from .common import parse_date, warn
 
     wanted = parse_date(day, "--day")
-    store, book, market, session = _book(ctx, broker, None)
+    store, book, market, session = _book(ctx, broker)
     try:
         the_day = (
             wanted.isoformat()
