@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import db as dbutil
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..strategy.panel import Bars
 
 
@@ -55,7 +55,8 @@ class BarCache:
     """Daily bars in SQLite at `path` (created and migrated on first use).
 
     Raises:
-        ConfigError: the folder cannot be created. DataError: not an SQLite database.
+        ConfigError: the folder cannot be created. BusyError, ReadOnlyError, CorruptError,
+            DiskFullError, StorageError: the file cannot be used (see `etrade_cli.db`).
     """
 
     def __init__(self, path: Path):
@@ -64,11 +65,12 @@ class BarCache:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the bar cache folder {path.parent}: {exc}") from None
+        self.db = dbutil.connect(path, "the bar cache")
         try:
-            self.db = dbutil.connect(path)
             dbutil.migrate(self.db, MIGRATIONS)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"{path}: not a usable bar cache ({exc})") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""
