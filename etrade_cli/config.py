@@ -15,6 +15,7 @@ Validation errors raise `ConfigError` naming file, section and key, with "did yo
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -242,6 +243,12 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     cfg = Config(**sections, source=path)
     for key, problem in cfg.strategy.problems():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
+    bench = cfg.strategy.rs_benchmark.strip().upper()
+    if not is_ticker(bench):
+        raise ConfigError(
+            f"{where}: [strategy] rs_benchmark: not a valid symbol: {cfg.strategy.rs_benchmark!r}"
+        )
+    cfg = replace(cfg, strategy=replace(cfg.strategy, rs_benchmark=bench))
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
@@ -280,6 +287,8 @@ def _check_value(value: Any, hint: Any, rules: dict[str, Any], where: str) -> An
                 f"{where}: expected {'an integer' if hint is int else 'a number'}, "
                 f"got {_tname(value)}"
             )
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number; got {value}")
         _check_range(value, rules, where)
         return hint(value)
     if not isinstance(value, str):
@@ -369,12 +378,12 @@ def config_as_dict(cfg: Config, *, masked: bool = True) -> dict[str, dict[str, A
 
 # --- symbol lists ------------------------------------------------------------------------------
 
-_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.\-/][A-Z0-9]{1,3})?$")
-
-
 def is_ticker(token: str) -> bool:
-    """True for a US equity ticker such as `AAPL`, `BRK.B`, `BF-B` (upper case expected)."""
-    return bool(_TICKER.match(token))
+    """True for a valid symbol such as `AAPL`, `BRK.B`, `BF-B` (upper case expected); the rule
+    is `etrade_cli.symbols.is_symbol`."""
+    from .symbols import is_symbol
+
+    return is_symbol(token)
 
 
 def read_symbol_list(path: Path) -> list[str]:
@@ -397,7 +406,10 @@ def read_symbol_list(path: Path) -> list[str]:
         if not token:
             continue
         if not is_ticker(token):
-            raise ConfigError(f"{path}:{lineno}: not a valid ticker: {line.strip()!r}")
+            raise ConfigError(
+                f"{path}:{lineno}: not a valid symbol: {line.strip()!r} (letters and digits "
+                "with . - / between them, at most 10 characters)"
+            )
         seen.setdefault(token, None)
     return list(seen)
 
@@ -406,9 +418,15 @@ def universe(cfg: Config, watchlist: Path | None = None, exclude: Path | None = 
     """The symbols to trade: the watchlist minus the exclusion list, in watchlist order.
 
     Raises:
-        ConfigError: from `read_symbol_list`.
+        ConfigError: from `read_symbol_list`; an empty watchlist; every symbol excluded.
     """
-    symbols = read_symbol_list(watchlist or cfg.watchlist_path)
+    path = watchlist or cfg.watchlist_path
+    symbols = read_symbol_list(path)
+    if not symbols:
+        raise ConfigError(f"the watchlist is empty: {path} has no symbols (one a line)")
     excl_path = exclude or cfg.exclusionlist_path
     excluded = set(read_symbol_list(excl_path)) if excl_path else set()
-    return [s for s in symbols if s not in excluded]
+    kept = [s for s in symbols if s not in excluded]
+    if not kept:
+        raise ConfigError(f"every symbol of the watchlist {path} is in the exclusion list {excl_path}")
+    return kept

@@ -99,15 +99,12 @@ def parse_symbols(tokens: Iterable[str]) -> list[str]:
     Raises:
         InputError: a token is not a valid ticker.
     """
-    from ..config import is_ticker
+    from ..symbols import validate_symbol
 
     seen: dict[str, None] = {}
     for raw in tokens:
         for tok in raw.replace(",", " ").split():
-            sym = tok.strip().upper()
-            if not is_ticker(sym):
-                raise InputError(f"not a valid ticker: {tok!r}")
-            seen.setdefault(sym, None)
+            seen.setdefault(validate_symbol(tok), None)
     return list(seen)
 
 

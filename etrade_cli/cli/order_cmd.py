@@ -37,13 +37,10 @@ def _order(
     term: str,
     session: str,
 ) -> Any:
-    from ..config import is_ticker
-    from ..errors import InputError
     from ..etrade.orders import EquityOrder, validate
+    from ..symbols import validate_symbol
 
-    sym = symbol.upper()
-    if not is_ticker(sym):
-        raise InputError(f"not a valid ticker: {symbol!r}")
+    sym = validate_symbol(symbol)
     o = EquityOrder(
         sym,
         action.upper(),
