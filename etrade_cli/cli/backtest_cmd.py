@@ -11,6 +11,7 @@ from .common import (
     Format,
     emit_json,
     err,
+    finite,
     out,
     parse_date,
     parse_symbols,
@@ -47,7 +48,10 @@ def backtest_cmd(
         help="Watchlist file (default: the configured one).",
     ),
     cash: float = typer.Option(
-        None, "--cash", min=1.0, help="Starting cash, USD (default [broker] paper_cash)."
+        None,
+        "--cash",
+        callback=finite(1.0),
+        help="Starting cash, USD (default [broker] paper_cash).",
     ),
     chart: Path = typer.Option(
         None,
