@@ -173,8 +173,10 @@ def equity_chart(curve: Sequence[tuple[str, float, float]], path: Path, title: s
     """Write an equity-curve PNG (matplotlib, Agg backend) and return its path.
 
     Raises:
-        InputError: empty curve, or a path that cannot be written.
+        InputError: empty curve, an unsupported format (suffix), or a path that cannot be
+            written completely (`chartio.save_figure`).
     """
+    from .chartio import save_figure
     from .errors import InputError
 
     if not curve:
@@ -196,9 +198,7 @@ def equity_chart(curve: Sequence[tuple[str, float, float]], path: Path, title: s
     fig.autofmt_xdate()
     fig.tight_layout()
     try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise InputError(f"cannot write chart {path}: {exc.strerror or exc}") from None
+        save_figure(fig, path)  # format checked, written whole or not at all
     finally:
         plt.close(fig)
     return path

@@ -98,9 +98,9 @@ def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
     """The broker `name` (default `[broker] name`).
 
     Raises:
-        ConfigError: an unknown or not yet available broker.
+        UsageError: an unknown or not yet available broker.
     """
-    from .errors import ConfigError
+    from .errors import UsageError
 
     name = name or cfg.broker.name
     if name == "paper":
@@ -116,7 +116,7 @@ def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
         from .brokers.alpaca import AlpacaBroker
 
         return AlpacaBroker(cfg.alpaca)
-    raise ConfigError(f"broker {name!r} is not available; choose one of: {', '.join(BROKERS)}")
+    raise UsageError(f"broker {name!r} is not available; choose one of: {', '.join(BROKERS)}")
 
 
 def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> EtradeClient:

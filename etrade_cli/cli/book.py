@@ -35,9 +35,11 @@ def _book(ctx: typer.Context, broker: str | None) -> tuple[Any, Any, Any, Any]:
     import numpy as np
 
     from ..market import MarketView
+    from ..registry import brokers
     from ..services import bar_provider, make_broker, open_store
 
     cfg = state(ctx).config()
+    brokers.get(broker or cfg.broker.name)  # unknown --broker: usage error before opening
     store = open_store(cfg)
     b = make_broker(cfg, store, broker)
     symbols = sorted({p.symbol for p in store.positions(b.name, b.account, ("open", "pending"))})

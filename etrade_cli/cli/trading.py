@@ -27,10 +27,12 @@ def register(app: typer.Typer) -> None:
 def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
     from ..config import universe
     from ..manual import check_live_guard
+    from ..registry import brokers
     from ..services import engine_deps, make_broker, open_store
 
     cfg = state(ctx).config()
     name = broker or cfg.broker.name
+    brokers.get(name)  # an unknown --broker is a usage error (exit 2), before anything is opened
     if name in ("etrade", "alpaca"):
         check_live_guard(cfg, live, name)
     store = open_store(cfg)
