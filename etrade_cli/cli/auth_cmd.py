@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, state
+from .common import JSON_OPT, emit_json, err, out, state, warn
 
 auth_app = typer.Typer(help="Log in to E*TRADE and manage the access token.", no_args_is_help=True)
 
@@ -75,7 +75,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     from ..etrade.auth import ET, token_store, utc_now
 
     cfg = state(ctx).config()
-    tokens = token_store(cfg.etrade).load()
+    tokens = token_store(cfg.etrade, warn).load()
     now = utc_now()
     if tokens is None:
         doc: dict[str, Any] = {"status": "missing", "environment": cfg.etrade.environment}

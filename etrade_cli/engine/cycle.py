@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BusyError, DataError, InputError
+from ..interrupts import deferred_sigint
 from ..market import MarketView
 from ..store import Position, Store, utcnow
 from ..strategy.dual import Book, Decision, classify_one, position_size, signal_order
@@ -65,22 +66,35 @@ def run_once(
         b = deps.broker
         run_mode = "dry-run" if dry_run else mode
         as_of_text = str(as_of) if as_of is not None else None
-        run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+        run_id: int | None = None
         try:
+            with deferred_sigint():  # the runs row is started and finished whole (Ctrl-C)
+                run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
-            outcome = "crashed" if isinstance(exc, SimulatedCrash) else "error"
-            deps.store.finish_run(run_id, outcome, error=f"{type(exc).__name__}: {exc}"[:500])
+            if run_id is not None:
+                with deferred_sigint():
+                    deps.store.finish_run(
+                        run_id, _outcome(exc), error=f"{type(exc).__name__}: {exc}"[:500]
+                    )
             raise
-        deps.store.finish_run(
-            run_id,
-            "ok" if result.market_open else "closed",
-            session_date=result.session,
-            counts=result.counts(),
-            equity=result.equity,
-            cash=result.cash,
-        )
+        with deferred_sigint():
+            deps.store.finish_run(
+                run_id,
+                "ok" if result.market_open else "closed",
+                session_date=result.session,
+                counts=result.counts(),
+                equity=result.equity,
+                cash=result.cash,
+            )
         return result
+
+
+def _outcome(exc: BaseException) -> str:
+    """The `runs.outcome` of a cycle ended by `exc`: crashed (tests), interrupted, or error."""
+    if isinstance(exc, SimulatedCrash):
+        return "crashed"
+    return "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "error"
 
 
 def _cycle(
