@@ -23,8 +23,8 @@ from .errors import DataError, InputError
 from .market import MarketView
 from .report import Performance, TradeStats, performance, trade_stats
 from .store import Store
-from .strategy.panel import Bars
-from .strategy.params import StrategyParams
+from .strategy.base import Strategy
+from .values import Bars
 
 FILL_NOTE = "fills at the close of the bar that triggered them (spec §6); no slippage"
 
@@ -54,7 +54,7 @@ class BacktestResult:
 
 def run_backtest(
     bars: Sequence[Bars],
-    params: StrategyParams,
+    strategy: Strategy,
     risk: RiskConfig,
     *,
     cash: float,
@@ -79,7 +79,7 @@ def run_backtest(
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
-    market = MarketView.from_bars(bars, params, tradable, benchmark)
+    market = MarketView.from_bars(bars, strategy, tradable, benchmark)
     sessions = market.sessions_between(start, end)
     if not len(sessions):
         raise DataError(f"no sessions between {start or 'the start'} and {end or 'the end'}")
@@ -92,7 +92,7 @@ def run_backtest(
             with store.tx() as db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('kind', 'backtest')")
             broker = PaperBroker(store, "paper", cash, commission)
-            deps = Deps(params, risk, store, broker, market, Path(str(path) + ".lock"))
+            deps = Deps(strategy, risk, store, broker, market, Path(str(path) + ".lock"))
             for i, session in enumerate(sessions, 1):
                 run_once(deps, session, mode="backtest")
                 if on_progress:

@@ -53,6 +53,12 @@ def _alpaca_bars(cfg: Config) -> Any:
     return alpaca_provider(cfg)
 
 
+def _rajat_alpha(cfg: Config) -> Any:
+    from .strategy.rajat_alpha import RajatAlpha
+
+    return RajatAlpha(cfg.strategy)
+
+
 def register_all() -> None:
     """Register every built-in part (called once by the registry on first lookup)."""
     reg.brokers.register(
@@ -86,6 +92,16 @@ def register_all() -> None:
             config_section="alpaca",
             is_live=lambda cfg: not cfg.alpaca.paper,
             allow_live=lambda cfg: cfg.alpaca.allow_live_orders,
+        )
+    )
+    from .strategy.rajat_alpha.params import StrategyParams
+
+    reg.strategies.register(
+        reg.StrategySpec(
+            name="rajat_alpha",
+            factory=_rajat_alpha,
+            params_type=StrategyParams,
+            description="Rajat Alpha v67: B1/B2 dual positions on MA pullbacks (spec §1-§8)",
         )
     )
     reg.bar_sources.register(

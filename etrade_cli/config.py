@@ -19,12 +19,11 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from .errors import ConfigError
-from .strategy.params import StrategyParams
+from .errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,7 +133,10 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
-    strategy: StrategyParams = field(default_factory=StrategyParams)
+    #: the chosen strategy's parameters (its `StrategySpec.params_type`), from `[strategy]`
+    strategy: Any = field(default_factory=lambda: _strategy_params_type("rajat_alpha")())
+    #: `[strategy] name`: a registered strategy, or "package.module:Class"
+    strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     source: Path | None = None
@@ -183,7 +185,6 @@ _SECTIONS: dict[str, type] = {
     "broker": BrokerConfig,
     "data": DataConfig,
     "alpaca": AlpacaConfig,
-    "strategy": StrategyParams,
     "risk": RiskConfig,
     "paths": PathsConfig,
 }
@@ -235,24 +236,57 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "<config>"
     sections: dict[str, Any] = {}
     for name, body in raw.items():
-        if name not in _SECTIONS:
-            raise ConfigError(f"{where}: unknown section [{name}]{_did_you_mean(name, _SECTIONS)}")
+        if name not in _SECTIONS and name != "strategy":
+            known = [*_SECTIONS, "strategy"]
+            raise ConfigError(f"{where}: unknown section [{name}]{_did_you_mean(name, known)}")
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
+        if name == "strategy":
+            sections.update(_build_strategy(body, f"{where}: [strategy]"))
+            continue
         sections[name] = _build_section(_SECTIONS[name], body, f"{where}: [{name}]")
     cfg = Config(**sections, source=path)
-    for key, problem in cfg.strategy.problems():
+    for key, problem in getattr(cfg.strategy, "problems", list)():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
-    bench = cfg.strategy.rs_benchmark.strip().upper()
-    if not is_ticker(bench):
-        raise ConfigError(
-            f"{where}: [strategy] rs_benchmark: not a valid symbol: {cfg.strategy.rs_benchmark!r}"
-        )
-    cfg = replace(cfg, strategy=replace(cfg.strategy, rs_benchmark=bench))
+    bench = getattr(cfg.strategy, "rs_benchmark", None)
+    if isinstance(bench, str) and is_dataclass(cfg.strategy):
+        if not is_ticker(bench.strip().upper()):
+            raise ConfigError(f"{where}: [strategy] rs_benchmark: not a valid symbol: {bench!r}")
+        cfg = replace(cfg, strategy=replace(cfg.strategy, rs_benchmark=bench.strip().upper()))
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
     return cfg
+
+
+def _strategy_params_type(name: str) -> type:
+    """The parameters dataclass of strategy `name` (an empty one when it takes none).
+
+    Raises:
+        UsageError: unknown strategy.
+    """
+    from .registry import resolve_strategy
+
+    return resolve_strategy(name).params_type or _NoParams
+
+
+@dataclass(frozen=True)
+class _NoParams:
+    """Parameters of a strategy that takes none."""
+
+
+def _build_strategy(body: dict[str, Any], where: str) -> dict[str, Any]:
+    """`[strategy]`: `name` picks the strategy (default rajat_alpha); every other key is one of
+    that strategy's parameters, validated against its parameters type."""
+    body = dict(body)
+    name = body.pop("name", "rajat_alpha")
+    if not isinstance(name, str):
+        raise ConfigError(f"{where} name: expected a string, got {_tname(name)}")
+    try:
+        params_type = _strategy_params_type(name)
+    except UsageError as exc:
+        raise ConfigError(f"{where} name: {exc}") from None
+    return {"strategy": _build_section(params_type, body, where), "strategy_name": name}
 
 
 def _build_section(cls: type, body: dict[str, Any], where: str) -> Any:
@@ -366,13 +400,19 @@ def config_as_dict(cfg: Config, *, masked: bool = True) -> dict[str, dict[str, A
     """The config as {section: {key: value}}, secrets masked unless `masked=False`."""
     out: dict[str, dict[str, Any]] = {}
     for name in _SECTIONS:
-        section = getattr(cfg, name)
-        out[name] = {}
-        for f in fields(section):
-            value = getattr(section, f.name)
-            if masked and f.name in SECRET_KEYS and value:
-                value = mask(value)
-            out[name][f.name] = list(value) if isinstance(value, tuple) else value
+        if name == "risk":  # [strategy] is not in _SECTIONS: its keys depend on the strategy
+            out["strategy"] = {"name": cfg.strategy_name, **_section_dict(cfg.strategy, masked)}
+        out[name] = _section_dict(getattr(cfg, name), masked)
+    return out
+
+
+def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if masked and f.name in SECRET_KEYS and value:
+            value = mask(value)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 
 

@@ -94,14 +94,19 @@ class StrategySpec:
     """A trading strategy for `[strategy] name` / `--strategy`.
 
     Attributes:
-        factory: `factory(cfg) -> Strategy` (`strategy.base.Strategy`).
+        factory: `factory(cfg) -> Strategy` (`strategy.base.Strategy`); `cfg.strategy` holds
+            an instance of `params_type` built from `[strategy]`.
+        params_type: a frozen dataclass of the strategy's parameters (validated from the
+            `[strategy]` table, with `field(metadata={"min":..,"max":..,"choices":..})` rules),
+            or None when it takes none.
         replayable: False when it cannot be backtested (e.g. an external signal service).
     """
 
     name: str
     factory: Callable[[Config], Any]
+    params_type: type | None = None
     description: str = ""
-    config_section: str | None = None
+    config_section: str | None = "strategy"
     replayable: bool = True
     origin: str = "built-in"
 
@@ -190,6 +195,37 @@ def _ensure_loaded() -> None:
 
     builtins.register_all()
     plugins.load_entry_points()
+
+
+def resolve_strategy(name: str) -> StrategySpec:
+    """A registered strategy, or a class loaded from "package.module:Class" (the way freqtrade
+    loads user strategies). The class is built as `Class(params)` where `params` is an instance
+    of its `Params` attribute (a dataclass) when it has one.
+
+    Raises:
+        UsageError: unknown name, or a module path that does not import or name a class.
+    """
+    if ":" not in name:
+        return strategies.get(name)
+    import importlib
+
+    module_name, _, attr = name.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot load strategy {name!r}: {exc}") from None
+    params_type = getattr(cls, "Params", None)
+
+    def factory(cfg: Config) -> Any:
+        return cls(cfg.strategy) if params_type is not None else cls()
+
+    return StrategySpec(
+        name=name,
+        factory=factory,
+        params_type=params_type,
+        description=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        origin=f"module {module_name}",
+    )
 
 
 def check_live_guard(cfg: Config, spec: BrokerSpec, live: bool) -> None:

@@ -11,8 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from .scanner import ScanResult
-from .strategy.dual import Decision
-from .strategy.signals import SCORE_PARTS, Signal
+from .strategy.base import Decision, Signal
 
 PART_LABELS = {
     "rs": "RS",
@@ -116,22 +115,15 @@ def scan_rows(res: ScanResult, show_all: bool) -> list[dict[str, Any]]:
     return rows
 
 
-SCAN_CSV_COLUMNS = [
-    "symbol",
-    "date",
-    "close",
-    "result",
-    "pattern",
-    "score",
-    *(f"part_{k}" for k in SCORE_PARTS),
-    "action",
-    "why",
-]
+def scan_csv_columns(res: ScanResult) -> list[str]:
+    """CSV columns of a scan: the signal's fields, one `part_<name>` per score part, action."""
+    head = ["symbol", "date", "close", "result", "pattern", "score"]
+    return [*head, *(f"part_{k}" for k in res.part_names), "action", "why"]
 
 
 def parts_text(parts: dict[str, float]) -> str:
     """Earned score parts as short labels, e.g. "RS Wk Mo DZ E21 S50"."""
-    return " ".join(PART_LABELS[k] for k in SCORE_PARTS if parts.get(k))
+    return " ".join(PART_LABELS.get(k, k) for k, v in parts.items() if v)
 
 
 def scan_table(res: ScanResult) -> Table:
@@ -154,7 +146,7 @@ def scan_table(res: ScanResult) -> Table:
             s.pattern or "",
             f"{s.score:g}",
             parts_text(s.parts),
-            f"[{ACTION_STYLE[d.action]}]{d.action}[/]",
+            f"[{ACTION_STYLE.get(d.action, 'bold')}]{d.action}[/]",
             d.why,
         )
     return fit(t)

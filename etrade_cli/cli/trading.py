@@ -26,15 +26,11 @@ def register(app: typer.Typer) -> None:
 
 def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
     from ..config import universe
-    from ..manual import check_live_guard
-    from ..registry import brokers
-    from ..services import engine_deps, make_broker, open_store
+    from ..registry import check_live_guard
+    from ..services import broker_spec, engine_deps, make_broker, open_store
 
     cfg = state(ctx).config()
-    name = broker or cfg.broker.name
-    brokers.get(name)  # an unknown --broker is a usage error (exit 2), before anything is opened
-    if name in ("etrade", "alpaca"):
-        check_live_guard(cfg, live, name)
+    check_live_guard(cfg, broker_spec(cfg, broker), live)  # before anything is opened
     store = open_store(cfg)
     return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
 
@@ -94,6 +90,7 @@ def run_loop_cmd(
 
     from ..engine import run_once
     from ..schedule import NyseCalendar, StopFlag, run_loop
+    from ..services import make_strategy
 
     cfg = state(ctx).config()
     stop = StopFlag()
@@ -114,7 +111,7 @@ def run_loop_cmd(
     stats = run_loop(
         cycle,
         calendar=NyseCalendar(),
-        window=cfg.strategy.buy_window_minutes(),
+        window=make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60),
         now=lambda: dt.datetime.now(dt.timezone.utc),
         sleep=stop.wait,
         heartbeat=lambda line: err.print(line, markup=False, highlight=False),

@@ -14,9 +14,8 @@ import numpy as np
 from ..errors import BusyError, DataError, InputError
 from ..interrupts import deferred_sigint
 from ..market import MarketView
-from ..store import Position, Store, utcnow
-from ..strategy.dual import Book, Decision, classify_one, position_size, signal_order
-from ..strategy.exits import PositionState, initial_stop, plan_exit
+from ..store import Position
+from ..strategy.base import Book, Decision, PositionState
 from .orders import send_order
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
@@ -137,16 +136,6 @@ def _cycle(
     return res
 
 
-def _pending_exit_qty(st: Store, position_id: int) -> int:
-    row = st.query(
-        "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-        "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
-        "('intent','previewed','placed','unknown','partially_filled')",
-        position_id,
-    )
-    return int(row[0][0])
-
-
 def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
     """Spec §6 for every open position, oldest first; a position is not checked on its entry bar."""
     st, b, m, day = deps.store, deps.broker, deps.market, str(session)
@@ -166,11 +155,12 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
             pos.kind,
             pos.entry_price,
             pos.original_qty,
-            pos.remaining_qty - _pending_exit_qty(st, pos.id),
-            pos.stop_loss or initial_stop(pos.entry_price, deps.params),
+            pos.remaining_qty - st.pending_exit_qty(pos.id),
+            pos.stop_loss or deps.strategy.initial_stop(pos.kind, pos.entry_price),
             pos.targets_hit,
         )
-        plan = plan_exit(state, price, m.bars_held(pos.entry_date or day, session), deps.params)
+        held = m.bars_held(pos.entry_date or day, session)
+        plan = deps.strategy.plan_exit(state, price, held)
         if res.dry_run:
             res.exits += [
                 Action("SELL", pos.symbol, pos.kind, r, q, price, "dry-run", position_id=pos.id)
@@ -205,7 +195,6 @@ def _send_exit(
         )
     deps.faults("after_intent")
     done = send_order(deps, order, day)
-    pnl = st.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", done.id)
     return Action(
         "SELL",
         pos.symbol,
@@ -216,24 +205,12 @@ def _send_exit(
         done.status,
         done.client_order_id,
         pos.id,
-        pnl[0][0],
+        st.realized_for_order(done.id),
         done.message or "",
     )
 
 
 # --- 3. entries --------------------------------------------------------------------------------
-
-
-def _realized_today(st: Store, broker: str, account: str, day: str) -> float:
-    row = st.query(
-        "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
-        " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
-        "e.session_date = ?",
-        broker,
-        account,
-        day,
-    )
-    return float(row[0][0])
 
 
 @dataclass
@@ -249,7 +226,7 @@ class _EntryContext:
 def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
     st, b, m, day, risk = deps.store, deps.broker, deps.market, str(session), deps.risk
     live = st.positions(b.name, b.account, ("open", "pending"))
-    realized = _realized_today(st, b.name, b.account, day)
+    realized = st.realized_on(b.name, b.account, day)
     kill = None
     if realized < -risk.max_daily_loss_usd:
         kill = (
@@ -277,19 +254,15 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
     if res.dry_run:
         return
     with deps.store.tx() as db:
-        db.execute(
-            "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "
-            "reason, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                res.run_id,
-                b.name,
-                b.account,
-                res.session,
-                d.signal.symbol,
-                d.action,
-                reason,
-                utcnow(),
-            ),
+        deps.store.add_refusal(
+            db,
+            run_id=res.run_id,
+            broker=b.name,
+            account=b.account,
+            session_date=res.session or "",
+            symbol=d.signal.symbol,
+            action=d.action,
+            reason=reason,
         )
 
 
@@ -302,7 +275,7 @@ def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str
         return 0, ctx.kill_reason
     if ctx.orders_today >= risk.max_orders_per_day:
         return 0, f"max_orders_per_day ({risk.max_orders_per_day}) reached"
-    shares, amount = position_size(d.action, price, ctx.cash, ctx.open_value, deps.params)
+    shares, amount = deps.strategy.size(d.action, price, ctx.cash, ctx.open_value)
     if shares <= 0:
         return 0, f"size: 0 shares (amount {amount:,.2f} USD at {price:,.2f})"
     if shares * price > risk.max_ticket_usd:
@@ -318,12 +291,13 @@ def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
     """Spec §4-§5: classify the session's signals in order, check risk, size, send."""
     ctx = _entry_context(deps, session)
-    for sig in sorted(deps.market.signals(session), key=signal_order):
+    strategy = deps.strategy
+    for sig in sorted(deps.market.signals(session), key=strategy.order_key):
         if sig.symbol in blocked:
             continue
-        d = classify_one(sig, ctx.book, deps.params)
+        d = strategy.classify(sig, ctx.book)
         res.decisions.append(d)
-        if d.action not in ("B1", "B2"):
+        if not d.enter:
             continue
         shares, why = _risk_refusal(deps, ctx, d)
         if why:
@@ -351,10 +325,15 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
             "BUY", sig.symbol, d.action, f"ENTRY_{d.action}", shares, sig.close, "dry-run"
         )
     with st.tx() as db:
-        cur = db.execute(
-            "INSERT INTO positions (symbol, kind, broker, account, status, score, pattern, "
-            "opened_at) VALUES (?,?,?,?, 'pending', ?,?,?)",
-            (sig.symbol, d.action, b.name, b.account, sig.score, sig.pattern, utcnow()),
+        position_id = st.new_position(
+            db,
+            symbol=sig.symbol,
+            tag=d.action,
+            broker=b.name,
+            account=b.account,
+            strategy=deps.strategy.name,
+            score=sig.score,
+            pattern=sig.pattern,
         )
         order = st.new_order(
             db,
@@ -364,7 +343,7 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
             side="BUY",
             quantity=shares,
             purpose=f"ENTRY_{d.action}",
-            position_id=int(cur.lastrowid or 0),
+            position_id=position_id,
             session_date=day,
             run_id=res.run_id,
         )

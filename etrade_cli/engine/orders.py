@@ -12,7 +12,6 @@ from typing import Any
 from ..brokers.base import EXECUTED, OPEN, PARTIAL, Fill, OrderRequest, OrderState, Preview
 from ..errors import OrderRejectedError, TemporaryApiError
 from ..store import OrderRow, utcnow
-from ..strategy.exits import initial_stop
 from .types import Deps
 
 
@@ -178,7 +177,7 @@ def _apply_fill(
             entry_price=entry,
             original_qty=total,
             remaining_qty=pos.remaining_qty + qty,
-            stop_loss=initial_stop(entry, deps.params),
+            stop_loss=deps.strategy.initial_stop(pos.kind, entry),
             realized_pnl=pos.realized_pnl - commission,
         )
         return

@@ -11,8 +11,7 @@ from ..brokers.base import Broker
 from ..config import RiskConfig
 from ..market import MarketView
 from ..store import Store
-from ..strategy.dual import Decision
-from ..strategy.params import StrategyParams
+from ..strategy.base import Decision, Strategy
 
 
 class SimulatedCrash(BaseException):
@@ -31,7 +30,7 @@ def _no_fault(_point: str) -> None:
 class Deps:
     """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
 
-    params: StrategyParams
+    strategy: Strategy
     risk: RiskConfig
     store: Store
     broker: Broker

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataError
-from ..strategy.panel import Bars
 from ..symbols import is_symbol, validate_symbol
+from ..values import Bars
 
 if TYPE_CHECKING:
     import pandas as pd
