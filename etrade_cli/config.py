@@ -248,11 +248,12 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     cfg = Config(**sections, source=path)
     for key, problem in getattr(cfg.strategy, "problems", list)():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
-    bench = getattr(cfg.strategy, "rs_benchmark", None)
-    if isinstance(bench, str) and is_dataclass(cfg.strategy):
+    strat = cfg.strategy
+    bench = getattr(strat, "rs_benchmark", None)
+    if isinstance(bench, str) and is_dataclass(strat) and not isinstance(strat, type):
         if not is_ticker(bench.strip().upper()):
             raise ConfigError(f"{where}: [strategy] rs_benchmark: not a valid symbol: {bench!r}")
-        cfg = replace(cfg, strategy=replace(cfg.strategy, rs_benchmark=bench.strip().upper()))
+        cfg = replace(cfg, strategy=replace(strat, rs_benchmark=bench.strip().upper()))
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
