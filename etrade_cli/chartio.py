@@ -18,14 +18,17 @@ from typing import Any
 from .errors import InputError
 
 
-def chart_format(fig: Any, path: Path) -> str:
-    """The output format from the file's suffix (`png` when it has none).
+def chart_format(path: Path) -> str:
+    """The output format from the file's suffix (`png` when it has none); cheap enough to
+    check before long work (a backtest) whose result is to be charted.
 
     Raises:
         InputError: a suffix matplotlib cannot write (the message lists the ones it can).
     """
+    from matplotlib.backend_bases import FigureCanvasBase
+
     fmt = path.suffix.lower().lstrip(".") or "png"
-    supported = fig.canvas.get_supported_filetypes()
+    supported = FigureCanvasBase.get_supported_filetypes()
     if fmt not in supported:
         raise InputError(
             f"cannot write a chart as .{fmt} ({path}); use one of: "
@@ -42,7 +45,7 @@ def save_figure(fig: Any, path: Path | str) -> Path:
             disk, missing folder, permissions); no partial file is left at `path`.
     """
     path = Path(path)
-    fmt = chart_format(fig, path)
+    fmt = chart_format(path)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt)
     data = buf.getvalue()

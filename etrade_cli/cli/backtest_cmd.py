@@ -17,6 +17,7 @@ from .common import (
     parse_symbols,
     progress_bar,
     state,
+    warn,
 )
 
 
@@ -87,6 +88,10 @@ def backtest_cmd(
         raise InputError("--start is after --end")
     if db is not None and db.resolve() == cfg.db_path.resolve():
         raise InputError("--db must not be the live position book")
+    if chart is not None:
+        from ..chartio import chart_format
+
+        chart_format(chart)  # an unsupported suffix fails now, not after the replay
     wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
     provider = bar_provider(cfg)
     bars, missing = provider.get(wanted, strict=bool(symbols))
@@ -97,11 +102,19 @@ def backtest_cmd(
             + (" ..." if len(missing) > 10 else ""),
             markup=False,
         )
+    strategy = make_strategy(cfg)
+    if short := [b for b in bars if len(b) < strategy.warmup_bars]:
+        names = ", ".join(f"{b.symbol} ({len(b)} bars)" for b in short[:5])
+        warn(
+            f"{len(short)} of {len(bars)} symbol(s) have fewer than the {strategy.warmup_bars} "
+            f"bars the strategy needs before a first signal (maturity) and cannot trade: {names}"
+            + (" ..." if len(short) > 5 else "")
+        )
     fmt = Format.json if as_json else Format.table
     with progress_bar(fmt, "Backtesting") as bar:
         res = run_backtest(
             bars,
-            make_strategy(cfg),
+            strategy,
             cfg.risk,
             cash=cash or cfg.broker.paper_cash,
             commission=cfg.broker.commission_usd,
