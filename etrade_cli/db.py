@@ -111,7 +111,7 @@ def holders(path: Path | str) -> str:
             continue
         try:
             if any(f.path in names for f in proc.open_files()):
-                cmd = " ".join(proc.info["cmdline"] or [])[:60]
+                cmd = " ".join(" ".join(proc.info["cmdline"] or []).split())[:60]
                 found.append(f"pid {proc.pid} ({cmd})" if cmd else f"pid {proc.pid}")
         except (psutil.Error, OSError):
             continue

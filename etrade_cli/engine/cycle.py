@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BusyError, DataError, InputError
+from ..errors import BusyError, DataError, InputError, ReadOnlyError
 from ..interrupts import deferred_sigint
 from ..market import MarketView
 from ..store import Position
@@ -23,7 +23,8 @@ from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
 @contextmanager
 def trading_lock(path: Path | None) -> Iterator[None]:
-    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it."""
+    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it,
+    `ReadOnlyError` when the lock file cannot be created."""
     if path is None:
         yield
         return
@@ -34,6 +35,11 @@ def trading_lock(path: Path | None) -> Iterator[None]:
         lock.acquire()
     except Timeout:
         raise BusyError(f"another run is trading (lock {path} is held); try again later") from None
+    except OSError as exc:  # a read-only folder or file system, permissions
+        raise ReadOnlyError(
+            f"cannot create the trading lock {path} ({exc.strerror or exc}): the book's folder "
+            "must be writable, or use another --db"
+        ) from None
     try:
         yield
     finally:
