@@ -108,6 +108,10 @@ def report_cmd(
 
     fmt = output_format(as_json, as_csv)
     day = parse_date(since, "--since")
+    if chart is not None:
+        from ..chartio import chart_format
+
+        chart_format(chart)  # an unsupported suffix fails before the book is opened
     store, b, market, session = _book(ctx, broker)
     try:
         initial = getattr(b, "starting_cash", None)
