@@ -525,3 +525,14 @@ def test_broker_payload_garbage_is_refused_or_dropped():
     assert parsed.last is None and parsed.bid is None
     with pytest.raises(ApiError, match="invalid symbol"):
         Quote.parse({"Product": {"symbol": "<script>"}, "All": {}})
+
+
+def test_alpaca_bars_with_non_finite_values_are_left_out():
+    from etrade_cli.marketdata.alpaca import _bars
+
+    def row(day: int, **kw):
+        return {"t": f"2024-01-0{day}T05:00:00Z", "o": 1, "h": 2, "l": 1, "c": 1.5, "v": 10, **kw}
+
+    rows = [row(2), row(3, h=float("inf")), row(4, c="NaN"), row(5, v=-1), row(8, l=3), row(9)]
+    bars = _bars("AAPL", rows)
+    assert [str(d) for d in bars.dates] == ["2024-01-02", "2024-01-09"]

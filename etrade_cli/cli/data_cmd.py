@@ -125,6 +125,8 @@ def fetch(
         f"({provider.requests} request(s) to Alpaca).",
         markup=False,
     )
+    for w in provider.warnings:
+        warn(w)
     if missing:
         warn(f"no data for: {', '.join(missing)}")
 
