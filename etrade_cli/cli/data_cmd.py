@@ -156,11 +156,8 @@ def import_(
             warn(w)
         loaded.append((f, bars))
     cache = bar_cache(state(ctx).config())
-    counts: dict[str, int] = {}
-    try:
-        for f, bars in loaded:
-            for b in bars.values():
-                counts[b.symbol] = counts.get(b.symbol, 0) + cache.store(b, f"csv:{f.name}")
+    try:  # one transaction: a failure midway imports nothing
+        counts = cache.store_all((b, f"csv:{f.name}") for f, bars in loaded for b in bars.values())
     finally:
         cache.close()
     if as_json:

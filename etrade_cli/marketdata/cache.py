@@ -86,6 +86,22 @@ class BarCache:
     ) -> int:
         """Upsert `bars` and widen the symbol's coverage to [start, end] (default: the bars'
         own first and last dates), in one transaction. Returns the number of bars written."""
+        with self._tx() as db:
+            return self._upsert(db, bars, source, start, end)
+
+    def store_all(self, items: Iterable[tuple[Bars, str]]) -> dict[str, int]:
+        """Upsert several (bars, source) pairs in ONE transaction, all or nothing (a full disk
+        or a busy cache midway leaves the cache as it was). Returns bars written per symbol."""
+        counts: dict[str, int] = {}
+        with self._tx() as db:
+            for bars, source in items:
+                n = self._upsert(db, bars, source, None, None)
+                counts[bars.symbol] = counts.get(bars.symbol, 0) + n
+        return counts
+
+    def _upsert(
+        self, db: sqlite3.Connection, bars: Bars, source: str, start: str | None, end: str | None
+    ) -> int:
         rows = [
             (bars.symbol, str(d), float(o), float(h), float(lo), float(c), float(v), source)
             for d, o, h, lo, c, v in zip(
@@ -94,10 +110,9 @@ class BarCache:
         ]
         start = start or (str(bars.dates[0]) if len(bars) else None)
         end = end or (str(bars.dates[-1]) if len(bars) else None)
-        with self._tx() as db:
-            db.executemany("INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?)", rows)
-            if start and end:
-                self._widen(db, bars.symbol, start, end)
+        db.executemany("INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?)", rows)
+        if start and end:
+            self._widen(db, bars.symbol, start, end)
         return len(rows)
 
     def _widen(self, db: sqlite3.Connection, symbol: str, start: str, end: str) -> None:
