@@ -3,7 +3,8 @@
 Every error a user can cause or meet is one of these classes. The CLI's single error boundary
 (`etrade_cli.cli.app`) turns them into a one-line message on stderr and the class's exit code;
 nothing else in the package decides exit codes. Codes follow `docs/style.md`: config 3, auth 4,
-API 5, order rejected 6, Ctrl-C 130; Click owns 2 (usage errors).
+API 5, order rejected 6, Ctrl-C 130; Click owns 2 (usage errors); busy 7; the databases'
+read-only 9, corrupt 10 and disk-full 11 conditions (`etrade_cli.db.translate`).
 """
 
 from __future__ import annotations
