@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataError
+from ..interrupts import deferred_sigint
 from ..symbols import is_symbol, validate_symbol
 from ..values import Bars
 
@@ -127,15 +128,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
     columns = check_header(path)
     wanted = sorted(columns.values())
     names = {i: name for name, i in columns.items()}
+    # pandas' C parser turns a Ctrl-C inside its read callback into "Error tokenizing data":
+    # hold SIGINT while it reads, then raise KeyboardInterrupt as usual
     try:
-        df = pd.read_csv(
-            path,
-            header=None,
-            skiprows=1,
-            usecols=wanted,
-            dtype={columns[c]: str for c in ("date", "symbol") if c in columns},
-            skipinitialspace=True,
-        )
+        with deferred_sigint():
+            df = pd.read_csv(
+                path,
+                header=None,
+                skiprows=1,
+                usecols=wanted,
+                dtype={columns[c]: str for c in ("date", "symbol") if c in columns},
+                skipinitialspace=True,
+            )
     except (
         OSError,
         EOFError,
