@@ -31,7 +31,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP_NAME = "etrade-cli"
-SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key"})
+SECRET_KEYS = frozenset(
+    {"consumer_secret", "consumer_key", "api_key", "secret_key", "urls", "app_key", "app_secret"}
+)
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
 
@@ -73,7 +75,9 @@ class EtradeConfig:
 class BrokerConfig:
     """`[broker]`: which broker trades (`paper` by default) and the paper account's terms (USD)."""
 
-    name: str = field(default="paper", metadata=_r(choices=("paper", "etrade", "alpaca")))
+    name: str = field(
+        default="paper", metadata=_r(choices=("paper", "etrade", "alpaca", "schwab", "ibkr"))
+    )
     paper_cash: float = field(default=100_000.0, metadata=_r(min=0.0, exclusive_min=True))
     commission_usd: float = field(default=0.0, metadata=_r(min=0.0, max=1000.0))
 
@@ -84,7 +88,7 @@ class DataConfig:
     S&P 500 sample); `alpaca` fetches from Alpaca into the local bar cache, only missing days;
     `history_days` is the calendar-day lookback fetched for a symbol new to the cache."""
 
-    source: str = field(default="csv", metadata=_r(choices=("csv", "alpaca")))
+    source: str = field(default="csv", metadata=_r(choices=("csv", "alpaca", "schwab", "ibkr")))
     csv_paths: tuple[str, ...] = ()
     history_days: int = field(default=420, metadata=_r(min=30, max=20_000))
 
@@ -107,12 +111,61 @@ class AlpacaConfig:
 
 
 @dataclass(frozen=True)
+class SchwabConfig:
+    """`[schwab]`: app key/secret (or env SCHWAB_APP_KEY / SCHWAB_APP_SECRET), the callback URL
+    registered with the app, the account number to trade (default: the only one) and the
+    live-order switch. Schwab has no paper environment: every order is live and needs
+    `allow_live_orders = true` and `--live`."""
+
+    app_key: str = ""
+    app_secret: str = ""
+    callback_url: str = "https://127.0.0.1:8182"
+    account: str = ""  # account number (not the hash); empty = the only linked account
+    allow_live_orders: bool = False
+    timeout_s: float = field(default=15.0, metadata=_r(min=0.1, max=300.0))
+
+
+@dataclass(frozen=True)
+class IbkrConfig:
+    """`[ibkr]`: the TWS / IB Gateway to connect to (4002 paper gateway by default, 4001 live
+    gateway, 7497/7496 TWS paper/live), its API client id, the account (default: the only managed
+    one) and the live-order switch. Paper accounts start with "DU"."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=4002, metadata=_r(min=1, max=65535))
+    client_id: int = field(default=17, metadata=_r(min=0, max=2_000_000_000))
+    account: str = ""
+    allow_live_orders: bool = False
+    timeout_s: float = field(default=4.0, metadata=_r(min=0.5, max=60.0))
+
+
+@dataclass(frozen=True)
 class RiskConfig:
     """`[risk]`: limits checked before every entry order (USD, orders per session date)."""
 
     max_ticket_usd: float = field(default=25_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_daily_loss_usd: float = field(default=2_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_orders_per_day: int = field(default=20, metadata=_r(min=1, max=10_000))
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """`[notify]`: notifications through apprise (off when no URL is set anywhere).
+
+    `urls`: apprise URLs (secrets: masked in `config show`, never logged); `$ETRADE_NOTIFY_URLS`
+    (space- or comma-separated) adds to them, and so does apprise's own config file
+    (`apprise_config`, default: apprise's usual places such as `~/.config/apprise/apprise.yml`;
+    "none" to ignore it). `events`: event types to send (`etrade notify events` lists them;
+    empty = the default set; "all" = every type). `quiet_hours`: "HH:MM-HH:MM" in local time,
+    during which only failures (run failed, login needed, kill switch, reconcile mismatch) are
+    sent. `repeat_minutes`: an identical warning is not re-sent within this many minutes.
+    """
+
+    urls: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    quiet_hours: str = ""
+    apprise_config: str = ""
+    repeat_minutes: int = field(default=60, metadata=_r(min=0, max=10_080))
 
 
 @dataclass(frozen=True)
@@ -133,11 +186,14 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
+    schwab: SchwabConfig = field(default_factory=SchwabConfig)
+    ibkr: IbkrConfig = field(default_factory=IbkrConfig)
     #: the chosen strategy's parameters (its `StrategySpec.params_type`), from `[strategy]`
     strategy: Any = field(default_factory=lambda: _strategy_params_type("rajat_alpha")())
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
     strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     source: Path | None = None
 
@@ -185,7 +241,10 @@ _SECTIONS: dict[str, type] = {
     "broker": BrokerConfig,
     "data": DataConfig,
     "alpaca": AlpacaConfig,
+    "schwab": SchwabConfig,
+    "ibkr": IbkrConfig,
     "risk": RiskConfig,
+    "notify": NotifyConfig,
     "paths": PathsConfig,
 }
 
@@ -257,7 +316,27 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
+    _check_base_url(cfg.schwab.callback_url, where, "[schwab] callback_url")
+    _check_notify(cfg.notify, where)
     return cfg
+
+
+def _check_notify(n: NotifyConfig, where: str) -> None:
+    """`[notify] events` names known types; `quiet_hours` is HH:MM-HH:MM."""
+    from .events import EVENT_TYPES
+
+    for name in n.events:
+        if name != "all" and name not in EVENT_TYPES:
+            raise ConfigError(
+                f"{where}: [notify] events: unknown event {name!r}"
+                f"{_did_you_mean(name, EVENT_TYPES)}; see `etrade notify events`"
+            )
+    if n.quiet_hours and not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", n.quiet_hours.strip()
+    ):
+        raise ConfigError(
+            f"{where}: [notify] quiet_hours: use HH:MM-HH:MM (local time), got {n.quiet_hours!r}"
+        )
 
 
 def _strategy_params_type(name: str) -> type:
@@ -358,8 +437,14 @@ def _check_base_url(url: str, where: str, key: str) -> None:
         raise ConfigError(f"{where}: {key}: https is required unless the host is loopback")
 
 
+def env_only_config() -> Config:
+    """The defaults with the environment's secrets and notification URLs applied (used to
+    report a failure when the config file itself cannot be loaded)."""
+    return _apply_env(Config())
+
+
 def _apply_env(cfg: Config) -> Config:
-    """Secrets from the environment override the file: E*TRADE and Alpaca keys."""
+    """Secrets from the environment override the file: E*TRADE, Alpaca and Schwab keys."""
     env = os.environ.get
     et = replace(
         cfg.etrade,
@@ -371,7 +456,14 @@ def _apply_env(cfg: Config) -> Config:
         api_key=env("ALPACA_API_KEY") or cfg.alpaca.api_key,
         secret_key=env("ALPACA_SECRET_KEY") or cfg.alpaca.secret_key,
     )
-    return replace(cfg, etrade=et, alpaca=al)
+    sw = replace(
+        cfg.schwab,
+        app_key=env("SCHWAB_APP_KEY") or cfg.schwab.app_key,
+        app_secret=env("SCHWAB_APP_SECRET") or cfg.schwab.app_secret,
+    )
+    extra = [u for u in re.split(r"[\s,]+", env("ETRADE_NOTIFY_URLS") or "") if u]
+    nt = replace(cfg.notify, urls=tuple(dict.fromkeys([*cfg.notify.urls, *extra])))
+    return replace(cfg, etrade=et, alpaca=al, schwab=sw, notify=nt)
 
 
 def _did_you_mean(word: str, options: Any) -> str:
@@ -397,6 +489,16 @@ def mask(value: str) -> str:
     return "****" + (value[-2:] if len(value) >= 12 else "")
 
 
+def mask_url(url: str) -> str:
+    """An apprise URL for display: its scheme only, e.g. `tgram://****` (tokens live anywhere
+    in such URLs: host, path or query)."""
+    scheme, sep, _rest = url.partition("://")
+    return f"{scheme}://{MASK_TEXT}" if sep else MASK_TEXT
+
+
+MASK_TEXT = "****"
+
+
 def config_as_dict(cfg: Config, *, masked: bool = True) -> dict[str, dict[str, Any]]:
     """The config as {section: {key: value}}, secrets masked unless `masked=False`."""
     out: dict[str, dict[str, Any]] = {}
@@ -412,7 +514,7 @@ def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
     for f in fields(section):
         value = getattr(section, f.name)
         if masked and f.name in SECRET_KEYS and value:
-            value = mask(value)
+            value = tuple(mask_url(v) for v in value) if isinstance(value, tuple) else mask(value)
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 

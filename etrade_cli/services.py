@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .brokers.base import Broker
+    from .brokers.base import Broker, BrokerAccount
     from .config import Config
     from .engine import Deps
     from .etrade.client import EtradeClient
     from .etrade.models import Account
+    from .events import Event, Subscriber
     from .marketdata.base import BarProvider
     from .marketdata.cache import BarCache
     from .marketdata.provider import CachedBarProvider
@@ -40,9 +41,15 @@ def alpaca_provider(cfg: Config) -> CachedBarProvider:
         ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
     """
     from .marketdata.alpaca import LazyAlpacaSource
+
+    return cached_provider(cfg, LazyAlpacaSource(cfg.alpaca))
+
+
+def cached_provider(cfg: Config, source: Any) -> CachedBarProvider:
+    """`source` (anything with `fetch(symbols, start, end)`, `name`, `requests`) through the
+    local bar cache, covering `[data] history_days` through the last completed day."""
     from .marketdata.provider import CachedBarProvider
 
-    source = LazyAlpacaSource(cfg.alpaca)
     return CachedBarProvider(bar_cache(cfg), source, cfg.data.history_days, last_completed_day())
 
 
@@ -67,6 +74,12 @@ def bar_provider(cfg: Config) -> BarProvider:
     return provider
 
 
+def buy_window(cfg: Config) -> tuple[int, int]:
+    """The configured strategy's buy window, minutes after midnight US/Eastern (the whole
+    regular session, 09:30-16:00, when it has none)."""
+    return make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60)
+
+
 def make_strategy(cfg: Config, name: str | None = None) -> Strategy:
     """The strategy `name` (default `[strategy] name`) built with `cfg.strategy` parameters.
 
@@ -79,7 +92,9 @@ def make_strategy(cfg: Config, name: str | None = None) -> Strategy:
     return strategy
 
 
-def benchmark_bars(cfg: Config, provider: BarProvider, strategy: Strategy | None = None) -> Bars | None:
+def benchmark_bars(
+    cfg: Config, provider: BarProvider, strategy: Strategy | None = None
+) -> Bars | None:
     """Bars of the strategy's benchmark symbol (Rajat Alpha: `rs_benchmark` when
     `rs_mode = "benchmark"`, spec §3), else None.
 
@@ -245,6 +260,62 @@ def engine_deps(
     return Deps(strategy, cfg.risk, store, broker, market, lock)
 
 
+def notifiers(cfg: Config, warn: Callable[[str], None] | None = None) -> list[Subscriber]:
+    """The configured notifiers (`registry.notifiers`) as event subscribers; a notifier that
+    cannot be built is skipped with one warning line (notifications never stop a run)."""
+    from . import registry
+    from .events import stderr_warning
+
+    subs: list[Subscriber] = []
+    for spec in registry.notifiers:
+        try:
+            sub = spec.factory(cfg)
+        except Exception as exc:
+            (warn or stderr_warning)(f"notifier {spec.name} not available: {exc}")
+            continue
+        if sub is not None:
+            subs.append(sub)
+    return subs
+
+
+def notify_failure(
+    cfg: Config | None, command: str, code: int, message: str, *, auth: bool = False
+) -> None:
+    """Notify that `etrade <command>` failed with exit `code` and one-line `message`; for an
+    auth error whose token is missing or expired, the login reminder instead (at most once a
+    day). With no loadable config (`cfg` None), only `$ETRADE_NOTIFY_URLS` is used. Never
+    raises: a notification problem is one warning line."""
+    from .events import RunFailed, emit, stderr_warning
+    from .redact import redact
+
+    try:
+        if cfg is None:
+            from .config import env_only_config
+
+            cfg = env_only_config()
+        subs = notifiers(cfg)
+        if not subs:
+            return
+        event: Event = RunFailed(command, code, redact(message))
+        if auth:
+            event = _login_event(cfg) or event
+        emit(subs, event)
+    except Exception as exc:  # the failure being reported matters more
+        stderr_warning(f"notification of the failure not sent: {exc}")
+
+
+def _login_event(cfg: Config) -> Event | None:
+    """The login reminder when the token is missing or expired, else None."""
+    from .errors import EtradeCliError
+    from .notify.reminder import check_token
+
+    try:
+        check = check_token(cfg, dt.datetime.now(dt.timezone.utc), dt.timedelta(0))
+    except EtradeCliError:
+        return None
+    return None if check.ok else check.event()
+
+
 def live_clock(cfg: Config, broker: Broker) -> bool:
     """True for a live intraday run: bars from a remote source through the bar cache (not CSV
     files) and a broker that gives live quotes (registry `gives_quotes`: E*TRADE, Alpaca).
@@ -271,3 +342,55 @@ def _live_bars(
     out = [with_forming_bar(b, quotes[b.symbol], today) if b.symbol in quotes else b for b in bars]
     window = strategy.buy_window()
     return out, None, window is None or interval(now, window) == 60
+
+
+def command_broker(global_broker: str | None, own: str | None = None) -> str:
+    """The broker a command talks to: its own `--broker`, else the global one, else E*TRADE
+    (accounts, quote, order and auth are E*TRADE commands unless told otherwise).
+
+    Raises:
+        UsageError: an unknown broker name.
+    """
+    from . import registry
+
+    name = own or global_broker or "etrade"
+    registry.brokers.get(name)
+    return name
+
+
+def with_account(cfg: Config, broker: str, account: str | None) -> Config:
+    """`cfg` with `[<broker>] account = account` (a command's `--account`), when given."""
+    from dataclasses import fields, replace
+
+    section = getattr(cfg, broker, None)
+    if not account or section is None or "account" not in {f.name for f in fields(section)}:
+        return cfg
+    return replace(cfg, **{broker: replace(section, account=account)})
+
+
+def broker_accounts(cfg: Config, name: str) -> list[BrokerAccount]:
+    """The accounts a broker login can trade, without choosing one (`etrade accounts list`).
+
+    Raises:
+        AuthError: not logged in. ApiError: the broker cannot be reached.
+    """
+    if name == "schwab":
+        import time
+
+        from .brokers.schwab import list_accounts
+        from .brokers.schwab_auth import make_client
+
+        return list_accounts(make_client(cfg.schwab), time.sleep)
+    if name == "ibkr":
+        from .brokers.ibkr import connect, managed_accounts
+
+        return managed_accounts(connect(cfg.ibkr))
+    from .brokers.base import BrokerAccount
+
+    store = open_store(cfg)
+    try:
+        b = make_broker(cfg, store, name)
+    finally:
+        store.close()
+    lister = getattr(b, "accounts", None)
+    return lister() if lister else [BrokerAccount(b.account, b.account, name)]
