@@ -37,8 +37,9 @@ def chart_format(path: Path) -> str:
     return fmt
 
 
-def save_figure(fig: Any, path: Path | str) -> Path:
-    """Write `fig` to `path` in the format its suffix names; return the path.
+def save_figure(fig: Any, path: Path | str, **savefig: Any) -> Path:
+    """Write `fig` to `path` in the format its suffix names; return the path. `savefig` are
+    extra `Figure.savefig` arguments (e.g. `bbox_inches="tight"`).
 
     Raises:
         InputError: an unsupported format, or a file that cannot be written completely (full
@@ -47,7 +48,7 @@ def save_figure(fig: Any, path: Path | str) -> Path:
     path = Path(path)
     fmt = chart_format(path)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
+    fig.savefig(buf, format=fmt, **savefig)
     data = buf.getvalue()
     try:
         if _is_special(path):

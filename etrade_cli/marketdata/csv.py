@@ -137,6 +137,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
                 header=None,
                 skiprows=1,
                 usecols=wanted,
+                index_col=False,  # never an implicit index column from short rows
                 dtype={columns[c]: str for c in ("date", "symbol") if c in columns},
                 skipinitialspace=True,
             )
@@ -148,6 +149,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
         ValueError,  # includes pandas' ParserError and EmptyDataError
     ) as exc:
         raise DataError(f"{path}: cannot read CSV: {_first_line(exc)}") from None
+    if [int(c) for c in df.columns] != wanted:
+        raise DataError(f"{path}: cannot read CSV: its rows do not line up with the header")
     df.columns = [names[int(c)] for c in df.columns]
     return df
 
