@@ -66,9 +66,10 @@ def _book_and_bars(
     from ..books import choose_book
     from ..config import universe
     from ..market import MarketView
-    from ..services import bar_provider, make_strategy, open_store
+    from ..services import bar_provider, broker_spec, make_strategy, open_store
 
     cfg = state(ctx).config()
+    broker_spec(cfg, broker or state(ctx).broker)  # unknown name: exit 2 before the book opens
     store = open_store(cfg)
     try:
         b = choose_book(cfg, store, broker or state(ctx).broker, account)
