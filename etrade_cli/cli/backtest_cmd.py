@@ -66,7 +66,9 @@ def backtest_cmd(
     """Replay run-once over history with a fresh paper account (never the live book).
 
     Prints total return, CAGR, max drawdown, Sharpe of daily returns, exposure, trades, win rate
-    and the trade list. Fills at the close of the triggering bar.
+    and the trade list. Fills at the close of the triggering bar. The [risk] checks and the
+    [strategy] parameters of the config apply; the book is a temporary database or --db,
+    never the live book of [paths] db.
     """
     import numpy as np
 

@@ -11,16 +11,22 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
+    complete_broker,
     emit_csv,
     emit_json,
     out,
     output_format,
     parse_date,
+    require_book,
     state,
 )
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker whose book to show (default from config)."
+    None,
+    "--broker",
+    "-b",
+    help="Broker whose book to show (default from config).",
+    autocompletion=complete_broker,
 )
 
 
@@ -37,6 +43,7 @@ def _book(ctx: typer.Context, broker: str | None) -> tuple[Any, Any, Any, Any]:
     from ..market import MarketView
     from ..services import bar_provider, make_broker, make_strategy, open_store
 
+    require_book(ctx)
     cfg = state(ctx).config()
     store = open_store(cfg)
     b = make_broker(cfg, store, broker)

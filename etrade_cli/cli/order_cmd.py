@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, err, out, output_format, state
+from .common import (
+    CSV_OPT,
+    JSON_OPT,
+    Format,
+    complete_price_type,
+    emit_csv,
+    emit_json,
+    err,
+    out,
+    output_format,
+    state,
+)
 
 order_app = typer.Typer(
     help="Equity orders: preview, place, cancel, list, status.", no_args_is_help=True
@@ -62,7 +73,11 @@ SYMBOL_ARG = typer.Argument(..., help="Symbol, e.g. AAPL.")
 ACTION_OPT = typer.Option("BUY", "--action", help="BUY, SELL, BUY_TO_COVER or SELL_SHORT.")
 QTY_OPT = typer.Option(..., "--quantity", "-q", help="Shares (a positive whole number).")
 TYPE_OPT = typer.Option(
-    "MARKET", "--type", "-t", help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT."
+    "MARKET",
+    "--type",
+    "-t",
+    help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT.",
+    autocompletion=complete_price_type,
 )
 LIMIT_OPT = typer.Option(None, "--limit", help="limitPrice, USD (LIMIT, STOP_LIMIT).")
 STOP_OPT = typer.Option(None, "--stop", help="stopPrice, USD (STOP, STOP_LIMIT).")

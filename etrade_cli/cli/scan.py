@@ -10,6 +10,7 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
+    complete_symbol,
     output_format,
     parse_date,
     parse_symbols,
@@ -27,7 +28,9 @@ def register(app: typer.Typer) -> None:
 def scan_cmd(
     ctx: typer.Context,
     symbols: list[str] = typer.Argument(  # noqa: B008
-        None, help="Symbols to scan (default: the watchlist minus the exclusion list)."
+        None,
+        help="Symbols to scan (default: the watchlist minus the exclusion list).",
+        autocompletion=complete_symbol,
     ),
     watchlist: Path = typer.Option(
         None,

@@ -6,10 +6,14 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, parse_date, state
+from .common import JSON_OPT, complete_broker, emit_json, err, out, parse_date, state
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker: paper, etrade or alpaca (default from config)."
+    None,
+    "--broker",
+    "-b",
+    help="Broker: paper, etrade or alpaca (default from config).",
+    autocompletion=complete_broker,
 )
 LIVE_OPT = typer.Option(
     False,
@@ -55,7 +59,11 @@ def run_once_cmd(
     live: bool = LIVE_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """One cycle of the trading loop (made for cron): reconcile, exits, then entries."""
+    """One cycle of the trading loop (made for cron): reconcile, exits, then entries.
+
+    Entries pass the [risk] checks first (notional cap, orders per day, daily-loss kill switch,
+    cash); every order is journaled in the book at [paths] db (or --db) before it is sent.
+    """
     import numpy as np
 
     from .. import views
