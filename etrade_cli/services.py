@@ -79,7 +79,9 @@ def make_strategy(cfg: Config, name: str | None = None) -> Strategy:
     return strategy
 
 
-def benchmark_bars(cfg: Config, provider: BarProvider, strategy: Strategy | None = None) -> Bars | None:
+def benchmark_bars(
+    cfg: Config, provider: BarProvider, strategy: Strategy | None = None
+) -> Bars | None:
     """Bars of the strategy's benchmark symbol (Rajat Alpha: `rs_benchmark` when
     `rs_mode = "benchmark"`, spec §3), else None.
 
@@ -241,8 +243,29 @@ def engine_deps(
         bars, closed, window_open = _live_bars(cfg, broker, bars, strategy)
     market = MarketView.from_bars(bars, strategy, tradable=universe, benchmark=benchmark)
     market.closed_reason, market.buy_window_open = closed, window_open
+    market.exchange_session = exchange_session
     lock = Path(str(store.path) + ".lock")
     return Deps(strategy, cfg.risk, store, broker, market, lock)
+
+
+def exchange_session(day: dt.date) -> bool:
+    """True when NYSE had (or will have) a regular session on `day` (exchange_calendars)."""
+    from .schedule import nyse_session
+
+    return nyse_session(day)
+
+
+def session_note(day: dt.date, session: dt.date) -> str | None:
+    """Why an evaluation at `day` used the bar of `session` (an earlier date), or None when
+    they are the same day: `day` is no NYSE session, or the data has a gap on that session."""
+    if day == session:
+        return None
+    if exchange_session(day):
+        return (
+            f"no bars on {day} although NYSE was open (a gap in the data); used the last bar "
+            f"before it, {session}"
+        )
+    return f"{day} is not a NYSE session; used the last bar before it, {session}"
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:

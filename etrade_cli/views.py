@@ -183,8 +183,12 @@ def run_tables(res: Any) -> list[Any]:
     from rich.text import Text
 
     out: list[Any] = []
-    mode = "dry run: nothing sent" if res.dry_run else "orders sent"
-    head = f"Session {res.session}" + ("" if res.market_open else " (market closed)")
+    sent = len(res.exits) + len(res.entries)
+    mode = (
+        "dry run: nothing sent" if res.dry_run else f"{sent} order(s) sent" if sent else "no orders"
+    )
+    closed = " (data gap)" if "gap in the data" in res.message else " (market closed)"
+    head = f"Session {res.session}" + ("" if res.market_open else closed)
     if res.equity is not None:
         head += f" · equity {_money(res.equity)} USD · cash {_money(res.cash)} USD · {mode}"
     out.append(Text(head, style="bold"))

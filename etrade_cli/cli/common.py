@@ -239,4 +239,9 @@ def warn(message: str) -> None:
 
     from ..redact import redact
 
-    err.print(f"[yellow]warning:[/] {escape(redact(message))}", markup=True, highlight=False)
+    err.print(
+        f"[yellow]warning:[/] {escape(redact(message))}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
+    )

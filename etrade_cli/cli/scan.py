@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import typer
@@ -93,6 +94,11 @@ def scan_cmd(
             benchmark=benchmark,
             on_progress=bar.advance if bar else None,
         )
+    if day is not None:
+        from ..services import session_note
+
+        if note := session_note(day, result.session.astype(dt.date)):
+            warn(note)
     if fmt is Format.json:
         from .common import emit_json
 
