@@ -233,6 +233,41 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 ]
 
 
+#: `Store.history` kinds: (SELECT ... FROM ..., session-date, symbol and broker columns)
+HISTORY: dict[str, tuple[str, str, str, str]] = {
+    "orders": (
+        "SELECT id, session_date, broker, account, symbol, side, quantity, price_type, "
+        "limit_price, stop_price, purpose, status, filled_qty, avg_fill_price, client_order_id, "
+        "broker_order_id, position_id, run_id, message, created_at, updated_at FROM orders",
+        "session_date",
+        "symbol",
+        "broker",
+    ),
+    "fills": (
+        "SELECT f.id, f.session_date, o.broker, o.account, o.symbol, o.side, f.quantity, "
+        "f.price, f.commission, o.purpose, o.client_order_id, f.order_id, f.filled_at "
+        "FROM fills f JOIN orders o ON o.id = f.order_id",
+        "f.session_date",
+        "o.symbol",
+        "o.broker",
+    ),
+    "runs": (
+        "SELECT id, coalesce(session_date, as_of) AS session_date, broker, account, mode, "
+        "outcome, counts, error, equity, cash, as_of, started_at, ended_at FROM runs",
+        "coalesce(session_date, as_of, substr(started_at, 1, 10))",
+        "",
+        "broker",
+    ),
+    "refusals": (
+        "SELECT id, session_date, broker, account, symbol, action, reason, run_id, created_at "
+        "FROM refusals",
+        "session_date",
+        "symbol",
+        "broker",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Position:
     """A row of `positions`. Prices USD, quantities shares, dates session dates (YYYY-MM-DD)."""
@@ -402,9 +437,7 @@ class Store:
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
-        row = self.query(
-            "SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id
-        )
+        row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
@@ -520,6 +553,49 @@ class Store:
                 sql += f" AND {col} = ?"
                 args.append(val)
         return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+
+    # -- history (`etrade history`) -----------------------------------------------------------
+
+    def history(
+        self,
+        kind: str,
+        *,
+        since: str | None = None,
+        symbol: str | None = None,
+        broker: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Journal rows of one kind for `etrade history`, oldest first, as dicts.
+
+        Args:
+            kind: one of `HISTORY` ("orders", "fills", "runs", "refusals").
+            since: session date YYYY-MM-DD (US/Eastern market date); rows from it on.
+            symbol: only this symbol (not for runs). broker: only this broker's rows.
+
+        Prices and money are USD as stored (unrounded); `*_at` are UTC ISO timestamps.
+
+        Raises:
+            KeyError: an unknown kind.
+        """
+        select, date_col, symbol_col, broker_col = HISTORY[kind]
+        sql, args = select + " WHERE 1=1", []
+        for col, op, val in (
+            (date_col, ">=", since),
+            (symbol_col, "=", symbol),
+            (broker_col, "=", broker),
+        ):
+            if val is not None and col:
+                sql += f" AND {col} {op} ?"
+                args.append(val)
+        rows = [dict(r) for r in self.query(sql + " ORDER BY 1", *args)]
+        for r in rows:
+            if isinstance(r.get("counts"), str):  # runs: stored as JSON text
+                r["counts"] = json.loads(r["counts"])
+        return rows
+
+    def history_columns(self, kind: str) -> list[str]:
+        """The column names `history(kind)` returns, in order (a CSV header with no rows)."""
+        cur = self.db.execute(HISTORY[kind][0] + " LIMIT 0")
+        return [d[0] for d in cur.description]
 
     # -- runs -------------------------------------------------------------------------------
 

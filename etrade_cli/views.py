@@ -236,6 +236,73 @@ def run_tables(res: Any) -> list[Any]:
     return out
 
 
+# --- journal history (`etrade history`) ---------------------------------------------------------
+
+#: table columns per history kind: (header, row key, format); JSON/CSV carry every column
+HISTORY_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "orders": [
+        ("Session", "session_date", "text"),
+        ("Symbol", "symbol", "text"),
+        ("Side", "side", "text"),
+        ("Shares", "quantity", "int"),
+        ("Purpose", "purpose", "text"),
+        ("Status", "status", "text"),
+        ("Fill", "avg_fill_price", "money"),
+        ("clientOrderId", "client_order_id", "text"),
+    ],
+    "fills": [
+        ("Session", "session_date", "text"),
+        ("Symbol", "symbol", "text"),
+        ("Side", "side", "text"),
+        ("Shares", "quantity", "int"),
+        ("Price", "price", "money"),
+        ("Comm.", "commission", "money"),
+        ("Purpose", "purpose", "text"),
+        ("clientOrderId", "client_order_id", "text"),
+    ],
+    "runs": [
+        ("Run", "id", "int"),
+        ("Session", "session_date", "text"),
+        ("Mode", "mode", "text"),
+        ("Broker", "broker", "text"),
+        ("Outcome", "outcome", "text"),
+        ("Equity", "equity", "money"),
+        ("Cash", "cash", "money"),
+        ("Counts", "counts", "counts"),
+    ],
+    "refusals": [
+        ("Session", "session_date", "text"),
+        ("Symbol", "symbol", "text"),
+        ("Action", "action", "text"),
+        ("Reason", "reason", "text"),
+    ],
+}
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "money":
+        return _money(value)
+    if kind == "counts":  # {"exits": 0, "entries": 2, ...}: the non-zero ones
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v)
+    return str(value)
+
+
+def history_table(kind: str, rows: list[dict[str, Any]], where: str) -> Table:
+    """Journal rows of `kind` (orders, fills, runs, refusals) as a table titled with the book."""
+    t = table(f"{kind.capitalize()} in {where}")
+    cols = HISTORY_COLUMNS[kind]
+    brokers = {r.get("broker") for r in rows}
+    if len(brokers) > 1 and not any(key == "broker" for _, key, _ in cols):
+        cols = [*cols[:2], ("Broker", "broker", "text"), *cols[2:]]
+    for header, _key, fmt in cols:
+        t.add_column(header, justify="right" if fmt in ("int", "money") else "left")
+    for r in rows:
+        t.add_row(*(_cell(r.get(key), fmt) for _, key, fmt in cols))
+    return fit(t)
+
+
 POSITION_COLUMNS = [
     "id", "symbol", "type", "status", "entry_date", "entry_price", "original_qty",
     "remaining_qty", "stop_loss", "targets_hit", "sessions_held", "last_price", "unrealized_usd",

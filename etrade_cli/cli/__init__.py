@@ -265,6 +265,7 @@ def _register() -> None:
         book,
         config_cmd,
         data_cmd,
+        history_cmd,
         order_cmd,
         quote_cmd,
         scan,
@@ -278,6 +279,7 @@ def _register() -> None:
     scan.register(app)
     trading.register(app)
     book.register(app)
+    history_cmd.register(app)
     backtest_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
