@@ -53,6 +53,12 @@ def _alpaca_bars(cfg: Config) -> Any:
     return alpaca_provider(cfg)
 
 
+def _apprise(cfg: Config) -> Any:
+    from .notify import from_config
+
+    return from_config(cfg)
+
+
 def _rajat_alpha(cfg: Config) -> Any:
     from .strategy.rajat_alpha import RajatAlpha
 
@@ -120,5 +126,13 @@ def register_all() -> None:
             description="Alpaca market data (alpaca-py) through the local bar cache",
             config_section="alpaca",
             needs_keys=True,
+        )
+    )
+    reg.notifiers.register(
+        reg.NotifierSpec(
+            name="apprise",
+            factory=_apprise,
+            description="apprise URLs ([notify] urls, $ETRADE_NOTIFY_URLS, apprise config file)",
+            config_section="notify",
         )
     )

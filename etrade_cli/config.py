@@ -30,7 +30,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP_NAME = "etrade-cli"
-SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key"})
+SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key", "urls"})
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
 
@@ -115,6 +115,26 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """`[notify]`: notifications through apprise (off when no URL is set anywhere).
+
+    `urls`: apprise URLs (secrets: masked in `config show`, never logged); `$ETRADE_NOTIFY_URLS`
+    (space- or comma-separated) adds to them, and so does apprise's own config file
+    (`apprise_config`, default: apprise's usual places such as `~/.config/apprise/apprise.yml`;
+    "none" to ignore it). `events`: event types to send (`etrade notify events` lists them;
+    empty = the default set; "all" = every type). `quiet_hours`: "HH:MM-HH:MM" in local time,
+    during which only failures (run failed, login needed, kill switch, reconcile mismatch) are
+    sent. `repeat_minutes`: an identical warning is not re-sent within this many minutes.
+    """
+
+    urls: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    quiet_hours: str = ""
+    apprise_config: str = ""
+    repeat_minutes: int = field(default=60, metadata=_r(min=0, max=10_080))
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     """`[paths]`: files the tool reads and writes; empty means the default location."""
 
@@ -137,6 +157,7 @@ class Config:
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
     strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     source: Path | None = None
 
@@ -185,6 +206,7 @@ _SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "alpaca": AlpacaConfig,
     "risk": RiskConfig,
+    "notify": NotifyConfig,
     "paths": PathsConfig,
 }
 
@@ -250,7 +272,26 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
+    _check_notify(cfg.notify, where)
     return cfg
+
+
+def _check_notify(n: NotifyConfig, where: str) -> None:
+    """`[notify] events` names known types; `quiet_hours` is HH:MM-HH:MM."""
+    from .events import EVENT_TYPES
+
+    for name in n.events:
+        if name != "all" and name not in EVENT_TYPES:
+            raise ConfigError(
+                f"{where}: [notify] events: unknown event {name!r}"
+                f"{_did_you_mean(name, EVENT_TYPES)}; see `etrade notify events`"
+            )
+    if n.quiet_hours and not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", n.quiet_hours.strip()
+    ):
+        raise ConfigError(
+            f"{where}: [notify] quiet_hours: use HH:MM-HH:MM (local time), got {n.quiet_hours!r}"
+        )
 
 
 def _strategy_params_type(name: str) -> type:
@@ -349,6 +390,12 @@ def _check_base_url(url: str, where: str, key: str) -> None:
         raise ConfigError(f"{where}: {key}: https is required unless the host is loopback")
 
 
+def env_only_config() -> Config:
+    """The defaults with the environment's secrets and notification URLs applied (used to
+    report a failure when the config file itself cannot be loaded)."""
+    return _apply_env(Config())
+
+
 def _apply_env(cfg: Config) -> Config:
     """Secrets from the environment override the file: E*TRADE and Alpaca keys."""
     env = os.environ.get
@@ -362,7 +409,9 @@ def _apply_env(cfg: Config) -> Config:
         api_key=env("ALPACA_API_KEY") or cfg.alpaca.api_key,
         secret_key=env("ALPACA_SECRET_KEY") or cfg.alpaca.secret_key,
     )
-    return replace(cfg, etrade=et, alpaca=al)
+    extra = [u for u in re.split(r"[\s,]+", env("ETRADE_NOTIFY_URLS") or "") if u]
+    nt = replace(cfg.notify, urls=tuple(dict.fromkeys([*cfg.notify.urls, *extra])))
+    return replace(cfg, etrade=et, alpaca=al, notify=nt)
 
 
 def _did_you_mean(word: str, options: Any) -> str:
@@ -388,6 +437,16 @@ def mask(value: str) -> str:
     return "****" + (value[-2:] if len(value) >= 12 else "")
 
 
+def mask_url(url: str) -> str:
+    """An apprise URL for display: its scheme only, e.g. `tgram://****` (tokens live anywhere
+    in such URLs: host, path or query)."""
+    scheme, sep, _rest = url.partition("://")
+    return f"{scheme}://{MASK_TEXT}" if sep else MASK_TEXT
+
+
+MASK_TEXT = "****"
+
+
 def config_as_dict(cfg: Config, *, masked: bool = True) -> dict[str, dict[str, Any]]:
     """The config as {section: {key: value}}, secrets masked unless `masked=False`."""
     out: dict[str, dict[str, Any]] = {}
@@ -403,7 +462,7 @@ def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
     for f in fields(section):
         value = getattr(section, f.name)
         if masked and f.name in SECRET_KEYS and value:
-            value = mask(value)
+            value = tuple(mask_url(v) for v in value) if isinstance(value, tuple) else mask(value)
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 

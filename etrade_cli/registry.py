@@ -197,6 +197,28 @@ def _ensure_loaded() -> None:
     plugins.load_entry_points()
 
 
+def catalogue() -> list[dict[str, Any]]:
+    """Every registered part as {kind, name, origin, description, config_section, ...}: kinds
+    "broker", "bar_source", "strategy", "notifier", in registration order."""
+    rows: list[dict[str, Any]] = []
+    for registry in (brokers, bar_sources, strategies, notifiers):
+        for spec in registry:
+            row: dict[str, Any] = {
+                "kind": spec.kind,
+                "name": spec.name,
+                "origin": spec.origin,
+                "description": spec.description,
+                "config_section": spec.config_section,
+            }
+            if isinstance(spec, BrokerSpec):
+                row["can_trade_live"] = spec.can_trade_live
+                row["gives_quotes"] = spec.gives_quotes
+            if isinstance(spec, StrategySpec):
+                row["replayable"] = spec.replayable
+            rows.append(row)
+    return rows
+
+
 def resolve_strategy(name: str) -> StrategySpec:
     """A registered strategy, or a class loaded from "package.module:Class" (the way freqtrade
     loads user strategies). The class is built as `Class(params)` where `params` is an instance
@@ -226,6 +248,15 @@ def resolve_strategy(name: str) -> StrategySpec:
         description=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
         origin=f"module {module_name}",
     )
+
+
+def reset() -> None:
+    """Forget every registration; the next lookup registers the built-ins and plug-ins again
+    (for tests that install or remove a plug-in)."""
+    global _loaded
+    for registry in (brokers, bar_sources, strategies, notifiers):
+        registry._items.clear()
+    _loaded = False
 
 
 def check_live_guard(cfg: Config, spec: BrokerSpec, live: bool) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .engine import Deps
     from .etrade.client import EtradeClient
     from .etrade.models import Account
+    from .events import Event, Subscriber
     from .marketdata.base import BarProvider
     from .marketdata.cache import BarCache
     from .marketdata.provider import CachedBarProvider
@@ -65,6 +66,12 @@ def bar_provider(cfg: Config) -> BarProvider:
 
     provider: BarProvider = bar_sources.get(cfg.data.source).factory(cfg)
     return provider
+
+
+def buy_window(cfg: Config) -> tuple[int, int]:
+    """The configured strategy's buy window, minutes after midnight US/Eastern (the whole
+    regular session, 09:30-16:00, when it has none)."""
+    return make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60)
 
 
 def make_strategy(cfg: Config, name: str | None = None) -> Strategy:
@@ -266,6 +273,62 @@ def session_note(day: dt.date, session: dt.date) -> str | None:
             f"before it, {session}"
         )
     return f"{day} is not a NYSE session; used the last bar before it, {session}"
+
+
+def notifiers(cfg: Config, warn: Callable[[str], None] | None = None) -> list[Subscriber]:
+    """The configured notifiers (`registry.notifiers`) as event subscribers; a notifier that
+    cannot be built is skipped with one warning line (notifications never stop a run)."""
+    from . import registry
+    from .events import stderr_warning
+
+    subs: list[Subscriber] = []
+    for spec in registry.notifiers:
+        try:
+            sub = spec.factory(cfg)
+        except Exception as exc:
+            (warn or stderr_warning)(f"notifier {spec.name} not available: {exc}")
+            continue
+        if sub is not None:
+            subs.append(sub)
+    return subs
+
+
+def notify_failure(
+    cfg: Config | None, command: str, code: int, message: str, *, auth: bool = False
+) -> None:
+    """Notify that `etrade <command>` failed with exit `code` and one-line `message`; for an
+    auth error whose token is missing or expired, the login reminder instead (at most once a
+    day). With no loadable config (`cfg` None), only `$ETRADE_NOTIFY_URLS` is used. Never
+    raises: a notification problem is one warning line."""
+    from .events import RunFailed, emit, stderr_warning
+    from .redact import redact
+
+    try:
+        if cfg is None:
+            from .config import env_only_config
+
+            cfg = env_only_config()
+        subs = notifiers(cfg)
+        if not subs:
+            return
+        event: Event = RunFailed(command, code, redact(message))
+        if auth:
+            event = _login_event(cfg) or event
+        emit(subs, event)
+    except Exception as exc:  # the failure being reported matters more
+        stderr_warning(f"notification of the failure not sent: {exc}")
+
+
+def _login_event(cfg: Config) -> Event | None:
+    """The login reminder when the token is missing or expired, else None."""
+    from .errors import EtradeCliError
+    from .notify.reminder import check_token
+
+    try:
+        check = check_token(cfg, dt.datetime.now(dt.timezone.utc), dt.timedelta(0))
+    except EtradeCliError:
+        return None
+    return None if check.ok else check.event()
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:

@@ -183,8 +183,8 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
     """Positions record their strategy and a free-form tag: `kind` loses its B1/B2 check (it is
     the strategy's position tag; B1/B2 for Rajat Alpha) and `strategy` names the strategy
     (existing rows: rajat_alpha). SQLite cannot drop a CHECK, so the table is rebuilt with
-    every row and id kept; foreign keys are checked at commit."""
-    db.execute("PRAGMA defer_foreign_keys = ON")
+    every row and id kept (SQLite's rebuild procedure: `db.migrate` turns foreign keys off for
+    it and runs the foreign key check before commit)."""
     cols = [r[1] for r in db.execute("PRAGMA table_info(positions)")]
     _script(
         db,
@@ -225,6 +225,8 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
         """,
     )
 
+
+m002_strategy_tag.rebuilds_tables = True  # type: ignore[attr-defined]
 
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -298,6 +300,14 @@ class Position:
     def tag(self) -> str:
         """The strategy's position tag (`kind` column; B1/B2 for Rajat Alpha)."""
         return self.kind
+
+
+def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
+    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
+    if price is None or pos.entry_price is None or not pos.entry_price:
+        return None, None
+    usd = (price - pos.entry_price) * pos.remaining_qty
+    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 @dataclass(frozen=True)
@@ -437,9 +447,7 @@ class Store:
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
-        row = self.query(
-            "SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id
-        )
+        row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
@@ -646,6 +654,18 @@ class Store:
             (broker, account),
         ).fetchone()
         return row[0] if row else None
+
+    def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
+        """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
+        purpose, kind) where kind is the position's B1/B2 (None for an order without one)."""
+        return self.query(
+            "SELECT o.side, f.quantity, o.symbol, f.price, o.purpose, p.kind FROM fills f "
+            "JOIN orders o ON o.id = f.order_id LEFT JOIN positions p ON p.id = o.position_id "
+            "WHERE o.broker = ? AND o.account = ? AND f.session_date = ? ORDER BY f.id",
+            broker,
+            account,
+            session_date,
+        )
 
     def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
         """(session_date, equity USD, cash USD) of the last completed run of each session."""

@@ -310,9 +310,47 @@ POSITION_COLUMNS = [
 ]  # fmt: skip
 
 
+PLUGIN_KINDS = {
+    "broker": "brokers",
+    "bar_source": "bar_sources",
+    "strategy": "strategies",
+    "notifier": "notifiers",
+}
+
+
+def plugins_json(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """`etrade plugins --json`: {brokers: [...], bar_sources: [...], strategies: [...],
+    notifiers: [...]}, each entry without its `kind`."""
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in PLUGIN_KINDS.values()}
+    for r in rows:
+        out[PLUGIN_KINDS[r["kind"]]].append({k: v for k, v in r.items() if k != "kind"})
+    return out
+
+
+def plugins_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per registered part: kind, name, origin, description."""
+    from rich.markup import escape
+
+    t = table("Registered parts")
+    for name in ("Kind", "Name", "Origin", "Description"):
+        t.add_column(name, overflow="fold")
+    for r in rows:
+        t.add_row(r["kind"].replace("_", " "), r["name"], r["origin"], escape(r["description"]))
+    return fit(t)
+
+
+def run_result_dict(res: Any) -> dict[str, Any]:
+    """An `engine.RunResult` as a JSON-ready dict (decisions as scan-style dicts)."""
+    from dataclasses import asdict
+
+    d = {k: v for k, v in asdict(res).items() if k != "decisions"}
+    d["decisions"] = [decision_dict(x) for x in res.decisions]
+    return d
+
+
 def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict[str, Any]]:
     """Dict rows for `etrade positions`: one per position, P&L in USD and percent (5.0 = 5 %)."""
-    from .engine import unrealized
+    from .store import unrealized
 
     rows = []
     for p in positions:

@@ -47,6 +47,12 @@ EXAMPLES: dict[str, list[str]] = {
     "etrade data import": ["etrade data import NFLX_daily_2018-2022.csv"],
     "etrade config show": ["etrade config show --json"],
     "etrade config check": ["etrade --config ./config.toml config check"],
+    "etrade auth check": ["etrade auth check --notify", "etrade auth check --within 2h --json"],
+    "etrade notify test": ["etrade notify test"],
+    "etrade notify summary": ["etrade notify summary"],
+    "etrade notify events": ["etrade notify events"],
+    "etrade schedule": ["etrade schedule --broker etrade --every 5"],
+    "etrade plugins": ["etrade plugins --json"],
 }
 
 

@@ -13,8 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BusyError, DataError, InputError
+from ..events import (
+    ExitDecided,
+    KillSwitch,
+    ReconcileFinding,
+    RiskRefused,
+    RunFinished,
+    RunStarted,
+    StaleData,
+)
 from ..market import MarketView
-from ..store import Position
+from ..store import Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState
 from .orders import send_order
 from .reconcile import reconcile
@@ -66,6 +75,7 @@ def run_once(
         run_mode = "dry-run" if dry_run else mode
         as_of_text = str(as_of) if as_of is not None else None
         run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+        deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
         try:
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
@@ -79,6 +89,16 @@ def run_once(
             counts=result.counts(),
             equity=result.equity,
             cash=result.cash,
+        )
+        deps.emit(
+            RunFinished(
+                run_mode,
+                result.session,
+                result.market_open,
+                result.counts(),
+                result.equity,
+                result.message,
+            )
         )
         return result
 
@@ -117,9 +137,15 @@ def _cycle(
         b.set_market(lambda s: m.close(s, session), day)
     res = RunResult(run_id, day, True, dry_run)
     blocked = reconcile(deps, session, res)
-    _exits(deps, session, res, blocked)
-    if m.in_buy_window(session):
-        _entries(deps, session, res, blocked)
+    for f in res.findings:
+        deps.emit(ReconcileFinding(f.severity, f.message))
+    mismatches = [f.message for f in res.findings if f.severity == "error"]
+    if mismatches:  # the book and the broker disagree: a person decides before we trade
+        res.halted = "; ".join(mismatches)
+    else:
+        _exits(deps, session, res, blocked)
+        if m.in_buy_window(session):
+            _entries(deps, session, res, blocked)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(
@@ -136,12 +162,9 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
             continue
         price = m.close(pos.symbol, session)
         if price is None:
-            res.findings.append(
-                Finding(
-                    "warning",
-                    f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked",
-                )
-            )
+            msg = f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked"
+            res.findings.append(Finding("warning", msg))
+            deps.emit(StaleData(msg, (pos.symbol,)))
             continue
         state = PositionState(
             pos.kind,
@@ -153,6 +176,8 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
         )
         held = m.bars_held(pos.entry_date or day, session)
         plan = deps.strategy.plan_exit(state, price, held)
+        for r, q in plan.sells:
+            deps.emit(ExitDecided(pos.symbol, pos.kind, r, q, price))
         if res.dry_run:
             res.exits += [
                 Action("SELL", pos.symbol, pos.kind, r, q, price, "dry-run", position_id=pos.id)
@@ -256,6 +281,7 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
             action=d.action,
             reason=reason,
         )
+    deps.emit(RiskRefused(d.signal.symbol, d.action, reason))
 
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
@@ -283,6 +309,8 @@ def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
     """Spec §4-§5: classify the session's signals in order, check risk, size, send."""
     ctx = _entry_context(deps, session)
+    if ctx.kill_reason and not res.dry_run:
+        deps.emit(KillSwitch(deps.broker.account, str(session), ctx.kill_reason))
     strategy = deps.strategy
     for sig in sorted(deps.market.signals(session), key=strategy.order_key):
         if sig.symbol in blocked:
@@ -353,14 +381,6 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
         done.position_id,
         message=done.message or "",
     )
-
-
-def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
-    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
-    if price is None or pos.entry_price is None or not pos.entry_price:
-        return None, None
-    usd = (price - pos.entry_price) * pos.remaining_qty
-    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 def session_count(market: MarketView, pos: Position, session: np.datetime64) -> int | None:
