@@ -331,6 +331,69 @@ def _login_event(cfg: Config) -> Event | None:
     return None if check.ok else check.event()
 
 
+def paths(cfg: Config) -> dict[str, dict[str, str | bool | None]]:
+    """The files and folders this configuration uses, for `etrade paths`: name ->
+    {"path": absolute path or None, "exists": bool, "note": how it was chosen}."""
+    from .config import home_dirs
+
+    config_dir, data_dir = home_dirs()
+    tokens = (
+        (None, "the OS keyring ([etrade] token_store)")
+        if cfg.etrade.token_store == "keyring"
+        else (data_dir / "tokens", "one JSON file per environment and consumer key, mode 0600")
+    )
+    rows: dict[str, tuple[Path | None, str]] = {
+        "config_file": (
+            cfg.source,
+            "--config, $ETRADE_CLI_CONFIG, ./config.toml, <config dir>/config.toml; "
+            "none: built-in defaults",
+        ),
+        "config_dir": (config_dir, "user config dir ($ETRADE_CLI_HOME overrides)"),
+        "data_dir": (data_dir, "user data dir ($ETRADE_CLI_HOME overrides)"),
+        "book": (cfg.db_path, "--db, else [paths] db, else <data dir>/etrade.db"),
+        "bar_cache": (cfg.bars_db_path, "[paths] bars_db, else <data dir>/bars.db"),
+        "token_store": tokens,
+        "lock_file": (Path(str(cfg.db_path) + ".lock"), "held while run-once/run-loop trades"),
+        "watchlist": (cfg.watchlist_path, "[paths] watchlist, ./watchlist.txt, bundled list"),
+        "exclusionlist": (cfg.exclusionlist_path, "[paths] exclusionlist, ./exclusionlist.txt"),
+    }
+    return {
+        name: {
+            "path": str(path.resolve()) if path is not None else None,
+            "exists": bool(path is not None and path.exists()),
+            "note": note,
+        }
+        for name, (path, note) in rows.items()
+    }
+
+
+def reset_paper(cfg: Config, cash: float | None = None) -> tuple[Path | None, float]:
+    """Start the paper account of the book over, under the trading lock: back the whole book
+    up next to it (`<book>.<UTC timestamp>.bak`), then delete the paper broker's rows and open
+    the account again with `cash` USD (default `[broker] paper_cash`). Other brokers' rows are
+    kept. Returns (backup path or None when there was no book yet, starting cash USD).
+
+    Raises:
+        BusyError: a run holds the trading lock.
+    """
+    from .engine import trading_lock
+
+    starting = cash if cash is not None else cfg.broker.paper_cash
+    existed = cfg.db_path.exists()
+    with trading_lock(Path(str(cfg.db_path) + ".lock")):
+        store = open_store(cfg)
+        try:
+            backup = None
+            if existed:
+                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+                backup = cfg.db_path.with_name(f"{cfg.db_path.name}.{stamp}.bak")
+                store.backup_to(backup)
+            store.reset_paper("paper", starting, cfg.broker.commission_usd)
+        finally:
+            store.close()
+    return backup, starting
+
+
 def live_clock(cfg: Config, broker: Broker) -> bool:
     """True for a live intraday run: bars from a remote source through the bar cache (not CSV
     files) and a broker that gives live quotes (registry `gives_quotes`: E*TRADE, Alpaca).

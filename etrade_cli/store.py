@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import db as dbutil
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, InputError
 
 #: journal statuses that are not final (final: filled, cancelled, rejected)
 LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
@@ -606,6 +606,53 @@ class Store:
         """The column names `history(kind)` returns, in order (a CSV header with no rows)."""
         cur = self.db.execute(HISTORY[kind][0] + " LIMIT 0")
         return [d[0] for d in cur.description]
+
+    # -- backup and paper reset (`etrade paper reset`) -----------------------------------------
+
+    def backup_to(self, dest: Path) -> None:
+        """Copy the whole book to a new file `dest` with SQLite's online backup (consistent
+        even in WAL mode while others read).
+
+        Raises:
+            InputError: `dest` exists already.
+        """
+        if dest.exists():
+            raise InputError(f"backup file {dest} exists already")
+        target = sqlite3.connect(dest)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+
+    def reset_paper(self, account: str, starting_cash: float, commission: float) -> dict[str, int]:
+        """Start paper account `account` over in one transaction: delete its positions, partial
+        exits, orders, fills, refusals, runs and simulated broker orders, and open it again with
+        `starting_cash` and `commission` (USD). Rows of other brokers are kept.
+
+        Returns the number of rows deleted per table.
+        """
+        mine = "broker = 'paper' AND account = ?"
+        steps = [
+            ("fills", f"order_id IN (SELECT id FROM orders WHERE {mine})"),
+            ("partial_exits", f"position_id IN (SELECT id FROM positions WHERE {mine})"),
+            ("refusals", mine),
+            ("orders", mine),
+            ("positions", mine),
+            ("runs", mine),
+            ("paper_orders", "account = ?"),
+            ("paper_accounts", "account = ?"),
+        ]
+        deleted: dict[str, int] = {}
+        with self.tx() as db:
+            for table, where in steps:
+                deleted[table] = db.execute(
+                    f"DELETE FROM {table} WHERE {where}", (account,)
+                ).rowcount
+            db.execute(
+                "INSERT INTO paper_accounts VALUES (?, ?, ?, ?)",
+                (account, starting_cash, commission, utcnow()),
+            )
+        return deleted
 
     # -- runs -------------------------------------------------------------------------------
 

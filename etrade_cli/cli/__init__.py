@@ -290,6 +290,7 @@ def _register() -> None:
         history_cmd,
         notify_cmd,
         order_cmd,
+        paths_cmd,
         plugins_cmd,
         quote_cmd,
         scan,
@@ -308,6 +309,7 @@ def _register() -> None:
     backtest_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
+    paths_cmd.register(app)
     notify_cmd.register(app)
     schedule_cmd.register(app)
     plugins_cmd.register(app)
