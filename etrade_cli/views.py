@@ -25,29 +25,100 @@ PART_LABELS = {
 ACTION_STYLE = {"B1": "bold green", "B2": "bold cyan", "OPP": "yellow", "SKIP": "dim"}
 
 
-def table(title: str, **kw: Any) -> Table:
-    """A compact table (header rule only, shared padding) that fits 80 columns more often."""
+#: legends of the abbreviations in the tables: (column, text), shown while the column is
+PARTS_LEGEND = (
+    (
+        "Parts",
+        "Parts: RS relative strength, Wk weekly trend, Mo monthly trend, Vol volume, "
+        "DZ demand zone, E21 EMA21 touch, S50 SMA50 touch",
+    ),
+)
+EXIT_LEGEND = (
+    ("Reason", "Reason: SL stop loss (or trailing stop), TES time exit, PTn profit target n"),
+)
+POSITIONS_LEGEND = (
+    ("Shares", "Shares: remaining/original"),
+    ("PT", "PT: profit targets hit"),
+    ("Held", "Held: sessions held"),
+)
+
+
+class FitTable(Table):
+    """A Rich table that fits the width it is rendered at (80 columns in a pipe or cron mail)
+    without cutting a number: numbers, dates and codes never wrap, text columns fold, and when
+    even that is too wide the columns named in `drop_order` are left out, first ones first."""
+
+    drop_order: tuple[str, ...] = ()
+    #: (column header, legend text): shown as the caption while that column is shown
+    legend: tuple[tuple[str, str], ...] = ()
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        while self.columns and self._needed(console, options) > options.max_width:
+            names = [str(c.header) for c in self.columns]
+            victim = next((n for n in self.drop_order if n in names), None)
+            if victim is None:
+                break
+            del self.columns[names.index(victim)]
+            for i, col in enumerate(self.columns):
+                col._index = i
+        shown = {str(c.header) for c in self.columns}
+        if self.legend:
+            self.caption = "; ".join(text for col, text in self.legend if col in shown) or None
+        yield from super().__rich_console__(console, options)
+
+    def _needed(self, console: Any, options: Any) -> int:
+        """Width needed: whole numbers and dates, and at least the header (and up to 10
+        cells) of each text column."""
+        total = self._extra_width
+        for col in self.columns:
+            m = self._measure_column(console, options, col)
+            if col.no_wrap:
+                total += m.maximum
+            else:
+                pad = self._get_padding_width(col._index)
+                total += min(m.maximum, max(len(str(col.header)) + pad, 10 + pad))
+        return total
+
+
+def table(
+    title: str,
+    drop: tuple[str, ...] = (),
+    legend: tuple[tuple[str, str], ...] = (),
+    **kw: Any,
+) -> Table:
+    """A compact table (header rule only, shared padding) that fits 80 columns (see
+    `FitTable`); `drop`: low-value columns to leave out when the width is too small;
+    `legend`: (column, text) explaining its abbreviations, as the caption."""
     from rich import box
 
-    return Table(
+    t = FitTable(
         title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         collapse_padding=True,
+        caption_justify="left",
         **kw,
     )
+    t.drop_order, t.legend = drop, legend
+    return t
 
 
 def fit(t: Table) -> Table:
-    """Keep dates and numbers whole when the terminal is narrow: text columns give way."""
+    """Keep dates and numbers whole when the terminal is narrow: they never wrap; text
+    columns wrap, folding long words such as `max_positions_b1_reached`; the title is kept on
+    one line when the terminal allows."""
     for col in t.columns:
         header = str(col.header).lower()
         if "date" in header or header in ("session", "month"):
             col.min_width, col.no_wrap = 10, True
-        elif col.justify == "right" or header in ("symbol", "type", "action", "side"):
+        elif col.justify == "right" or header in ("symbol", "type", "action", "side", "#"):
             col.no_wrap = True
+        else:
+            col.overflow = "fold"
+    if t.title:
+        t.min_width = max(t.min_width or 0, len(str(t.title)))
     return t
 
 
@@ -128,7 +199,7 @@ def parts_text(parts: dict[str, float]) -> str:
 
 def scan_table(res: ScanResult) -> Table:
     """The signals in spec §4 order with score parts and B1/B2/OPP/SKIP."""
-    t = table(f"Signals at {res.session}")
+    t = table(f"Signals at {res.session}", drop=("Parts", "Pattern", "#"), legend=PARTS_LEGEND)
     t.add_column("#", justify="right")
     t.add_column("Symbol", no_wrap=True)
     t.add_column("Close", justify="right")
@@ -154,7 +225,7 @@ def scan_table(res: ScanResult) -> Table:
 
 def verdict_table(res: ScanResult) -> Table:
     """Every symbol with its result: signal, or the first failing filter (`--all`)."""
-    t = table(f"All symbols at {res.session}")
+    t = table(f"All symbols at {res.session}", drop=("Pattern", "Score"))
     for col in ("Symbol", "Date", "Close", "Result", "Pattern", "Score"):
         t.add_column(col, justify="right" if col in ("Close", "Score") else "left")
     for v in sorted(res.verdicts + res.stale, key=lambda v: v.symbol):
@@ -195,7 +266,7 @@ def run_tables(res: Any) -> list[Any]:
     if res.message:
         out.append(Text(res.message))
     if res.exits or res.entries:
-        t = table("Orders")
+        t = table("Orders", drop=("clientOrderId", "Type", "Status"))
         for col in (
             "Side",
             "Symbol",
@@ -291,7 +362,7 @@ def _cell(value: Any, kind: str) -> str:
 
 def history_table(kind: str, rows: list[dict[str, Any]], where: str) -> Table:
     """Journal rows of `kind` (orders, fills, runs, refusals) as a table titled with the book."""
-    t = table(f"{kind.capitalize()} in {where}")
+    t = table(f"{kind.capitalize()} in {where}", drop=("clientOrderId", "Purpose", "Comm."))
     cols = HISTORY_COLUMNS[kind]
     brokers = {r.get("broker") for r in rows}
     if len(brokers) > 1 and not any(key == "broker" for _, key, _ in cols):
@@ -386,7 +457,11 @@ TRADE_COLUMNS = ("Symbol", "Type", "Entry date", "Entry", "Shares", "Exit date",
 
 def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
     """The position book as a table."""
-    t = table("Closed positions" if closed else "Open positions")
+    t = (
+        table("Closed positions", drop=("Type", "Entry date"), legend=EXIT_LEGEND)
+        if closed
+        else table("Open positions", drop=("PT", "Held", "Stop"), legend=POSITIONS_LEGEND)
+    )
     cols = [
         "Symbol",
         "Type",
@@ -510,7 +585,7 @@ def report_renderables(doc: dict[str, Any]) -> list[Any]:
                 t.add_row(when, _money(v, True))
             out.append(fit(t))
     if doc["by_exit_reason"]:
-        t = table("By exit reason")
+        t = table("By exit reason", legend=EXIT_LEGEND)
         for c in ("Reason", "Exits", "Shares", "Realized USD"):
             t.add_column(c, justify="left" if c == "Reason" else "right")
         for reason, agg in doc["by_exit_reason"].items():
@@ -544,7 +619,7 @@ def backtest_renderables(res: Any) -> list[Any]:
         out.append(perf)
     out.append(stats_table("Trades", {"All": asdict_safe(res.stats)}))
     if res.trades:
-        t = table("Trade list")
+        t = table("Trade list", drop=("Type", "Entry date"), legend=EXIT_LEGEND)
         for c in (*TRADE_COLUMNS, "P&L USD"):
             t.add_column(
                 c, justify="right" if c in ("Entry", "Shares", "Exit", "P&L USD") else "left"
