@@ -250,9 +250,11 @@ def test_run_loop_command_runs_bounded_cycles(cli, monkeypatch):
 def test_positions_csv_header_even_when_empty(cli):
     r = cli("positions", "--csv")
     assert r.exit_code == 0
+    from etrade_cli.cli.machine import machine_columns
     from etrade_cli.views import POSITION_COLUMNS
 
-    assert list(csv.reader(io.StringIO(r.stdout))) == [POSITION_COLUMNS]
+    assert list(csv.reader(io.StringIO(r.stdout))) == [machine_columns(POSITION_COLUMNS)]
+    assert "unrealized_fraction" in r.stdout  # percentages are fractions in machine output
 
 
 def test_benchmark_rs_mode_scores_the_same_in_scan_run_once_and_backtest(cli, hermetic):

@@ -55,7 +55,10 @@ def test_positions_show_each_unrealized_amount_and_percent_whole(cli, book, widt
     assert rows
     text = cli("positions", "--db", book).stdout
     for row in rows:
-        assert f"{row['unrealized_usd']:+,.2f}" in text and f"{row['unrealized_pct']:+.1f}%" in text
+        assert (
+            f"{row['unrealized_usd']:+,.2f}" in text
+            and f"{row['unrealized_fraction'] * 100:+.1f}%" in text
+        )
 
 
 def test_scan_explains_its_abbreviations_and_folds_long_reasons(cli, width):

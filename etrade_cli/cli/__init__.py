@@ -30,7 +30,12 @@ class _Group(TyperGroup):
         """Click's entry point, with the global options put where they are defined."""
         argv = list(sys.argv[1:] if args is None else args)
         _completion_for_shell(argv)
-        return super().main(move_globals(self, argv), *a, **kw)
+        argv = move_globals(self, argv)
+        try:
+            argv = _json_args(self, argv)
+        except EtradeCliError as exc:
+            _fail(str(exc), int(exc.exit_code))
+        return super().main(argv, *a, **kw)
 
     def make_context(self, info_name: Any, args: list[str], *a: Any, **kw: Any) -> Any:
         try:
@@ -39,8 +44,11 @@ class _Group(TyperGroup):
             _usage_error(exc)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        from .machine import stdout_to
+
         try:
-            return super().invoke(ctx)
+            with stdout_to(ctx.params.get("output")):
+                return super().invoke(ctx)
         except UsageError as exc:
             _usage_error(exc)
         except EtradeCliError as exc:
@@ -138,6 +146,24 @@ def move_globals(group: TyperGroup, args: list[str]) -> list[str]:
         {**leaf_opts, **root_opts},
     )
     return [*kept, *moved_out, *rest[:path_len], *moved_in, *kept2]
+
+
+def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
+    """`--json FIELDS` and `--jsonl` (see `machine.extract_json_args`) for a command that has
+    `--json`; other command lines are left as they are."""
+    from . import machine
+
+    machine.current = machine.MachineOutput()
+    i = 0
+    root_opts = _options(group.params)
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+        i += _option_span(args, i, root_opts)
+    leaf, n = _leaf(group, args[i:])
+    if leaf is None or "--json" not in _options(leaf.params):
+        return args
+    positionals = any(not isinstance(p, TyperOption) for p in leaf.params)
+    cut = i + n
+    return args[:cut] + machine.extract_json_args(args[cut:], positionals)
 
 
 def _options(params: list[Parameter]) -> dict[str, bool]:
@@ -253,6 +279,14 @@ def root(
     ),
     debug: bool = typer.Option(
         False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
+    ),
+    output: Path = typer.Option(  # noqa: B008
+        None,
+        "--output",
+        "-o",
+        help="Write what the command prints on stdout to this file (replaced only when the "
+        "command succeeds).",
+        dir_okay=False,
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."

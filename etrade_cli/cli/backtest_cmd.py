@@ -112,10 +112,9 @@ def backtest_cmd(
         )
     if chart is not None:
         equity_chart(res.curve, chart, f"Backtest {res.start} .. {res.end}")
+        err.print(f"Chart written to {chart}", markup=False, highlight=False)
     if as_json:
         emit_json(res.to_dict())
         return
     for part in views.backtest_renderables(res):
         out.print(part)
-    if chart is not None:
-        out.print(f"Chart written to {chart}", markup=False)

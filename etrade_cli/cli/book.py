@@ -14,6 +14,7 @@ from .common import (
     complete_broker,
     emit_csv,
     emit_json,
+    err,
     out,
     output_format,
     parse_date,
@@ -130,6 +131,7 @@ def report_cmd(
     if chart is not None:
         curve = [(c["session"], c["equity"], c["cash"]) for c in doc["equity_curve"]]
         equity_chart(curve, chart, f"etrade-cli {b.name} account: equity")
+        err.print(f"Chart written to {chart}", markup=False, highlight=False)
     if fmt is Format.json:
         emit_json(doc)
     elif fmt is Format.csv:
@@ -138,5 +140,3 @@ def report_cmd(
     else:
         for part in views.report_renderables(doc):
             out.print(part)
-        if chart is not None:
-            out.print(f"Chart written to {chart}", markup=False)

@@ -127,7 +127,12 @@ def complete_symbol(incomplete: str) -> list[str]:
     return [s for s in symbols if s.startswith(incomplete.upper())]
 
 
-JSON_OPT = typer.Option(False, "--json", help="Print JSON on stdout (for scripts).")
+JSON_OPT = typer.Option(
+    False,
+    "--json",
+    help="Print JSON on stdout (for scripts); --json f1,f2 keeps those fields, --jsonl "
+    "prints one object a line.",
+)
 CSV_OPT = typer.Option(False, "--csv", help="Print CSV on stdout (for spreadsheets).")
 
 
@@ -164,17 +169,34 @@ def parse_symbols(tokens: Iterable[str]) -> list[str]:
 
 
 def emit_json(data: Any) -> None:
-    """Write `data` as JSON to stdout (dates and numpy scalars converted)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write `data` as JSON to stdout (dates and numpy scalars converted) under the machine
+    output conventions of `machine` (rounding, `_fraction` percentages), keeping only the
+    `--json FIELDS` asked for, one record a line with `--jsonl`.
+
+    Raises:
+        UsageError: an unknown field in `--json FIELDS`.
+    """
+    from . import machine
+
+    plain = json.loads(json.dumps(data, default=_json_default))
+    doc = machine.select(machine.to_machine(plain), machine.current.fields)
+    if machine.current.lines:
+        for rec in machine.records(doc):
+            sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    else:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
 def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
-    """Write dict rows as CSV to stdout with a header line."""
-    cols = list(columns or (rows[0].keys() if rows else []))
+    """Write dict rows as CSV to stdout with a header line, numbers as in `emit_json`."""
+    from . import machine
+
+    cols = machine.machine_columns(list(columns or (rows[0].keys() if rows else [])))
     writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in cols})
+        conv = machine.to_machine(dict(row))
+        writer.writerow({k: _csv_value(conv.get(k)) for k in cols})
 
 
 def _csv_value(v: Any) -> Any:
