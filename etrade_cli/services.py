@@ -387,6 +387,10 @@ def reset_paper(cfg: Config, cash: float | None = None) -> tuple[Path | None, fl
             if existed:
                 stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
                 backup = cfg.db_path.with_name(f"{cfg.db_path.name}.{stamp}.bak")
+                n = 1
+                while backup.exists():  # two resets in one second
+                    n += 1
+                    backup = cfg.db_path.with_name(f"{cfg.db_path.name}.{stamp}-{n}.bak")
                 store.backup_to(backup)
             store.reset_paper("paper", starting, cfg.broker.commission_usd)
         finally:
