@@ -109,9 +109,13 @@ def fit(t: Table) -> Table:
     """Keep dates and numbers whole when the terminal is narrow: they never wrap; text
     columns wrap, folding long words such as `max_positions_b1_reached`; the title is kept on
     one line when the terminal allows."""
+    import re
+
     for col in t.columns:
         header = str(col.header).lower()
-        if "date" in header or header in ("session", "month"):
+        cells = [str(c) for c in col._cells]
+        dates = any(cells) and all(re.fullmatch(r"(\d{4}-\d{2}-\d{2})?", c) for c in cells)
+        if "date" in header or header in ("session", "month") or dates:
             col.min_width, col.no_wrap = 10, True
         elif col.justify == "right" or header in ("symbol", "type", "action", "side", "#"):
             col.no_wrap = True
