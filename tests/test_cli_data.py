@@ -65,3 +65,12 @@ def test_run_once_header_says_no_orders_when_none_were_sent(cli):
     r = cli("--db", "quiet.db", "run-once", "--as-of", "2010-08-16")
     assert r.exit_code == 0, r.output
     assert "no orders" in r.stdout and "orders sent" not in r.stdout
+
+
+def test_scan_of_named_symbols_shows_each_result(cli):
+    assert cli("data", "import", str(DATA / "NFLX_daily_2018-2022.csv")).exit_code == 0
+    doc = json.loads(cli("scan", "NFLX", "--json").stdout)
+    (nflx,) = doc["symbols"]
+    assert nflx["symbol"] == "NFLX" and nflx["date"] == "2022-02-04" and nflx["close"] == 410.17
+    r = cli("scan", "NFLX")
+    assert "NFLX" in r.stdout and "2022-02-04" in r.stdout

@@ -54,7 +54,9 @@ def scan_cmd(
         "this date, YYYY-MM-DD (default: the latest bar).",
     ),
     show_all: bool = typer.Option(
-        False, "--all", help="List every symbol with its first failing filter."
+        False,
+        "--all",
+        help="List every symbol with its first failing filter (the default for named symbols).",
     ),
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
@@ -68,6 +70,7 @@ def scan_cmd(
     from ..services import bar_provider, benchmark_bars, make_strategy, open_book
 
     fmt = output_format(as_json, as_csv)
+    show_all = show_all or bool(symbols)  # symbols named by the user: show each one's result
     cfg = state(ctx).config()
     day = parse_date(as_of, "--as-of")
     if symbols:
