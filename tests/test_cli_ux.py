@@ -93,7 +93,7 @@ def _commands(group, path="etrade"):
 
 
 def test_every_command_has_an_example_in_its_help(cli):
-    paths = list(_commands(typer.main.get_command(app)))
+    paths = [*_commands(typer.main.get_command(app)), "etrade backtest"]
     assert "etrade scan" in paths and "etrade config show" in paths
     missing = [p for p in paths if p not in EXAMPLES]
     assert not missing, f"add examples to cli/examples.py for: {missing}"
@@ -108,7 +108,7 @@ def test_every_command_has_an_example_in_its_help(cli):
     "cmd, cited",
     [
         ("scan", ["etrade scan AAPL MSFT --as-of 2010-08-20"]),
-        ("run-once", ["[etrade]", "[alpaca]", "[risk]"]),
+        ("run-once", ["[risk]", "[paths]"]),
         ("backtest", ["[broker]", "[paths]", "[risk]"]),
     ],
 )
@@ -133,7 +133,7 @@ def test_show_completion_prints_a_script(cli, shell, marker):
 @pytest.mark.parametrize(
     "words, cword, expected",
     [
-        ("etrade run-once --broker ", 3, {"paper", "etrade", "alpaca"}),
+        ("etrade run-once --broker ", 3, {"paper", "etrade", "alpaca", "schwab", "ibkr"}),
         ("etrade positions --broker p", 3, {"paper"}),
         ("etrade order preview AAPL -q 1 --type ST", 7, {"STOP", "STOP_LIMIT"}),
         ("etrade scan AM", 2, {"AMZN", "AMGN"}),

@@ -277,6 +277,13 @@ def root(
     db: Path = typer.Option(  # noqa: B008
         None, "--db", help="Position book (SQLite) to use instead of [paths] db.", dir_okay=False
     ),
+    broker: str = typer.Option(
+        None,
+        "--broker",
+        "-b",
+        help="Broker for every command: paper, etrade, alpaca, schwab or ibkr (default: "
+        "[broker] name; accounts, quote, order and auth default to etrade).",
+    ),
     debug: bool = typer.Option(
         False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
     ),
@@ -294,7 +301,7 @@ def root(
 ) -> None:
     """Global options."""
     st = state(ctx)
-    st.config_path, st.db_path = config, db
+    st.config_path, st.db_path, st.broker = config, db, broker
     if debug:
         _debug_logging()
 
@@ -319,6 +326,7 @@ def _register() -> None:
         auth_cmd,
         backtest_cmd,
         book,
+        chart_cmd,
         config_cmd,
         data_cmd,
         history_cmd,
@@ -341,6 +349,7 @@ def _register() -> None:
     book.register(app)
     history_cmd.register(app)
     backtest_cmd.register(app)
+    chart_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
     paths_cmd.register(app)
@@ -362,6 +371,9 @@ def _plain_help(typer_app: typer.Typer, path: str = "etrade") -> None:
             info.epilog = epilog(f"{path} {name}")
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
+            text = epilog(f"{path} {group.name}")  # a group that runs by itself (backtest)
+            if text and not isinstance(group.epilog, str):
+                group.epilog = text
             _plain_help(group.typer_instance, f"{path} {group.name}")
 
 

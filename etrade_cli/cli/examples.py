@@ -53,6 +53,9 @@ EXAMPLES: dict[str, list[str]] = {
     "etrade notify events": ["etrade notify events"],
     "etrade schedule": ["etrade schedule --broker etrade --every 5"],
     "etrade plugins": ["etrade plugins --json"],
+    "etrade chart": ["etrade chart AAPL --as-of 2010-08-20 -o aapl.png"],
+    "etrade backtest list": ["etrade backtest list --json"],
+    "etrade backtest show": ["etrade backtest show 3 --csv"],
 }
 
 
