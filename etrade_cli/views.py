@@ -35,6 +35,13 @@ PARTS_LEGEND = (
 EXIT_LEGEND = (
     ("Reason", "Reason: SL stop loss (or trailing stop), TES time exit, PTn profit target n"),
 )
+TRADE_LIST_LEGEND = (
+    (
+        "Event",
+        "Event: SL stop loss (or trailing stop), TES time exit, PTn profit target n, "
+        "MTM marked at the last close",
+    ),
+)
 POSITIONS_LEGEND = (
     ("Shares", "Shares: remaining/original"),
     ("PT", "PT: profit targets hit"),
@@ -623,7 +630,7 @@ def exit_reason_table(by_reason: dict[str, dict[str, Any]]) -> Table:
     """Exit fills by reason: exits, shares, win rate, average, profit factor, realized."""
     from .stats import fmt
 
-    t = table("By exit reason")
+    t = table("By exit reason", legend=(*EXIT_LEGEND, ("PF", "PF: profit factor")))
     cols = ("Reason", "Exits", "Shares", "Win rate", "Avg USD", "PF", "Realized USD")
     for c in cols:
         t.add_column(c, justify="left" if c == "Reason" else "right")
@@ -649,7 +656,7 @@ def symbol_table(by_symbol: dict[str, dict[str, Any]]) -> Table:
     """Per-symbol trade statistics."""
     from .stats import fmt
 
-    t = table("By symbol")
+    t = table("By symbol", legend=(("PF", "PF: profit factor"),))
     for c in ("Symbol", "Trades", "Win rate", "Avg trade", "PF", "Realized USD"):
         t.add_column(c, justify="left" if c == "Symbol" else "right")
     for sym, g in by_symbol.items():
@@ -704,7 +711,7 @@ def fill_rows(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def trade_list_table(trades: list[dict[str, Any]]) -> Table:
     """The trade list: a BUY row per trade, one row per exit fill, then the trade's total."""
-    t = table("Trade list")
+    t = table("Trade list", legend=TRADE_LIST_LEGEND)
     for c in ("Symbol", "Type", "Date", "Event", "Shares", "Price", "P&L USD"):
         t.add_column(c, justify="right" if c in ("Shares", "Price", "P&L USD") else "left")
     for tr in trades:

@@ -20,7 +20,7 @@ from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
 from ..errors import EtradeCliError, ExitStatus
-from .common import err, state
+from .common import complete_broker, err, state
 
 
 class _Group(TyperGroup):
@@ -283,6 +283,7 @@ def root(
         "-b",
         help="Broker for every command: paper, etrade, alpaca, schwab or ibkr (default: "
         "[broker] name; accounts, quote, order and auth default to etrade).",
+        autocompletion=complete_broker,
     ),
     debug: bool = typer.Option(
         False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
