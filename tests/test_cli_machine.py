@@ -29,6 +29,11 @@ def test_unknown_json_field_is_a_usage_error_listing_the_known_ones(cli):
     assert "unknown JSON field(s): nope; available:" in r.stderr and "score" in r.stderr
 
 
+def test_json_fields_of_an_empty_list_are_not_refused(cli):
+    r = cli("history", "--json=symbol,side")
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+
+
 def test_jsonl_prints_one_record_a_line(cli):
     r = cli("scan", "--all", "--jsonl")
     assert r.exit_code == 0, r.output

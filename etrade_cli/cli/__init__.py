@@ -161,7 +161,10 @@ def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
     leaf, n = _leaf(group, args[i:])
     if leaf is None or "--json" not in _options(leaf.params):
         return args
-    positionals = any(not isinstance(p, TyperOption) for p in leaf.params)
+    # a group's sub-command names count as positional words (`backtest --json list`)
+    positionals = isinstance(leaf, TyperGroup) or any(
+        not isinstance(p, TyperOption) for p in leaf.params
+    )
     cut = i + n
     return args[:cut] + machine.extract_json_args(args[cut:], positionals)
 

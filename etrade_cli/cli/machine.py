@@ -151,7 +151,7 @@ def select(data: Any, fields: list[str] | None) -> Any:
     known: set[str] = set()
     picked = _select(data, fields, known, top=True)
     unknown = [f for f in fields if f not in known]
-    if unknown:
+    if unknown and known:  # no record at all: nothing to check the names against
         raise UsageError(
             f"unknown JSON field(s): {', '.join(unknown)}; available: {', '.join(sorted(known))}"
         )
