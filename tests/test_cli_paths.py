@@ -74,3 +74,36 @@ def test_paper_reset_refuses_while_a_run_holds_the_lock(cli, hermetic: Path):
     with FileLock(str(hermetic / "l.db.lock")):
         r = cli("--db", "l.db", "paper", "reset", "--yes")
     assert r.exit_code == ExitStatus.BUSY
+
+
+def test_reset_paper_clears_every_paper_row_and_keeps_other_brokers(hermetic: Path):
+    from etrade_cli.store import Store
+
+    store = Store(hermetic / "s.db")
+    with store.tx() as db:
+        for broker in ("paper", "etrade"):
+            run = db.execute(
+                "INSERT INTO runs (started_at, mode, broker, account) VALUES ('t', 'run-once', ?, "
+                "'paper')",
+                (broker,),
+            ).lastrowid
+            order = store.new_order(
+                db, client_order_id=f"C{broker}", broker=broker, account="paper", symbol="IBM",
+                side="BUY", quantity=1, purpose="ENTRY_B1", session_date="2010-07-22",
+                status="filled", run_id=run,
+            )  # fmt: skip
+            db.execute(
+                "INSERT INTO fills (order_id, fill_key, quantity, price, session_date, filled_at) "
+                "VALUES (?, ?, 1, 10.0, '2010-07-22', 't')",
+                (order.id, f"F{broker}"),
+            )
+            store.add_proposal(
+                db, proposal_id="p1", strategy="http", broker=broker, account="paper",
+                session_date="2010-07-22", run_id=run, symbol="IBM", side="BUY",
+                outcome="ordered", order_id=order.id, body="{}",
+            )  # fmt: skip
+    deleted = store.reset_paper("paper", 5000.0, 0.0)
+    assert deleted["orders"] == deleted["fills"] == deleted["proposals"] == deleted["runs"] == 1
+    assert [o["broker"] for o in store.history("orders")] == ["etrade"]
+    assert len(store.history("fills")) == 1 and len(store.proposals()) == 1
+    store.close()
