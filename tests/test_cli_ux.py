@@ -138,6 +138,7 @@ def test_show_completion_prints_a_script(cli, shell, marker):
         ("etrade order preview AAPL -q 1 --type ST", 7, {"STOP", "STOP_LIMIT"}),
         ("etrade scan AM", 2, {"AMZN", "AMGN"}),
         ("etrade run-", 1, {"run-once", "run-loop"}),
+        ("etrade run-once --strategy raj", 3, {"rajat_alpha"}),
     ],
 )
 def test_completion_offers_commands_and_config_choices(words, cword, expected):

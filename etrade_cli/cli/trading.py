@@ -6,7 +6,16 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, complete_broker, emit_json, err, out, parse_date, state
+from .common import (
+    JSON_OPT,
+    complete_broker,
+    complete_strategy,
+    emit_json,
+    err,
+    out,
+    parse_date,
+    state,
+)
 
 BROKER_OPT = typer.Option(
     None,
@@ -21,6 +30,7 @@ STRATEGY_OPT = typer.Option(
     "--strategy",
     help="Strategy: rajat_alpha, http (a signal service, [signals]) or package.module:Class "
     "(default [strategy] name).",
+    autocompletion=complete_strategy,
 )
 LIVE_OPT = typer.Option(
     False,
