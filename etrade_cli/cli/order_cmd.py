@@ -16,6 +16,7 @@ from .common import (
     emit_csv,
     emit_json,
     err,
+    finite,
     out,
     output_format,
     state,
@@ -48,13 +49,10 @@ def _order(
     term: str,
     session: str,
 ) -> Any:
-    from ..config import is_ticker
-    from ..errors import InputError
     from ..etrade.orders import EquityOrder, validate
+    from ..symbols import validate_symbol
 
-    sym = symbol.upper()
-    if not is_ticker(sym):
-        raise InputError(f"not a valid ticker: {symbol!r}")
+    sym = validate_symbol(symbol)
     o = EquityOrder(
         sym,
         action.upper(),
@@ -79,8 +77,10 @@ TYPE_OPT = typer.Option(
     help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT.",
     autocompletion=complete_price_type,
 )
-LIMIT_OPT = typer.Option(None, "--limit", help="limitPrice, USD (LIMIT, STOP_LIMIT).")
-STOP_OPT = typer.Option(None, "--stop", help="stopPrice, USD (STOP, STOP_LIMIT).")
+LIMIT_OPT = typer.Option(
+    None, "--limit", callback=finite(), help="limitPrice, USD (LIMIT, STOP_LIMIT)."
+)
+STOP_OPT = typer.Option(None, "--stop", callback=finite(), help="stopPrice, USD (STOP, STOP_LIMIT).")
 TERM_OPT = typer.Option(
     "GOOD_FOR_DAY",
     "--term",
