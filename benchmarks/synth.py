@@ -32,7 +32,9 @@ def walk(rng: np.random.Generator, n: int, start_price: float) -> dict[str, np.n
     return {"Open": open_, "High": hi, "Low": lo, "Close": close, "Volume": vol}
 
 
-def frame(symbols: list[str], sessions: int, seed: int = 7, start: str = "1999-01-22") -> pd.DataFrame:
+def frame(
+    symbols: list[str], sessions: int, seed: int = 7, start: str = "1999-01-22"
+) -> pd.DataFrame:
     """Long-format bars (Date,Symbol,Open,High,Low,Close,Volume) on weekdays from `start`."""
     rng = np.random.default_rng(seed)
     dates = pd.bdate_range(start, periods=sessions).strftime("%Y-%m-%d")
@@ -67,7 +69,9 @@ def write(kind: str, out: Path, symbols: int = 0, sessions: int = 0, seed: int =
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("kind", choices=("backtest", "scan", "grid"))
     ap.add_argument("out", type=Path)
     ap.add_argument("--symbols", type=int, default=10)

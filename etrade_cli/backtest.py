@@ -18,7 +18,7 @@ import numpy as np
 
 from .brokers.paper import PaperBroker
 from .config import RiskConfig
-from .engine import Deps, run_once
+from .engine import Deps, run_once, trading_lock
 from .errors import DataError, InputError
 from .market import MarketView
 from .report import Performance, TradeStats, performance, trade_stats
@@ -92,11 +92,13 @@ def run_backtest(
             with store.tx() as db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('kind', 'backtest')")
             broker = PaperBroker(store, "paper", cash, commission)
-            deps = Deps(params, risk, store, broker, market, Path(str(path) + ".lock"))
-            for i, session in enumerate(sessions, 1):
-                run_once(deps, session, mode="backtest")
-                if on_progress:
-                    on_progress(i, len(sessions))
+            # one lock and one transaction for the whole replay, not one per session (issue 13)
+            with trading_lock(Path(str(path) + ".lock")), store.batch():
+                deps = Deps(params, risk, store, broker, market, lock_path=None)
+                for i, session in enumerate(sessions, 1):
+                    run_once(deps, session, mode="backtest")
+                    if on_progress:
+                        on_progress(i, len(sessions))
             return _result(store, market, sessions, cash, db_path)
         finally:
             store.close()

@@ -28,7 +28,33 @@ def connect(path: Path | str) -> sqlite3.Connection:
 
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (including KeyboardInterrupt)."""
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (including KeyboardInterrupt).
+
+    Inside an open transaction (a `batch`), a SAVEPOINT instead: the block is still all or
+    nothing, and it becomes durable when the outer transaction commits."""
+    if db.in_transaction:
+        db.execute("SAVEPOINT tx")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK TO tx")
+            db.execute("RELEASE tx")
+            raise
+        db.execute("RELEASE tx")
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextmanager
+def batch(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One outer write transaction around many `transaction` blocks (each then a savepoint):
+    one commit instead of one per block. An exception rolls the whole batch back."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

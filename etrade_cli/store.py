@@ -179,9 +179,19 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('order_tag', ?)", (tag,))
 
 
+def m002_runs_last_session(db: sqlite3.Connection) -> None:
+    """Index the completed runs by account and session: `last_session` and `equity_curve` read
+    the index instead of scanning `runs`, which gains a row every cycle (issue 13)."""
+    db.execute(
+        "CREATE INDEX runs_completed ON runs (broker, account, session_date) "
+        "WHERE outcome = 'ok' AND mode != 'dry-run'"
+    )
+
+
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
+    ("m002_runs_last_session", m002_runs_last_session),
 ]
 
 
@@ -270,8 +280,14 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception)."""
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception); a
+        savepoint inside a `batch`."""
         return dbutil.transaction(self.db)
+
+    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction around many `tx` blocks, committed once at the end (backtests: one
+        commit per backtest instead of several per session). Rolled back entirely on error."""
+        return dbutil.batch(self.db)
 
     def migrate(self) -> list[str]:
         """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
@@ -447,3 +463,74 @@ class Store:
             account,
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- the paper broker's account (brokers/paper.py issues no SQL of its own) ---------------
+
+    def paper_account(
+        self, account: str, starting_cash: float, commission: float
+    ) -> tuple[float, float]:
+        """Create the paper account if new; return its (starting cash, commission per order), USD."""
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
+                (account, starting_cash, commission, utcnow()),
+            )
+        row = self.db.execute(
+            "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?", (account,)
+        ).fetchone()
+        return float(row[0]), float(row[1])
+
+    def paper_last_order_id(self) -> int:
+        """The id of the newest paper order of any account (0 when none): a cheap version stamp
+        of the paper orders (an index lookup, not a scan)."""
+        row = self.db.execute("SELECT max(id) FROM paper_orders").fetchone()
+        return int(row[0] or 0)
+
+    def paper_fills(self, account: str, status: str) -> list[sqlite3.Row]:
+        """(symbol, side, quantity, fill_price, commission) of the account's orders in `status`,
+        oldest first: what the paper broker sums into cash and holdings."""
+        return self.query(
+            "SELECT symbol, side, quantity, fill_price, commission FROM paper_orders "
+            "WHERE account = ? AND status = ? ORDER BY id",
+            account,
+            status,
+        )
+
+    def add_paper_order(self, **values: Any) -> sqlite3.Row:
+        """Insert a paper order (columns of `paper_orders`) in one transaction; return its row."""
+        values.setdefault("placed_at", utcnow())
+        cols = ", ".join(values)
+        with self.tx() as db:
+            cur = db.execute(
+                f"INSERT INTO paper_orders ({cols}) VALUES ({','.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            return db.execute(
+                "SELECT * FROM paper_orders WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+
+    def paper_order(
+        self, account: str, *, client_order_id: str | None = None, order_id: int | None = None
+    ) -> sqlite3.Row | None:
+        """One paper order by `clientOrderId` or by id, or None."""
+        if client_order_id is not None:
+            return self.db.execute(
+                "SELECT * FROM paper_orders WHERE account = ? AND client_order_id = ?",
+                (account, client_order_id),
+            ).fetchone()
+        return self.db.execute(
+            "SELECT * FROM paper_orders WHERE account = ? AND id = ?", (account, order_id)
+        ).fetchone()
+
+    def paper_orders_in(self, account: str, status: str) -> list[sqlite3.Row]:
+        """Paper orders of the account in `status`, oldest first."""
+        return self.query(
+            "SELECT * FROM paper_orders WHERE account = ? AND status = ? ORDER BY id",
+            account,
+            status,
+        )
+
+    def set_paper_status(self, order_id: int, status: str) -> None:
+        """Change one paper order's status (a cancel) in one transaction."""
+        with self.tx() as db:
+            db.execute("UPDATE paper_orders SET status = ? WHERE id = ?", (status, order_id))

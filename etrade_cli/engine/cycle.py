@@ -303,8 +303,11 @@ def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str
 
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
     """Spec §4-§5: classify the session's signals in order, check risk, size, send."""
+    signals = deps.market.signals(session)
+    if not signals:  # most sessions: nothing to classify, so nothing to read from the book
+        return
     ctx = _entry_context(deps, session)
-    for sig in sorted(deps.market.signals(session), key=signal_order):
+    for sig in sorted(signals, key=signal_order):
         if sig.symbol in blocked:
             continue
         d = classify_one(sig, ctx.book, deps.params)

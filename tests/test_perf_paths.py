@@ -1,0 +1,79 @@
+"""Issue 13's speed paths change no result: the backtest trades exactly as the code before it,
+the paper broker's running totals equal its orders' sums, the batch transaction rolls back."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from etrade_cli.brokers.base import OrderRequest
+from etrade_cli.brokers.paper import PaperBroker
+from etrade_cli.store import Store
+
+DATA = Path(__file__).parent / "data"
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+
+
+def test_backtest_trades_and_equity_match_the_pre_issue_13_reference(cli, hermetic: Path):
+    from compare_reference import differences
+
+    files = [DATA / f for f in ("AMZN_daily_1997-2020.csv", "MSFT_daily_2015-2021.csv",
+                                "NFLX_daily_2018-2022.csv")]  # fmt: skip
+    (hermetic / "config.toml").write_text(
+        "[data]\ncsv_paths = [" + ", ".join(f"'{f}'" for f in files) + "]\n"
+    )
+    r = cli("backtest", "--symbols", "AMZN,MSFT,NFLX", "--json")
+    assert r.exit_code == 0, r.output
+    reference = json.loads((DATA / "backtest_reference.json").read_text())
+    result = json.loads(r.stdout)
+    assert len(result["trades"]) == len(reference["trades"]) == 92
+    assert differences(result, reference) == []
+
+
+def _order(coid: str, symbol: str, side: str, qty: int) -> OrderRequest:
+    return OrderRequest(client_order_id=coid, symbol=symbol, side=side, quantity=qty)
+
+
+def test_paper_running_totals_equal_a_fresh_read_and_follow_other_writers(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    prices = {"AAA": 10.25, "BBB": 33.1}
+    b = PaperBroker(store, "paper", 10_000.0, 1.5, prices=prices.get)
+    for i, (sym, side, qty) in enumerate(
+        [("AAA", "BUY", 100), ("BBB", "BUY", 30), ("AAA", "SELL", 40), ("BBB", "SELL", 30)]
+    ):
+        req = _order(f"C{i}", sym, side, qty)
+        assert b.place(req, b.preview(req)).status == "EXECUTED"
+    fresh = PaperBroker(store, "paper", prices=prices.get)  # reads the orders from the store
+    assert b.positions() == fresh.positions() and [p.quantity for p in b.positions()] == [60]
+    assert b.account_values() == fresh.account_values()
+    cash = 10_000.0 - 100 * 10.25 - 30 * 33.1 + 40 * 10.25 + 30 * 33.1 - 4 * 1.5
+    assert b.account_values().cash == pytest.approx(cash)
+    # another writer (a second broker object on the same book) places an order: both see it
+    req = _order("OTHER", "AAA", "SELL", 60)
+    fresh.place(req, fresh.preview(req))
+    assert b.positions() == [] and b.account_values().cash == fresh.account_values().cash
+
+
+def test_batch_is_one_transaction_rolled_back_whole(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    with pytest.raises(RuntimeError), store.batch():
+        for _ in range(3):
+            store.start_run("backtest", "paper", "paper", None)
+        with pytest.raises(ValueError), store.tx():  # an inner block is a savepoint
+            store.db.execute("INSERT INTO meta VALUES ('x', 'y')")
+            raise ValueError
+        assert store.meta("x") is None and len(store.query("SELECT id FROM runs")) == 3
+        raise RuntimeError
+    assert store.query("SELECT id FROM runs") == []
+
+
+def test_last_session_reads_the_index(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    plan = store.query(
+        "EXPLAIN QUERY PLAN SELECT max(session_date) FROM runs WHERE broker = 'paper' AND "
+        "account = 'paper' AND outcome = 'ok' AND mode != 'dry-run'"
+    )
+    assert any("runs_completed" in r[3] for r in plan), [tuple(r) for r in plan]
