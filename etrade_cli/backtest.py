@@ -23,8 +23,8 @@ from .errors import DataError, InputError
 from .market import MarketView
 from .report import Performance, TradeStats, performance, trade_stats
 from .store import Store
-from .strategy.panel import Bars
 from .strategy.params import StrategyParams
+from .values import Bars
 
 FILL_NOTE = "fills at the close of the bar that triggered them (spec §6); no slippage"
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .marketdata.provider import CachedBarProvider, CsvBarProvider
     from .store import Store
     from .strategy.dual import Book
-    from .strategy.panel import Bars
+    from .values import Bars
 
 BROKERS = ("paper", "etrade", "alpaca")
 

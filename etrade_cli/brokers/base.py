@@ -1,111 +1,43 @@
-"""The `Broker` protocol and the plain values that cross it.
-
-Vocabulary follows E*TRADE's wire names where one exists (`clientOrderId`, `priceType`,
-`orderTerm`, `marketSession`, order actions BUY/SELL). Prices USD, quantities whole shares.
+"""The `Broker` protocol. The plain values that cross it (`OrderRequest`, `OrderState`, ...)
+live in `etrade_cli.values` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
-#: broker-side order states, normalized (E*TRADE: OPEN, EXECUTED, PARTIAL, CANCELLED, REJECTED,
-#: EXPIRED, CANCEL_REQUESTED)
-OPEN, EXECUTED, PARTIAL, CANCELLED, REJECTED, EXPIRED = (
-    "OPEN",
-    "EXECUTED",
-    "PARTIAL",
-    "CANCELLED",
-    "REJECTED",
-    "EXPIRED",
+from ..values import (
+    CANCELLED,
+    EXECUTED,
+    EXPIRED,
+    OPEN,
+    PARTIAL,
+    REJECTED,
+    AccountValues,
+    BrokerPosition,
+    Fill,
+    OrderRequest,
+    OrderState,
+    Preview,
+    Quote,
 )
 
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """An equity order as sent to a broker.
-
-    Attributes:
-        client_order_id: 1-20 alphanumerics, unique per account; the idempotency key.
-        side: "BUY" | "SELL" (E*TRADE `orderAction`; also BUY_TO_COVER, SELL_SHORT).
-        price_type: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" (E*TRADE `priceType`).
-        order_term: "GOOD_FOR_DAY" | "GOOD_UNTIL_CANCEL" | "IMMEDIATE_OR_CANCEL" | "FILL_OR_KILL".
-        market_session: "REGULAR" | "EXTENDED".
-    """
-
-    client_order_id: str
-    symbol: str
-    side: str
-    quantity: int
-    price_type: str = "MARKET"
-    limit_price: float | None = None
-    stop_price: float | None = None
-    order_term: str = "GOOD_FOR_DAY"
-    market_session: str = "REGULAR"
-
-
-@dataclass(frozen=True)
-class Preview:
-    """A broker's preview: `preview_id` (E*TRADE `previewId`), estimates in USD, messages."""
-
-    preview_id: str
-    estimated_total: float
-    commission: float
-    messages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Fill:
-    """One execution: `key` is unique per execution (broker id, or order id + cumulative qty)."""
-
-    key: str
-    quantity: int
-    price: float
-    commission: float = 0.0
-
-
-@dataclass(frozen=True)
-class OrderState:
-    """An order as the broker knows it. `filled_qty` is cumulative; `fills` each execution."""
-
-    client_order_id: str
-    broker_order_id: str
-    symbol: str
-    side: str
-    quantity: int
-    status: str
-    filled_qty: int = 0
-    avg_fill_price: float | None = None
-    fills: tuple[Fill, ...] = ()
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class AccountValues:
-    """Account money in USD: `cash` available for investment, `equity` total account value."""
-
-    cash: float
-    equity: float
-    buying_power: float | None = None
-
-
-@dataclass(frozen=True)
-class BrokerPosition:
-    """A holding at the broker: shares (negative = short) and average cost (USD/share)."""
-
-    symbol: str
-    quantity: int
-    avg_price: float | None = None
-
-
-@dataclass
-class Quote:
-    """A last price (USD) with its source time (UTC ISO-8601) when known."""
-
-    symbol: str
-    last: float
-    time: str | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+__all__ = [
+    "CANCELLED",
+    "EXECUTED",
+    "EXPIRED",
+    "OPEN",
+    "PARTIAL",
+    "REJECTED",
+    "AccountValues",
+    "Broker",
+    "BrokerPosition",
+    "Fill",
+    "OrderRequest",
+    "OrderState",
+    "Preview",
+    "Quote",
+]
 
 
 class Broker(Protocol):

@@ -25,7 +25,7 @@ import numpy as np
 from ..config import AlpacaConfig
 from ..errors import ApiError, AuthError, ConfigError, TemporaryApiError
 from ..redact import register_secret
-from ..strategy.panel import Bars
+from ..values import Bars
 
 ET = ZoneInfo("America/New_York")
 ALPACA_BATCH = 100

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import db as dbutil
 from ..errors import ConfigError, DataError
-from ..strategy.panel import Bars
+from ..values import Bars
 
 
 def m001_bars(db: sqlite3.Connection) -> None:

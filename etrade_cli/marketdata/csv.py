@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataError
-from ..strategy.panel import Bars
+from ..values import Bars
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,8 +7,7 @@ import datetime as dt
 
 import numpy as np
 
-from ..brokers.base import Quote
-from ..strategy.panel import Bars
+from ..values import Bars, Quote
 
 
 def with_forming_bar(bars: Bars, quote: Quote, today: dt.date) -> Bars:

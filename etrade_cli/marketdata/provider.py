@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..strategy.panel import Bars
+from ..values import Bars
 from . import SAMPLE_SP500
 from .cache import BarCache
 from .csv import LoadReport, read_bars_csv

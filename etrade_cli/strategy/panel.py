@@ -12,32 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..values import Bars
 
-@dataclass(frozen=True)
-class Bars:
-    """Daily OHLCV bars of one symbol, oldest first.
-
-    Attributes:
-        symbol: ticker, upper case.
-        dates: `datetime64[D]` exchange session dates, strictly ascending.
-        open, high, low, close: prices in USD (float64).
-        volume: shares (float64).
-    """
-
-    symbol: str
-    dates: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.dates.shape[0])
-
-    def index_at(self, date: np.datetime64) -> int:
-        """Index of the last bar dated on or before `date`; -1 when every bar is later."""
-        return int(np.searchsorted(self.dates, date, side="right")) - 1
+__all__ = ["FIELDS", "Bars", "Panel"]
 
 
 FIELDS = ("open", "high", "low", "close", "volume")
