@@ -21,6 +21,8 @@ from .strategy.signals import Evaluation, Signal, evaluate
 NO_BAR = "no_bar"
 #: reason given to a symbol with no data at all
 NO_DATA = "no_data"
+#: symbols evaluated together by `scan` (with and without a progress bar)
+SCAN_CHUNK, SCAN_CHUNK_PROGRESS = 1024, 128
 
 
 @dataclass
@@ -144,11 +146,19 @@ def scan(
         DataError: no data on or before `as_of`.
     """
     session = latest_session(bars, as_of)
-    chunk = 128 if on_progress else 0  # batches only to report progress
-    ev = evaluate_bars(bars, params, benchmark, chunk=chunk, on_progress=on_progress)
     verdicts: list[Signal] = []
     stale: list[Signal] = []
-    for sig in ev.iter_at(session):
-        (verdicts if sig.date == session else stale).append(sig)
+    # column batches (each column is independent): only one batch's indicator arrays are alive
+    # at a time and only the verdicts at `session` are kept, so memory does not grow with the
+    # universe (issue 13); small batches when progress is shown
+    chunk = SCAN_CHUNK_PROGRESS if on_progress else SCAN_CHUNK
+    for i in range(0, len(bars), chunk):
+        part = list(bars[i : i + chunk])
+        ev = evaluate(Panel.from_bars(part), params, benchmark)
+        for sig in ev.iter_at(session):
+            (verdicts if sig.date == session else stale).append(sig)
+        del ev
+        if on_progress:
+            on_progress(len(part))
     decisions = classify([v for v in verdicts if v.is_signal], book or Book(), params)
     return ScanResult(session, decisions, verdicts, list(missing), stale)

@@ -103,15 +103,29 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
         raise DataError(f"{path}: no rows")
     report = LoadReport(path, rows=len(df))
     if "symbol" in df.columns:
-        syms = _map_unique(df["symbol"], lambda u: u.fillna("").astype(str).str.strip().str.upper())
+        names, codes = _symbol_codes(df["symbol"])
     else:
-        syms = np.full(
-            len(df), symbol.upper() if symbol else symbol_from_filename(path), dtype=object
-        )
+        names = np.array([symbol.upper() if symbol else symbol_from_filename(path)], dtype=object)
+        codes = np.zeros(len(df), dtype=np.int64)
+    syms = names[codes]
     dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
     cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in REQUIRED[1:]}
-    keep = _drop_bad_rows(dates, syms, cols, report)
-    return _split(syms[keep], dates[keep], {k: v[keep] for k, v in cols.items()}, report)
+    del df
+    keep = _drop_bad_rows(dates, syms, cols, report, codes)
+    del syms
+    return _split(names, codes, dates, cols, np.flatnonzero(keep), report)
+
+
+def _symbol_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct symbols, per-row index into them): symbols are normalized (trimmed,
+    upper case) once per distinct value, and rows are then grouped and sorted by the integer
+    code instead of by comparing strings (issue 13)."""
+    import pandas as pd
+
+    raw_codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    normal = pd.Series(uniques).fillna("").astype(str).str.strip().str.upper().to_numpy(object)
+    names, remap = np.unique(normal, return_inverse=True)
+    return names.astype(object), remap.astype(np.int64)[raw_codes]
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -123,7 +137,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
     try:
         header = pd.read_csv(path, nrows=0)
-        text_cols = {c: str for c in header.columns if norm(c) in ("date", "symbol")}
+        # categorical text: each distinct date and symbol is parsed and stored once (issue 13)
+        text_cols = {c: "category" for c in header.columns if norm(c) in ("date", "symbol")}
         df = pd.read_csv(path, dtype=text_cols, skipinitialspace=True)  # type: ignore[arg-type]
     except FileNotFoundError:
         raise DataError(f"data file not found: {path}") from None
@@ -157,7 +172,11 @@ def _parse_dates(raw: pd.Series, path: Path) -> np.ndarray:
 
 
 def _drop_bad_rows(
-    dates: np.ndarray, syms: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+    dates: np.ndarray,
+    syms: np.ndarray,
+    cols: dict[str, np.ndarray],
+    report: LoadReport,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
     bad_field = np.isnat(dates) | (syms == "")
     for v in cols.values():
@@ -167,7 +186,7 @@ def _drop_bad_rows(
         inverted = ~bad_field & ~nonpos & (cols["high"] < cols["low"])
         negvol = ~bad_field & ~nonpos & ~inverted & (cols["volume"] < 0)
     keep = ~(bad_field | nonpos | inverted | negvol)
-    order = _not_after_previous(dates, syms, keep)
+    order = _not_after_previous(dates, syms if codes is None else codes, keep)
     report.dropped.update(
         {
             "missing or non-numeric field": int(bad_field.sum()),
@@ -201,17 +220,29 @@ def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -
 
 
 def _split(
-    syms: np.ndarray, dates: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+    names: np.ndarray,
+    codes: np.ndarray,
+    dates: np.ndarray,
+    cols: dict[str, np.ndarray],
+    rows: np.ndarray,
+    report: LoadReport,
 ) -> tuple[dict[str, Bars], LoadReport]:
-    if not len(syms):
+    """Group the kept `rows` by symbol code (codes index the sorted `names`), each group by
+    date: one integer sort, and each column gathered once (no intermediate copies)."""
+    if not len(rows):
         raise DataError(f"{report.path}: no valid rows ({report.warning()})")
-    order = np.lexsort((dates, syms))
-    syms, dates = syms[order], dates[order]
-    cols = {k: v[order] for k, v in cols.items()}
-    names, starts = np.unique(syms, return_index=True)
-    ends = np.r_[starts[1:], len(syms)]
+    day = dates[rows].astype(np.int64)
+    low = day.min()
+    span = int(day.max() - low) + 1
+    rows = rows[np.argsort(codes[rows] * span + (day - low), kind="stable")]
+    del day
+    codes, dates = codes[rows], dates[rows]
+    cols = {k: v[rows] for k, v in cols.items()}
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
     out = {}
-    for name, a, b in zip(names.tolist(), starts.tolist(), ends.tolist()):
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        name = str(names[codes[a]])
         out[name] = Bars(
             name,
             dates[a:b],
