@@ -65,6 +65,7 @@ def run_backtest(
     db_path: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     benchmark: Bars | None = None,
+    market: MarketView | None = None,
 ) -> BacktestResult:
     """Replay every session in [start, end] through the engine.
 
@@ -75,11 +76,14 @@ def run_backtest(
             database that is deleted afterwards.
         on_progress: called with (sessions done, total) after each session.
         benchmark: bars of `rs_benchmark` for `rs_mode = "benchmark"` (spec §3).
+        market: the strategy already evaluated over `bars` with `params`' signal parameters
+            (a sweep shares one evaluation between many backtests); `bars` is then unused.
 
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
-    market = MarketView.from_bars(bars, params, tradable, benchmark)
+    if market is None:
+        market = MarketView.from_bars(bars, params, tradable, benchmark)
     sessions = market.sessions_between(start, end)
     if not len(sessions):
         raise DataError(f"no sessions between {start or 'the start'} and {end or 'the end'}")

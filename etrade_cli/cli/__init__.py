@@ -126,6 +126,7 @@ def _register() -> None:
         book,
         config_cmd,
         data_cmd,
+        optimize_cmd,
         order_cmd,
         quote_cmd,
         scan,
@@ -140,6 +141,7 @@ def _register() -> None:
     trading.register(app)
     book.register(app)
     backtest_cmd.register(app)
+    optimize_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
 
