@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from etrade_cli.brokers.base import OrderRequest
@@ -77,3 +78,23 @@ def test_last_session_reads_the_index(tmp_path: Path):
         "account = 'paper' AND outcome = 'ok' AND mode != 'dry-run'"
     )
     assert any("runs_completed" in r[3] for r in plan), [tuple(r) for r in plan]
+
+
+@pytest.mark.parametrize("n", [1, 2, 10, 21])
+def test_htf_ema_by_column_equals_the_row_pass_bit_for_bit(n: int, monkeypatch):
+    from etrade_cli.strategy import indicators as ind
+
+    rng = np.random.default_rng(n)
+    rows = 900
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, (rows, 3)), axis=0))
+    close[:300, 1] = np.nan  # a shorter symbol: front padding
+    close[:, 2] = np.nan  # a column without bars
+    dates = np.datetime64("2001-01-02") + np.sort(rng.choice(rows * 2, rows, replace=False))
+    dates = np.repeat(dates.astype("datetime64[D]")[:, None], 3, axis=1)
+    for ids in (ind.week_ids(dates), ind.month_ids(dates)):
+        fast = ind.htf_ema(close, ids, n)
+        monkeypatch.setattr(ind, "_front_padded", lambda c: False)
+        slow = ind.htf_ema(close, ids, n)
+        monkeypatch.undo()
+        assert np.array_equal(fast, slow, equal_nan=True)
+        assert np.isfinite(fast[-1, :2]).all()
