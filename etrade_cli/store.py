@@ -18,6 +18,7 @@ import json
 import secrets
 import sqlite3
 import string
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,9 +32,17 @@ from .errors import ConfigError, DataError
 LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def utcnow() -> str:
-    """Now as a UTC ISO-8601 string (seconds precision)."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    """Now as a UTC ISO-8601 string (seconds precision); formatted once per second."""
+    global _NOW
+    second = int(time.time())
+    if second != _NOW[0]:
+        stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat()
+        _NOW = (second, stamp)
+    return _NOW[1]
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -267,6 +276,7 @@ class Store:
                 raise ConfigError(
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
+        self._positions_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[Position]]] = {}
         try:
             self.db = dbutil.connect(path)
             self.migrate()
@@ -302,6 +312,11 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def version(self) -> tuple[int, int]:
+        """Changes when anything in the database changes: rows written by this connection
+        (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
+        return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+
     def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query."""
         return self.db.execute(sql, args).fetchall()
@@ -311,7 +326,15 @@ class Store:
     def positions(
         self, broker: str, account: str, statuses: tuple[str, ...] = ("open",)
     ) -> list[Position]:
-        """Positions of a broker account in the given statuses, oldest first (FIFO)."""
+        """Positions of a broker account in the given statuses, oldest first (FIFO).
+
+        Re-read only when the database changed since the last read (`version`): a cycle asks
+        for the open positions several times and usually writes nothing in between."""
+        key = (broker, account, statuses)
+        version = self.version()
+        hit = self._positions_cache.get(key)
+        if hit is not None and hit[0] == version:
+            return list(hit[1])
         marks = ",".join("?" * len(statuses))
         rows = self.query(
             f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
@@ -320,7 +343,9 @@ class Store:
             account,
             *statuses,
         )
-        return [Position(**dict(r)) for r in rows]
+        found = [Position(**dict(r)) for r in rows]
+        self._positions_cache[key] = (version, found)
+        return list(found)
 
     def position(self, position_id: int) -> Position:
         """One position by id (KeyError if absent)."""

@@ -73,11 +73,15 @@ class PaperBroker:
     def _sums(self) -> _Totals:
         """Running totals of the filled orders, read from the store once and then kept up to
         date by `place`; re-read when another writer added paper orders (newest id changed)."""
+        version = self.store.version()
+        if self._totals is not None and self._totals.version == version:
+            return self._totals  # nothing written since the last check
         stamp = self.store.paper_last_order_id()
         if self._totals is None or self._totals.stamp != stamp:
             self._totals = _Totals(stamp)
             for r in self.store.paper_fills(self.account, EXECUTED):
                 self._totals.add(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
+        self._totals.version = version
         return self._totals
 
     def _cash(self) -> float:
@@ -210,6 +214,7 @@ class _Totals:
 
     def __init__(self, stamp: int):
         self.stamp = stamp
+        self.version: tuple[int, int] = (-1, -1)  # `Store.version()` when last checked
         self.flow = 0.0
         self.commission = 0.0
         #: symbol -> [net shares, shares bought, USD paid for the shares bought]
