@@ -30,7 +30,7 @@ def main() -> int:
     from etrade_cli.backtest import run_backtest
     from etrade_cli.config import RiskConfig
     from etrade_cli.marketdata.csv import read_bars_csv
-    from etrade_cli.strategy.params import StrategyParams
+    from etrade_cli.strategy.rajat_alpha import RajatAlpha
 
     with tempfile.TemporaryDirectory() as d:
         path = a.csv or synth.write("backtest", Path(d) / "bt.csv")
@@ -47,7 +47,7 @@ def main() -> int:
             prof = cProfile.Profile()
             prof.enable()
         t0 = time.perf_counter()
-        res = run_backtest(bars, StrategyParams(), RiskConfig(), cash=100_000.0, on_progress=tick)
+        res = run_backtest(bars, RajatAlpha(), RiskConfig(), cash=100_000.0, on_progress=tick)
         total = time.perf_counter() - t0
         if prof:
             prof.disable()

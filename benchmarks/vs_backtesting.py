@@ -35,12 +35,10 @@ def write_signals(bars_csv: Path, out: Path) -> Path:
     """Our strategy's entry signals as CSV rows Date,Symbol,Score."""
     sys.path.insert(0, str(ROOT))
     from etrade_cli.marketdata.csv import read_bars_csv
-    from etrade_cli.strategy.panel import Panel
-    from etrade_cli.strategy.params import StrategyParams
-    from etrade_cli.strategy.signals import evaluate
+    from etrade_cli.strategy.rajat_alpha import RajatAlpha
 
     bars = list(read_bars_csv(bars_csv)[0].values())
-    ev = evaluate(Panel.from_bars(bars), StrategyParams())
+    ev = RajatAlpha().evaluate(bars)
     rows = ["Date,Symbol,Score"]
     for day, cells in sorted(ev.signals_by_date().items()):
         for col, row in cells:

@@ -23,7 +23,7 @@ from .errors import DataError, InputError
 from .market import MarketView
 from .report import Performance, TradeStats, performance, trade_stats
 from .store import Store
-from .strategy.params import StrategyParams
+from .strategy.base import Strategy
 from .values import Bars
 
 FILL_NOTE = "fills at the close of the bar that triggered them (spec §6); no slippage"
@@ -54,7 +54,7 @@ class BacktestResult:
 
 def run_backtest(
     bars: Sequence[Bars],
-    params: StrategyParams,
+    strategy: Strategy,
     risk: RiskConfig,
     *,
     cash: float,
@@ -76,14 +76,14 @@ def run_backtest(
             database that is deleted afterwards.
         on_progress: called with (sessions done, total) after each session.
         benchmark: bars of `rs_benchmark` for `rs_mode = "benchmark"` (spec §3).
-        market: the strategy already evaluated over `bars` with `params`' signal parameters
-            (a sweep shares one evaluation between many backtests); `bars` is then unused.
+        market: `bars` already evaluated by `strategy` (a sweep shares one evaluation between
+            many backtests); `bars` is then unused.
 
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
     if market is None:
-        market = MarketView.from_bars(bars, params, tradable, benchmark)
+        market = MarketView.from_bars(bars, strategy, tradable, benchmark)
     sessions = market.sessions_between(start, end)
     if not len(sessions):
         raise DataError(f"no sessions between {start or 'the start'} and {end or 'the end'}")
@@ -98,7 +98,7 @@ def run_backtest(
             broker = PaperBroker(store, "paper", cash, commission)
             # one lock and one transaction for the whole replay, not one per session (issue 13)
             with trading_lock(Path(str(path) + ".lock")), store.batch():
-                deps = Deps(params, risk, store, broker, market, lock_path=None)
+                deps = Deps(strategy, risk, store, broker, market, lock_path=None)
                 for i, session in enumerate(sessions, 1):
                     run_once(deps, session, mode="backtest")
                     if on_progress:

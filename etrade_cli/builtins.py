@@ -53,6 +53,18 @@ def _alpaca_bars(cfg: Config) -> Any:
     return alpaca_provider(cfg)
 
 
+def _apprise(cfg: Config) -> Any:
+    from .notify import from_config
+
+    return from_config(cfg)
+
+
+def _rajat_alpha(cfg: Config) -> Any:
+    from .strategy.rajat_alpha import RajatAlpha
+
+    return RajatAlpha(cfg.strategy)
+
+
 def register_all() -> None:
     """Register every built-in part (called once by the registry on first lookup)."""
     reg.brokers.register(
@@ -88,6 +100,16 @@ def register_all() -> None:
             allow_live=lambda cfg: cfg.alpaca.allow_live_orders,
         )
     )
+    from .strategy.rajat_alpha.params import StrategyParams
+
+    reg.strategies.register(
+        reg.StrategySpec(
+            name="rajat_alpha",
+            factory=_rajat_alpha,
+            params_type=StrategyParams,
+            description="Rajat Alpha v67: B1/B2 dual positions on MA pullbacks (spec §1-§8)",
+        )
+    )
     reg.bar_sources.register(
         reg.BarSourceSpec(
             name="csv",
@@ -103,5 +125,13 @@ def register_all() -> None:
             description="Alpaca market data (alpaca-py) through the local bar cache",
             config_section="alpaca",
             needs_keys=True,
+        )
+    )
+    reg.notifiers.register(
+        reg.NotifierSpec(
+            name="apprise",
+            factory=_apprise,
+            description="apprise URLs ([notify] urls, $ETRADE_NOTIFY_URLS, apprise config file)",
+            config_section="notify",
         )
     )

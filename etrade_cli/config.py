@@ -22,8 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from .errors import ConfigError
-from .strategy.params import StrategyParams
+from .errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,7 +30,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP_NAME = "etrade-cli"
-SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key"})
+SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key", "urls"})
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
 
@@ -116,6 +115,26 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """`[notify]`: notifications through apprise (off when no URL is set anywhere).
+
+    `urls`: apprise URLs (secrets: masked in `config show`, never logged); `$ETRADE_NOTIFY_URLS`
+    (space- or comma-separated) adds to them, and so does apprise's own config file
+    (`apprise_config`, default: apprise's usual places such as `~/.config/apprise/apprise.yml`;
+    "none" to ignore it). `events`: event types to send (`etrade notify events` lists them;
+    empty = the default set; "all" = every type). `quiet_hours`: "HH:MM-HH:MM" in local time,
+    during which only failures (run failed, login needed, kill switch, reconcile mismatch) are
+    sent. `repeat_minutes`: an identical warning is not re-sent within this many minutes.
+    """
+
+    urls: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    quiet_hours: str = ""
+    apprise_config: str = ""
+    repeat_minutes: int = field(default=60, metadata=_r(min=0, max=10_080))
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     """`[paths]`: files the tool reads and writes; empty means the default location."""
 
@@ -133,8 +152,12 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
-    strategy: StrategyParams = field(default_factory=StrategyParams)
+    #: the chosen strategy's parameters (its `StrategySpec.params_type`), from `[strategy]`
+    strategy: Any = field(default_factory=lambda: _strategy_params_type("rajat_alpha")())
+    #: `[strategy] name`: a registered strategy, or "package.module:Class"
+    strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     source: Path | None = None
 
@@ -182,8 +205,8 @@ _SECTIONS: dict[str, type] = {
     "broker": BrokerConfig,
     "data": DataConfig,
     "alpaca": AlpacaConfig,
-    "strategy": StrategyParams,
     "risk": RiskConfig,
+    "notify": NotifyConfig,
     "paths": PathsConfig,
 }
 
@@ -234,18 +257,71 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "<config>"
     sections: dict[str, Any] = {}
     for name, body in raw.items():
-        if name not in _SECTIONS:
-            raise ConfigError(f"{where}: unknown section [{name}]{_did_you_mean(name, _SECTIONS)}")
+        if name not in _SECTIONS and name != "strategy":
+            known = [*_SECTIONS, "strategy"]
+            raise ConfigError(f"{where}: unknown section [{name}]{_did_you_mean(name, known)}")
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
+        if name == "strategy":
+            sections.update(_build_strategy(body, f"{where}: [strategy]"))
+            continue
         sections[name] = _build_section(_SECTIONS[name], body, f"{where}: [{name}]")
     cfg = Config(**sections, source=path)
-    for key, problem in cfg.strategy.problems():
+    for key, problem in getattr(cfg.strategy, "problems", list)():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
+    _check_notify(cfg.notify, where)
     return cfg
+
+
+def _check_notify(n: NotifyConfig, where: str) -> None:
+    """`[notify] events` names known types; `quiet_hours` is HH:MM-HH:MM."""
+    from .events import EVENT_TYPES
+
+    for name in n.events:
+        if name != "all" and name not in EVENT_TYPES:
+            raise ConfigError(
+                f"{where}: [notify] events: unknown event {name!r}"
+                f"{_did_you_mean(name, EVENT_TYPES)}; see `etrade notify events`"
+            )
+    if n.quiet_hours and not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", n.quiet_hours.strip()
+    ):
+        raise ConfigError(
+            f"{where}: [notify] quiet_hours: use HH:MM-HH:MM (local time), got {n.quiet_hours!r}"
+        )
+
+
+def _strategy_params_type(name: str) -> type:
+    """The parameters dataclass of strategy `name` (an empty one when it takes none).
+
+    Raises:
+        UsageError: unknown strategy.
+    """
+    from .registry import resolve_strategy
+
+    return resolve_strategy(name).params_type or _NoParams
+
+
+@dataclass(frozen=True)
+class _NoParams:
+    """Parameters of a strategy that takes none."""
+
+
+def _build_strategy(body: dict[str, Any], where: str) -> dict[str, Any]:
+    """`[strategy]`: `name` picks the strategy (default rajat_alpha); every other key is one of
+    that strategy's parameters, validated against its parameters type."""
+    body = dict(body)
+    name = body.pop("name", "rajat_alpha")
+    if not isinstance(name, str):
+        raise ConfigError(f"{where} name: expected a string, got {_tname(name)}")
+    try:
+        params_type = _strategy_params_type(name)
+    except UsageError as exc:
+        raise ConfigError(f"{where} name: {exc}") from None
+    return {"strategy": _build_section(params_type, body, where), "strategy_name": name}
 
 
 def _build_section(cls: type, body: dict[str, Any], where: str) -> Any:
@@ -314,6 +390,12 @@ def _check_base_url(url: str, where: str, key: str) -> None:
         raise ConfigError(f"{where}: {key}: https is required unless the host is loopback")
 
 
+def env_only_config() -> Config:
+    """The defaults with the environment's secrets and notification URLs applied (used to
+    report a failure when the config file itself cannot be loaded)."""
+    return _apply_env(Config())
+
+
 def _apply_env(cfg: Config) -> Config:
     """Secrets from the environment override the file: E*TRADE and Alpaca keys."""
     env = os.environ.get
@@ -327,7 +409,9 @@ def _apply_env(cfg: Config) -> Config:
         api_key=env("ALPACA_API_KEY") or cfg.alpaca.api_key,
         secret_key=env("ALPACA_SECRET_KEY") or cfg.alpaca.secret_key,
     )
-    return replace(cfg, etrade=et, alpaca=al)
+    extra = [u for u in re.split(r"[\s,]+", env("ETRADE_NOTIFY_URLS") or "") if u]
+    nt = replace(cfg.notify, urls=tuple(dict.fromkeys([*cfg.notify.urls, *extra])))
+    return replace(cfg, etrade=et, alpaca=al, notify=nt)
 
 
 def _did_you_mean(word: str, options: Any) -> str:
@@ -353,17 +437,33 @@ def mask(value: str) -> str:
     return "****" + (value[-2:] if len(value) >= 12 else "")
 
 
+def mask_url(url: str) -> str:
+    """An apprise URL for display: its scheme only, e.g. `tgram://****` (tokens live anywhere
+    in such URLs: host, path or query)."""
+    scheme, sep, _rest = url.partition("://")
+    return f"{scheme}://{MASK_TEXT}" if sep else MASK_TEXT
+
+
+MASK_TEXT = "****"
+
+
 def config_as_dict(cfg: Config, *, masked: bool = True) -> dict[str, dict[str, Any]]:
     """The config as {section: {key: value}}, secrets masked unless `masked=False`."""
     out: dict[str, dict[str, Any]] = {}
     for name in _SECTIONS:
-        section = getattr(cfg, name)
-        out[name] = {}
-        for f in fields(section):
-            value = getattr(section, f.name)
-            if masked and f.name in SECRET_KEYS and value:
-                value = mask(value)
-            out[name][f.name] = list(value) if isinstance(value, tuple) else value
+        if name == "risk":  # [strategy] is not in _SECTIONS: its keys depend on the strategy
+            out["strategy"] = {"name": cfg.strategy_name, **_section_dict(cfg.strategy, masked)}
+        out[name] = _section_dict(getattr(cfg, name), masked)
+    return out
+
+
+def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(section):
+        value = getattr(section, f.name)
+        if masked and f.name in SECRET_KEYS and value:
+            value = tuple(mask_url(v) for v in value) if isinstance(value, tuple) else mask(value)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 
 

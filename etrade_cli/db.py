@@ -75,11 +75,20 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str
     for name, fn in migrations:
         if name in done:
             continue
-        with transaction(db):
-            fn(db)
-            db.execute(
-                "INSERT INTO migrations VALUES (?, ?)",
-                (name, dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()),
-            )
+        rebuild = getattr(fn, "rebuilds_tables", False)
+        if rebuild:  # SQLite's table-rebuild procedure: foreign keys off, checked before commit
+            db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with transaction(db):
+                fn(db)
+                if rebuild and db.execute("PRAGMA foreign_key_check").fetchone():
+                    raise sqlite3.IntegrityError(f"{name}: foreign key check failed")
+                db.execute(
+                    "INSERT INTO migrations VALUES (?, ?)",
+                    (name, dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()),
+                )
+        finally:
+            if rebuild:
+                db.execute("PRAGMA foreign_keys=ON")
         applied.append(name)
     return applied

@@ -17,6 +17,7 @@ from .engine import Deps, place_previewed, preview_journaled
 from .errors import OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
+from .services import make_strategy
 from .store import OrderRow, Store
 
 
@@ -30,27 +31,16 @@ class PlaceOutcome:
 
 
 def check_live_guard(cfg: Config, live: bool, broker: str = "etrade") -> None:
-    """Real-money orders need the config switch and `--live`: E*TRADE production needs
-    `[etrade] allow_live_orders = true`; Alpaca live (`[alpaca] paper = false`) needs
-    `[alpaca] allow_live_orders = true`.
+    """Real-money orders need the broker's `allow_live_orders = true` and `--live`; the rule
+    lives in `registry.check_live_guard` and applies to every broker that can trade live.
 
     Raises:
-        OrderRejectedError: a live account without both.
+        OrderRejectedError: a live account without both. UsageError: unknown broker.
     """
-    if broker == "alpaca":
-        if not cfg.alpaca.paper and not (cfg.alpaca.allow_live_orders and live):
-            raise OrderRejectedError(
-                "live orders are off: Alpaca live trading needs "
-                "[alpaca] allow_live_orders = true and --live"
-            )
-        return
-    if cfg.etrade.environment != "production" or cfg.etrade.base_url:
-        return
-    if not (cfg.etrade.allow_live_orders and live):
-        raise OrderRejectedError(
-            "live orders are off: production orders need "
-            "[etrade] allow_live_orders = true and --live"
-        )
+    from .registry import brokers
+    from .registry import check_live_guard as guard
+
+    guard(cfg, brokers.get(broker), live)
 
 
 def session_date(now: dt.datetime | None = None) -> str:
@@ -88,7 +78,7 @@ def place_manual(
             purpose="MANUAL",
             session_date=day,
         )
-    deps = Deps(cfg.strategy, cfg.risk, store, broker, None)  # type: ignore[arg-type]
+    deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
     preview = preview_journaled(deps, row)
     if preview is None:
         done = store.order_by_id(row.id)

@@ -12,9 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .strategy.panel import Bars, Panel
-from .strategy.params import StrategyParams
-from .strategy.signals import Evaluation, Signal, evaluate
+from .strategy.base import Evaluation, Signal, Strategy
+from .values import Bars
 
 
 class MarketView:
@@ -42,12 +41,12 @@ class MarketView:
     def from_bars(
         cls,
         bars: Sequence[Bars],
-        params: StrategyParams,
+        strategy: Strategy,
         tradable: Iterable[str] | None = None,
         benchmark: Bars | None = None,
     ) -> MarketView:
-        """Evaluate `bars` once and wrap them."""
-        return cls(evaluate(Panel.from_bars(list(bars)), params, benchmark), tradable)
+        """Evaluate `bars` once with `strategy` and wrap them."""
+        return cls(strategy.evaluate(list(bars), benchmark), tradable)
 
     # -- clock ------------------------------------------------------------------------------
 

@@ -31,11 +31,11 @@ import numpy as np
 
 from .config import RiskConfig
 from .errors import ConfigError, InputError
-from .strategy.panel import Bars
-from .strategy.params import StrategyParams
+from .strategy.base import Strategy
+from .values import Bars
 
-#: parameters that change the strategy's verdicts (spec §2-§3, read by `strategy.signals`);
-#: every other parameter only changes the engine's sizing, positions and exits
+#: Rajat Alpha's parameters that change its verdicts (spec §2-§3, read by its `signals`); every
+#: other one only changes sizing, positions and exits. Other strategies: every parameter counts.
 SIGNAL_KEYS = (
     "min_listing_days", "ma_touch_threshold_pct", "pullback_days", "pullback_require_dip",
     "stalling_filter", "stalling_days", "stalling_range_pct", "rs_mode", "rs_benchmark",
@@ -111,7 +111,7 @@ class OptimizeResult:
 # --- parameters --------------------------------------------------------------------------------
 
 
-def parse_param(text: str, base: StrategyParams) -> ParamSpec:
+def parse_param(text: str, strategy: Strategy) -> ParamSpec:
     """Parse `name=lo:hi:step` (an inclusive range) or `name=v1,v2,...` into a `ParamSpec`;
     each value is checked like the same key of `[strategy]` in the config (type, bounds).
 
@@ -120,9 +120,10 @@ def parse_param(text: str, base: StrategyParams) -> ParamSpec:
     """
     import difflib
 
+    base = strategy.params
     name, sep, body = text.partition("=")
     name = name.strip()
-    known = {f.name: f for f in dataclasses.fields(StrategyParams)}
+    known = {f.name: f for f in dataclasses.fields(base)} if dataclasses.is_dataclass(base) else {}
     if not sep or not body.strip():
         raise InputError(f"--param {text!r}: expected NAME=LO:HI:STEP or NAME=V1,V2,...")
     if name not in known or name in ("targets", "target_fractions", "buy_window"):
@@ -131,14 +132,14 @@ def parse_param(text: str, base: StrategyParams) -> ParamSpec:
         raise InputError(f"--param {name!r}: not a [strategy] parameter that can be swept{hint}")
     kind = type(getattr(base, name)) if getattr(base, name) is not None else float
     if ":" in body:
-        return _range_spec(name, body, kind, text)
+        return _range_spec(strategy, name, body, kind, text)
     values = tuple(_convert(name, v.strip(), kind) for v in body.split(",") if v.strip())
     for v in values:
-        _check(name, v)
+        _check(strategy, name, v)
     return ParamSpec(name, tuple(dict.fromkeys(values)))
 
 
-def _range_spec(name: str, body: str, kind: type, text: str) -> ParamSpec:
+def _range_spec(strategy: Strategy, name: str, body: str, kind: type, text: str) -> ParamSpec:
     parts = body.split(":")
     if len(parts) != 3 or kind not in (int, float):
         raise InputError(f"--param {text!r}: a range is LO:HI:STEP of a numeric parameter")
@@ -148,7 +149,7 @@ def _range_spec(name: str, body: str, kind: type, text: str) -> ParamSpec:
     n = int(math.floor((hi - lo) / step + 1e-9)) + 1
     values = tuple(kind(round(lo + i * step, 10)) for i in range(n))
     for v in values:
-        _check(name, v)
+        _check(strategy, name, v)
     return ParamSpec(name, values, float(lo), float(values[-1]), float(step))
 
 
@@ -163,12 +164,12 @@ def _convert(name: str, raw: str, kind: type) -> Any:
         raise InputError(f"--param {name}: {raw!r} is not a valid {kind.__name__}") from None
 
 
-def _check(name: str, value: Any) -> None:
+def _check(strategy: Strategy, name: str, value: Any) -> None:
     """Validate one value exactly as the config file would (type and bounds)."""
     from .config import build_config
 
     try:
-        build_config({"strategy": {name: value}})
+        build_config({"strategy": {"name": strategy.name, name: value}})
     except ConfigError as exc:
         raise InputError(f"--param {name}: {str(exc).split('] ', 1)[-1]}") from None
 
@@ -179,21 +180,34 @@ def grid(specs: Sequence[ParamSpec]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo)) for combo in itertools.product(*(s.values for s in specs))]
 
 
-def apply(base: StrategyParams, combo: dict[str, Any]) -> StrategyParams:
-    """`base` with the combination's values.
+def apply(base: Strategy, combo: dict[str, Any]) -> Strategy:
+    """A copy of the strategy `base` whose parameters carry the combination's values.
 
     Raises:
-        InputError: the combination breaks a cross-field rule of spec §8.
+        InputError: the combination breaks a cross-field rule (spec §8 for Rajat Alpha).
     """
-    params = dataclasses.replace(base, **combo)
-    for key, problem in params.problems():
+    import copy
+
+    params = dataclasses.replace(base.params, **combo)
+    for key, problem in getattr(params, "problems", list)():
         raise InputError(f"combination {combo}: {key} {problem}")
-    return params
+    strategy = copy.copy(base)
+    strategy.params = params
+    return strategy
 
 
-def signal_key(params: StrategyParams) -> tuple[Any, ...]:
-    """The values that decide the strategy's verdicts: equal keys share one evaluation."""
-    return tuple(getattr(params, k) for k in SIGNAL_KEYS)
+def signal_key(strategy: Strategy) -> tuple[Any, ...]:
+    """The parameter values that decide the strategy's verdicts: equal keys share one
+    evaluation (`SIGNAL_KEYS` for Rajat Alpha; every parameter for other strategies)."""
+    params = strategy.params
+    names = SIGNAL_KEYS if strategy.name == "rajat_alpha" else _field_names(params)
+    return tuple(getattr(params, k) for k in names)
+
+
+def _field_names(params: Any) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(params):
+        return tuple(f.name for f in dataclasses.fields(params))
+    return ()
 
 
 # --- metrics -----------------------------------------------------------------------------------
@@ -246,7 +260,7 @@ class Job:
 
     evaluation: Any
     tradable: tuple[str, ...]
-    params: StrategyParams
+    strategy: Strategy
     risk: RiskConfig
     cash: float
     commission: float
@@ -262,7 +276,7 @@ def run_job(job: Job, combo: dict[str, Any], metric: str) -> Trial:
     market = MarketView(job.evaluation, job.tradable)
     res = run_backtest(
         (),
-        job.params,
+        job.strategy,
         job.risk,
         cash=job.cash,
         commission=job.commission,
@@ -273,12 +287,9 @@ def run_job(job: Job, combo: dict[str, Any], metric: str) -> Trial:
     return trial_of(res, combo, metric)
 
 
-def evaluate_job(bars: Sequence[Bars], params: StrategyParams, benchmark: Bars | None) -> Any:
+def evaluate_job(bars: Sequence[Bars], strategy: Strategy, benchmark: Bars | None) -> Any:
     """The strategy's `Evaluation` of `bars` (spec §1-§3) for one set of signal parameters."""
-    from .strategy.panel import Panel
-    from .strategy.signals import evaluate
-
-    return evaluate(Panel.from_bars(list(bars)), params, benchmark)
+    return strategy.evaluate(list(bars), benchmark)
 
 
 # --- the executor ------------------------------------------------------------------------------
@@ -358,7 +369,7 @@ class Sweep:
     """The fixed inputs of a sweep. Money USD; dates `datetime64[D]` session dates."""
 
     bars: Sequence[Bars]
-    base: StrategyParams
+    base: Strategy
     risk: RiskConfig
     specs: Sequence[ParamSpec]
     metric: str = "sharpe"
@@ -393,22 +404,14 @@ def optimize(
     if search not in ("grid", "optuna"):
         raise InputError(f"--search {search!r}: choose grid or optuna")
     combos = grid(sweep.specs)
-    for combo in combos:
-        apply(sweep.base, combo)  # every combination is valid before any work starts
-    sessions = _sessions(sweep)
-    spans = _spans(sessions, folds)
-    evaluations: dict[tuple[Any, ...], Any] = {}
-    keys = list(dict.fromkeys(signal_key(apply(sweep.base, c)) for c in combos))
+    distinct: dict[tuple[Any, ...], Strategy] = {}
+    for combo in combos:  # every combination is checked before any work starts
+        strategy = apply(sweep.base, combo)
+        distinct.setdefault(signal_key(strategy), strategy)
+    spans = _spans(_sessions(sweep), folds)
     with executor(backend, workers, scheduler) as run:
-        ev_list = list(
-            run(
-                [
-                    (evaluate_job, (sweep.bars, _with_key(sweep.base, k), sweep.benchmark))
-                    for k in keys
-                ]
-            )
-        )
-    evaluations.update(zip(keys, ev_list))
+        tasks = [(evaluate_job, (sweep.bars, st, sweep.benchmark)) for st in distinct.values()]
+        evaluations = dict(zip(distinct, run(tasks)))
     shared = list(evaluations.values())
     tradable = tuple(b.symbol for b in sweep.bars)
     with executor(backend, workers, scheduler, shared) as run:
@@ -426,10 +429,6 @@ def optimize(
                                   best.score, oos))  # fmt: skip
         whole = (spans[0][0], spans[-1][1])
         return _result(sweep, search, backend, workers, whole, len(combos), ctx, last, fold_list)
-
-
-def _with_key(base: StrategyParams, key: tuple[Any, ...]) -> StrategyParams:
-    return dataclasses.replace(base, **dict(zip(SIGNAL_KEYS, key)))
 
 
 def _sessions(sweep: Sweep) -> np.ndarray:
@@ -466,8 +465,8 @@ class _Context:
         s = self.sweep
         tasks = []
         for combo in combos:
-            params = apply(s.base, combo)
-            job = Job(self.evaluations[signal_key(params)], self.tradable, params, s.risk, s.cash,
+            strategy = apply(s.base, combo)
+            job = Job(self.evaluations[signal_key(strategy)], self.tradable, strategy, s.risk, s.cash,
                       s.commission, start, end)  # fmt: skip
             tasks.append((run_job, (job, combo, s.metric)))
         out = []

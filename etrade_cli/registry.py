@@ -94,14 +94,19 @@ class StrategySpec:
     """A trading strategy for `[strategy] name` / `--strategy`.
 
     Attributes:
-        factory: `factory(cfg) -> Strategy` (`strategy.base.Strategy`).
+        factory: `factory(cfg) -> Strategy` (`strategy.base.Strategy`); `cfg.strategy` holds
+            an instance of `params_type` built from `[strategy]`.
+        params_type: a frozen dataclass of the strategy's parameters (validated from the
+            `[strategy]` table, with `field(metadata={"min":..,"max":..,"choices":..})` rules),
+            or None when it takes none.
         replayable: False when it cannot be backtested (e.g. an external signal service).
     """
 
     name: str
     factory: Callable[[Config], Any]
+    params_type: type | None = None
     description: str = ""
-    config_section: str | None = None
+    config_section: str | None = "strategy"
     replayable: bool = True
     origin: str = "built-in"
 
@@ -190,6 +195,68 @@ def _ensure_loaded() -> None:
 
     builtins.register_all()
     plugins.load_entry_points()
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every registered part as {kind, name, origin, description, config_section, ...}: kinds
+    "broker", "bar_source", "strategy", "notifier", in registration order."""
+    rows: list[dict[str, Any]] = []
+    for registry in (brokers, bar_sources, strategies, notifiers):
+        for spec in registry:
+            row: dict[str, Any] = {
+                "kind": spec.kind,
+                "name": spec.name,
+                "origin": spec.origin,
+                "description": spec.description,
+                "config_section": spec.config_section,
+            }
+            if isinstance(spec, BrokerSpec):
+                row["can_trade_live"] = spec.can_trade_live
+                row["gives_quotes"] = spec.gives_quotes
+            if isinstance(spec, StrategySpec):
+                row["replayable"] = spec.replayable
+            rows.append(row)
+    return rows
+
+
+def resolve_strategy(name: str) -> StrategySpec:
+    """A registered strategy, or a class loaded from "package.module:Class" (the way freqtrade
+    loads user strategies). The class is built as `Class(params)` where `params` is an instance
+    of its `Params` attribute (a dataclass) when it has one.
+
+    Raises:
+        UsageError: unknown name, or a module path that does not import or name a class.
+    """
+    if ":" not in name:
+        return strategies.get(name)
+    import importlib
+
+    module_name, _, attr = name.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot load strategy {name!r}: {exc}") from None
+    params_type = getattr(cls, "Params", None)
+
+    def factory(cfg: Config) -> Any:
+        return cls(cfg.strategy) if params_type is not None else cls()
+
+    return StrategySpec(
+        name=name,
+        factory=factory,
+        params_type=params_type,
+        description=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        origin=f"module {module_name}",
+    )
+
+
+def reset() -> None:
+    """Forget every registration; the next lookup registers the built-ins and plug-ins again
+    (for tests that install or remove a plug-in)."""
+    global _loaded
+    for registry in (brokers, bar_sources, strategies, notifiers):
+        registry._items.clear()
+    _loaded = False
 
 
 def check_live_guard(cfg: Config, spec: BrokerSpec, live: bool) -> None:

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DataError
-from .strategy.dual import Book, Decision, classify
-from .strategy.panel import Bars, Panel
-from .strategy.params import StrategyParams
-from .strategy.signals import Evaluation, Signal, evaluate
+from .strategy.base import Book, Decision, Evaluation, Signal, Strategy, classify_all
+from .strategy.panel import Panel
+from .values import Bars
 
 #: reason given to a symbol that has bars, but none at the scanned session
 NO_BAR = "no_bar"
@@ -42,6 +41,8 @@ class ScanResult:
     verdicts: list[Signal]
     missing: list[str] = field(default_factory=list)
     stale: list[Signal] = field(default_factory=list)
+    #: the strategy's score part names, in display order
+    part_names: tuple[str, ...] = ()
 
     def rejection_counts(self) -> Counter[str]:
         """Rejected symbols per reason (first failing filter, `no_bar`, `no_data`)."""
@@ -58,23 +59,23 @@ class ScanResult:
 
 def evaluate_bars(
     bars: Sequence[Bars],
-    params: StrategyParams,
+    strategy: Strategy,
     benchmark: Bars | None = None,
     chunk: int = 0,
     on_progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """Build a `Panel` and evaluate it; with `chunk`, in column batches reporting progress.
+    """Evaluate `bars` with `strategy`; with `chunk`, in column batches reporting progress.
 
     Chunking only changes how the work is split (each column is independent), not the result.
     """
     if not chunk or len(bars) <= chunk:
-        ev = evaluate(Panel.from_bars(list(bars)), params, benchmark)
+        ev = strategy.evaluate(list(bars), benchmark)
         if on_progress:
             on_progress(len(bars))
         return ev
     parts = []
     for i in range(0, len(bars), chunk):
-        parts.append(evaluate(Panel.from_bars(list(bars[i : i + chunk])), params, benchmark))
+        parts.append(strategy.evaluate(list(bars[i : i + chunk]), benchmark))
         if on_progress:
             on_progress(min(chunk, len(bars) - i))
     return merge_evaluations(parts)
@@ -110,6 +111,9 @@ def merge_evaluations(parts: list[Evaluation]) -> Evaluation:
         pattern=cat([e.pattern for e in parts]),
         parts={k: cat([e.parts[k] for e in parts]) for k in first.parts},
         score=cat([e.score for e in parts]),
+        filters=first.filters,
+        pattern_names=first.pattern_names,
+        weights=first.weights,
     )
 
 
@@ -131,7 +135,7 @@ def latest_session(bars: Sequence[Bars], as_of: np.datetime64 | None) -> np.date
 
 def scan(
     bars: Sequence[Bars],
-    params: StrategyParams,
+    strategy: Strategy,
     *,
     as_of: np.datetime64 | None = None,
     book: Book | None = None,
@@ -139,8 +143,8 @@ def scan(
     benchmark: Bars | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ScanResult:
-    """Evaluate spec §2-§3 for every symbol at the session on or before `as_of` and classify the
-    signals per spec §4 against `book` (empty book if None).
+    """Evaluate `strategy` for every symbol at the session on or before `as_of` and classify the
+    signals against `book` (empty book if None); for Rajat Alpha spec §2-§4.
 
     Raises:
         DataError: no data on or before `as_of`.
@@ -148,17 +152,19 @@ def scan(
     session = latest_session(bars, as_of)
     verdicts: list[Signal] = []
     stale: list[Signal] = []
+    weights: tuple[str, ...] = ()
     # column batches (each column is independent): only one batch's indicator arrays are alive
     # at a time and only the verdicts at `session` are kept, so memory does not grow with the
     # universe (issue 13); small batches when progress is shown
     chunk = SCAN_CHUNK_PROGRESS if on_progress else SCAN_CHUNK
     for i in range(0, len(bars), chunk):
         part = list(bars[i : i + chunk])
-        ev = evaluate(Panel.from_bars(part), params, benchmark)
+        ev = strategy.evaluate(part, benchmark)
+        weights = tuple(ev.weights)
         for sig in ev.iter_at(session):
             (verdicts if sig.date == session else stale).append(sig)
         del ev
         if on_progress:
             on_progress(len(part))
-    decisions = classify([v for v in verdicts if v.is_signal], book or Book(), params)
-    return ScanResult(session, decisions, verdicts, list(missing), stale)
+    decisions = classify_all(strategy, [v for v in verdicts if v.is_signal], book or Book())
+    return ScanResult(session, decisions, verdicts, list(missing), stale, weights)

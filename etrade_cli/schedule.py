@@ -54,6 +54,39 @@ class NyseCalendar:
         ts = self._cal.next_open(pd.Timestamp(now).floor("min"))
         return ts.to_pydatetime()
 
+    def session_close(self, day: dt.date) -> dt.datetime | None:
+        """The close (UTC-aware; 13:00 ET on early-close days) of session `day`, None when `day`
+        is not a session or is outside the calendar's range."""
+        import pandas as pd
+
+        ts = pd.Timestamp(day)
+        try:
+            if not self._cal.is_session(ts):
+                return None
+            return self._cal.session_close(ts).to_pydatetime()
+        except Exception:  # exchange_calendars raises for dates outside its range
+            return None
+
+
+def next_buy_window(
+    now: dt.datetime, window: tuple[int, int], calendar: Any, max_days: int = 10
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The (start, end) of the buy window (minutes after midnight ET, spec §7) that is still
+    ahead of `now` or under way, on the next session (today's if it has not ended), as
+    UTC-aware datetimes; the end is clipped to an early close. None when no session is found
+    within `max_days` calendar days. `calendar` needs `session_close(date)`."""
+    day = now.astimezone(ET).date()
+    for _ in range(max_days):
+        close = calendar.session_close(day)
+        if close is not None:
+            midnight = dt.datetime.combine(day, dt.time(0), ET)
+            start = midnight + dt.timedelta(minutes=window[0])
+            end = min(midnight + dt.timedelta(minutes=window[1]), close)
+            if end > now and start < end:
+                return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+        day += dt.timedelta(days=1)
+    return None
+
 
 def interval(now: dt.datetime, window: tuple[int, int]) -> int:
     """Seconds to the next cycle: 60 inside the buy window (minutes after midnight ET), else 120."""
@@ -149,3 +182,77 @@ def _duration(seconds: float) -> str:
     s = int(max(0, seconds))
     h, rem = divmod(s, 3600)
     return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+# --- cron recipes ------------------------------------------------------------------------------
+
+_DOW = ("1-5", "2-6", "0-4")  # Mon-Fri shifted by 0, +1, -1 days
+
+
+@dataclass(frozen=True)
+class CronJob:
+    """One crontab line: `when` the five cron fields (local time), `command`, a `comment`."""
+
+    when: str
+    command: str
+    comment: str
+
+    def line(self) -> str:
+        """The crontab line."""
+        return f"{self.when} {self.command}"
+
+
+def et_to_cron(et_minutes: list[int], today: dt.date, local: dt.tzinfo | None = None) -> list[str]:
+    """Cron time fields (minute hour * * day-of-week, local time) for times of day given as
+    minutes after midnight US/Eastern on weekdays, converted at the UTC offsets of `today`.
+    Slots are grouped by local hour; a conversion that crosses midnight shifts the weekdays."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for m in et_minutes:
+        et = dt.datetime.combine(today, dt.time(m // 60, m % 60), ET)
+        loc = et.astimezone(local) if local else et.astimezone()
+        shift = (loc.date() - today).days
+        groups.setdefault((loc.hour, shift), []).append(loc.minute)
+    return [
+        f"{','.join(str(x) for x in sorted(set(mins)))} {hour} * * {_DOW[shift]}"
+        for (hour, shift), mins in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    ]
+
+
+def crontab_jobs(
+    etrade: str,
+    window: tuple[int, int],
+    *,
+    broker: str | None,
+    today: dt.date,
+    every_min: int = 5,
+    log: str | None = None,
+    local: dt.tzinfo | None = None,
+) -> list[CronJob]:
+    """Cron jobs for unattended trading, at US/Eastern market times converted to local time:
+    a pre-open login check (E*TRADE only, 09:00 ET), `run-once` every `every_min` minutes in the
+    buy window (`window`: minutes after midnight ET), and the evening summary (16:30 ET).
+
+    `etrade` is the command prefix (absolute path plus global options). `run-once` itself skips
+    holidays and early closes (NYSE calendar), so the lines need no holiday list."""
+    tail = f" >> {log} 2>&1" if log else ""
+    b = f" --broker {broker}" if broker else ""
+    jobs = []
+    if broker == "etrade":
+        for when in et_to_cron([9 * 60], today, local):
+            jobs.append(
+                CronJob(
+                    when,
+                    f"{etrade} auth check --notify{tail}",
+                    "09:00 ET: is the E*TRADE token good through the buy window? (reminder)",
+                )
+            )
+    slots = list(range(window[0], window[1], every_min))
+    for when in et_to_cron(slots, today, local):
+        jobs.append(
+            CronJob(when, f"{etrade} run-once{b}{tail}", "buy window (ET): one trading cycle")
+        )
+    for when in et_to_cron([16 * 60 + 30], today, local):
+        jobs.append(
+            CronJob(when, f"{etrade} notify summary{b}{tail}", "16:30 ET: the day's summary")
+        )
+    return jobs

@@ -16,13 +16,14 @@ if TYPE_CHECKING:
     from .engine import Deps
     from .etrade.client import EtradeClient
     from .etrade.models import Account
+    from .events import Event, Subscriber
+    from .marketdata.base import BarProvider
     from .marketdata.cache import BarCache
-    from .marketdata.provider import CachedBarProvider, CsvBarProvider
+    from .marketdata.provider import CachedBarProvider
+    from .registry import BrokerSpec
     from .store import Store
-    from .strategy.dual import Book
+    from .strategy.base import Book, Strategy
     from .values import Bars
-
-BROKERS = ("paper", "etrade", "alpaca")
 
 
 def last_completed_day(now: dt.datetime | None = None) -> dt.date:
@@ -53,36 +54,57 @@ def bar_cache(cfg: Config) -> BarCache:
     return BarCache(cfg.bars_db_path)
 
 
-def bar_provider(cfg: Config) -> CsvBarProvider | CachedBarProvider:
-    """The configured daily-bar source (`[data] source`): CSV files (the bundled sample by
-    default) or Alpaca through the local bar cache (only missing days are fetched).
+def bar_provider(cfg: Config) -> BarProvider:
+    """The configured daily-bar source (`[data] source`, a registered bar source): CSV files
+    (the bundled sample by default), Alpaca through the local bar cache, or a plug-in's.
 
     Raises:
-        ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
+        ConfigError: the source's SDK is not installed. AuthError: its keys are missing.
+        UsageError: unknown source name.
     """
-    if cfg.data.source == "alpaca":
-        return alpaca_provider(cfg)
-    from .marketdata.provider import CsvBarProvider
+    from .registry import bar_sources
 
-    paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
-    return CsvBarProvider(paths or None)
+    provider: BarProvider = bar_sources.get(cfg.data.source).factory(cfg)
+    return provider
 
 
-def benchmark_bars(cfg: Config, provider: CsvBarProvider | CachedBarProvider) -> Bars | None:
-    """Bars of `[strategy] rs_benchmark` when `rs_mode = "benchmark"` (spec §3), else None.
+def buy_window(cfg: Config) -> tuple[int, int]:
+    """The configured strategy's buy window, minutes after midnight US/Eastern (the whole
+    regular session, 09:30-16:00, when it has none)."""
+    return make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60)
+
+
+def make_strategy(cfg: Config, name: str | None = None) -> Strategy:
+    """The strategy `name` (default `[strategy] name`) built with `cfg.strategy` parameters.
 
     Raises:
-        DataError: benchmark mode, but the data source has no bars for the benchmark.
+        UsageError: unknown strategy.
     """
-    if cfg.strategy.rs_mode != "benchmark":
+    from .registry import resolve_strategy
+
+    strategy: Strategy = resolve_strategy(name or cfg.strategy_name).factory(cfg)
+    return strategy
+
+
+def benchmark_bars(
+    cfg: Config, provider: BarProvider, strategy: Strategy | None = None
+) -> Bars | None:
+    """Bars of the strategy's benchmark symbol (Rajat Alpha: `rs_benchmark` when
+    `rs_mode = "benchmark"`, spec §3), else None.
+
+    Raises:
+        DataError: the strategy needs a benchmark the data source does not have.
+    """
+    symbol = (strategy or make_strategy(cfg)).benchmark_symbol()
+    if symbol is None:
         return None
     from .errors import DataError
 
-    found, _ = provider.get([cfg.strategy.rs_benchmark])
+    found, _ = provider.get([symbol])
     if not found:
         raise DataError(
-            f'[strategy] rs_mode = "benchmark" needs bars for '
-            f"{cfg.strategy.rs_benchmark}, which the data source does not have"
+            f"the strategy needs bars for {symbol}, its benchmark ([strategy] rs_benchmark), "
+            "which the data source does not have"
         )
     return found[0]
 
@@ -94,29 +116,36 @@ def open_store(cfg: Config, path: Path | None = None) -> Store:
     return Store(path or cfg.db_path)
 
 
-def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
-    """The broker `name` (default `[broker] name`).
+def broker_spec(cfg: Config, name: str | None = None) -> BrokerSpec:
+    """The registry entry of broker `name` (default `[broker] name`).
 
     Raises:
-        ConfigError: an unknown or not yet available broker.
+        UsageError: unknown broker (the message lists the known ones).
     """
-    from .errors import ConfigError
+    from .registry import brokers
 
-    name = name or cfg.broker.name
-    if name == "paper":
-        from .brokers.paper import PaperBroker
+    return brokers.get(name or cfg.broker.name)
 
-        return PaperBroker(store, "paper", cfg.broker.paper_cash, cfg.broker.commission_usd)
-    if name == "etrade":
-        from .brokers.etrade import EtradeBroker
 
-        client = etrade_client(cfg)
-        return EtradeBroker(client, resolve_account(client, cfg, None).account_id_key, store)
-    if name == "alpaca":
-        from .brokers.alpaca import AlpacaBroker
+def make_broker(
+    cfg: Config, store: Store, name: str | None = None, *, live: bool | None = None
+) -> Broker:
+    """The broker `name` (default `[broker] name`), built by its registry factory.
 
-        return AlpacaBroker(cfg.alpaca)
-    raise ConfigError(f"broker {name!r} is not available; choose one of: {', '.join(BROKERS)}")
+    Args:
+        live: when given, the live-order guard is checked first (`registry.check_live_guard`):
+            a broker that trades real money needs its `allow_live_orders` and `live=True`.
+
+    Raises:
+        UsageError: unknown broker. OrderRejectedError: the live guard refuses.
+        ConfigError/AuthError/ApiError: from the broker's factory.
+    """
+    from .registry import check_live_guard
+
+    spec = broker_spec(cfg, name)
+    if live is not None:
+        check_live_guard(cfg, spec, live)
+    return spec.factory(cfg, store)
 
 
 def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> EtradeClient:
@@ -163,16 +192,30 @@ def resolve_account(
     raise InputError(f"no active account {want!r}; see `etrade accounts list`")
 
 
+def book_account(cfg: Config, store: Store, broker: str | None = None) -> tuple[str, str]:
+    """(broker, account) under which the book keeps the configured broker's rows, offline.
+
+    The registry's `account_key(cfg)` names it; when that is empty (E*TRADE without
+    `[etrade] account`), the single account the book holds for that broker is used.
+    """
+    spec = broker_spec(cfg, broker)
+    account = spec.account_key(cfg)
+    if not account:
+        known = store.accounts(spec.name)
+        account = known[0] if len(known) == 1 else ""
+    return spec.name, account
+
+
 def open_book(cfg: Config, broker: str | None = None) -> Book:
-    """Open and pending positions of the position book as a `Book`; empty without a database."""
-    from .strategy.dual import Book
+    """Open and pending positions of the configured broker's book as a `Book`; empty without
+    a database."""
+    from .strategy.base import Book
 
     if not cfg.db_path.exists():
         return Book()
     store = open_store(cfg)
     try:
-        name = broker or cfg.broker.name
-        account = "paper" if name == "paper" else cfg.etrade.account
+        name, account = book_account(cfg, store, broker)
         return Book.from_pairs(
             (p.symbol, p.kind) for p in store.positions(name, account, ("open", "pending"))
         )
@@ -180,7 +223,13 @@ def open_book(cfg: Config, broker: str | None = None) -> Book:
         store.close()
 
 
-def engine_deps(cfg: Config, store: Store, broker: Broker, universe: list[str]) -> Deps:
+def engine_deps(
+    cfg: Config,
+    store: Store,
+    broker: Broker,
+    universe: list[str],
+    strategy: Strategy | None = None,
+) -> Deps:
     """Everything `engine.run_once` needs: bars for the universe and for every symbol with an
     open position (so exits are checked even after a symbol leaves the watchlist).
 
@@ -190,27 +239,90 @@ def engine_deps(cfg: Config, store: Store, broker: Broker, universe: list[str]) 
     from .engine import Deps
     from .market import MarketView
 
+    strategy = strategy or make_strategy(cfg)
     held = [p.symbol for p in store.positions(broker.name, broker.account, ("open", "pending"))]
     wanted = list(dict.fromkeys([*universe, *held]))
     provider = bar_provider(cfg)
     bars, _missing = provider.get(wanted)
-    benchmark = benchmark_bars(cfg, provider)
+    benchmark = benchmark_bars(cfg, provider, strategy)
     closed, window_open = None, True
     if live_clock(cfg, broker):
-        bars, closed, window_open = _live_bars(cfg, broker, bars)
-    market = MarketView.from_bars(bars, cfg.strategy, tradable=universe, benchmark=benchmark)
+        bars, closed, window_open = _live_bars(cfg, broker, bars, strategy)
+    market = MarketView.from_bars(bars, strategy, tradable=universe, benchmark=benchmark)
     market.closed_reason, market.buy_window_open = closed, window_open
     lock = Path(str(store.path) + ".lock")
-    return Deps(cfg.strategy, cfg.risk, store, broker, market, lock)
+    return Deps(strategy, cfg.risk, store, broker, market, lock)
+
+
+def notifiers(cfg: Config, warn: Callable[[str], None] | None = None) -> list[Subscriber]:
+    """The configured notifiers (`registry.notifiers`) as event subscribers; a notifier that
+    cannot be built is skipped with one warning line (notifications never stop a run)."""
+    from . import registry
+    from .events import stderr_warning
+
+    subs: list[Subscriber] = []
+    for spec in registry.notifiers:
+        try:
+            sub = spec.factory(cfg)
+        except Exception as exc:
+            (warn or stderr_warning)(f"notifier {spec.name} not available: {exc}")
+            continue
+        if sub is not None:
+            subs.append(sub)
+    return subs
+
+
+def notify_failure(
+    cfg: Config | None, command: str, code: int, message: str, *, auth: bool = False
+) -> None:
+    """Notify that `etrade <command>` failed with exit `code` and one-line `message`; for an
+    auth error whose token is missing or expired, the login reminder instead (at most once a
+    day). With no loadable config (`cfg` None), only `$ETRADE_NOTIFY_URLS` is used. Never
+    raises: a notification problem is one warning line."""
+    from .events import RunFailed, emit, stderr_warning
+    from .redact import redact
+
+    try:
+        if cfg is None:
+            from .config import env_only_config
+
+            cfg = env_only_config()
+        subs = notifiers(cfg)
+        if not subs:
+            return
+        event: Event = RunFailed(command, code, redact(message))
+        if auth:
+            event = _login_event(cfg) or event
+        emit(subs, event)
+    except Exception as exc:  # the failure being reported matters more
+        stderr_warning(f"notification of the failure not sent: {exc}")
+
+
+def _login_event(cfg: Config) -> Event | None:
+    """The login reminder when the token is missing or expired, else None."""
+    from .errors import EtradeCliError
+    from .notify.reminder import check_token
+
+    try:
+        check = check_token(cfg, dt.datetime.now(dt.timezone.utc), dt.timedelta(0))
+    except EtradeCliError:
+        return None
+    return None if check.ok else check.event()
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:
-    """True for a live intraday run: cached/fetched bars (`[data] source = "alpaca"`) and a
-    broker that quotes (E*TRADE, Alpaca). CSV data keeps the data's own clock."""
-    return cfg.data.source == "alpaca" and broker.name != "paper"
+    """True for a live intraday run: bars from a remote source through the bar cache (not CSV
+    files) and a broker that gives live quotes (registry `gives_quotes`: E*TRADE, Alpaca).
+    CSV data keeps the data's own clock."""
+    from .registry import bar_sources, brokers
+
+    remote = bar_sources.get(cfg.data.source).needs_keys
+    return remote and broker.name in brokers and brokers.get(broker.name).gives_quotes
 
 
-def _live_bars(cfg: Config, broker: Broker, bars: list) -> tuple[list, str | None, bool]:
+def _live_bars(
+    cfg: Config, broker: Broker, bars: list, strategy: Strategy
+) -> tuple[list, str | None, bool]:
     """Add today's forming bar from the broker's quotes when NYSE is open (spec §1, §7)."""
     from .marketdata.live import with_forming_bar
     from .schedule import ET, NyseCalendar, interval
@@ -222,5 +334,5 @@ def _live_bars(cfg: Config, broker: Broker, bars: list) -> tuple[list, str | Non
     quotes = broker.quotes([b.symbol for b in bars])
     today = now.astimezone(ET).date()
     out = [with_forming_bar(b, quotes[b.symbol], today) if b.symbol in quotes else b for b in bars]
-    window = cfg.strategy.buy_window_minutes()
-    return out, None, interval(now, window) == 60
+    window = strategy.buy_window()
+    return out, None, window is None or interval(now, window) == 60

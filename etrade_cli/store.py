@@ -188,7 +188,57 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('order_tag', ?)", (tag,))
 
 
-def m002_runs_last_session(db: sqlite3.Connection) -> None:
+def m002_strategy_tag(db: sqlite3.Connection) -> None:
+    """Positions record their strategy and a free-form tag: `kind` loses its B1/B2 check (it is
+    the strategy's position tag; B1/B2 for Rajat Alpha) and `strategy` names the strategy
+    (existing rows: rajat_alpha). SQLite cannot drop a CHECK, so the table is rebuilt with
+    every row and id kept (SQLite's rebuild procedure: `db.migrate` turns foreign keys off for
+    it and runs the foreign key check before commit)."""
+    cols = [r[1] for r in db.execute("PRAGMA table_info(positions)")]
+    _script(
+        db,
+        """
+        CREATE TABLE positions_new (
+            id INTEGER PRIMARY KEY,
+            symbol TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'open', 'closed', 'cancelled')),
+            entry_date TEXT,
+            entry_price REAL,
+            original_qty INTEGER NOT NULL DEFAULT 0,
+            remaining_qty INTEGER NOT NULL DEFAULT 0,
+            stop_loss REAL,
+            targets_hit INTEGER NOT NULL DEFAULT 0,
+            exit_date TEXT,
+            exit_price REAL,
+            exit_reason TEXT,
+            realized_pnl REAL NOT NULL DEFAULT 0,
+            score REAL,
+            pattern TEXT,
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            strategy TEXT NOT NULL DEFAULT 'rajat_alpha'
+        )
+        """,
+    )
+    names = ", ".join(cols)
+    db.execute(f"INSERT INTO positions_new ({names}) SELECT {names} FROM positions")
+    _script(
+        db,
+        """
+        DROP TABLE positions;
+        ALTER TABLE positions_new RENAME TO positions;
+        CREATE INDEX positions_status ON positions (broker, account, status)
+        """,
+    )
+
+
+m002_strategy_tag.rebuilds_tables = True  # type: ignore[attr-defined]
+
+
+def m003_runs_last_session(db: sqlite3.Connection) -> None:
     """Index the completed runs by account and session: `last_session` and `equity_curve` read
     the index instead of scanning `runs`, which gains a row every cycle (issue 13)."""
     db.execute(
@@ -200,7 +250,8 @@ def m002_runs_last_session(db: sqlite3.Connection) -> None:
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
-    ("m002_runs_last_session", m002_runs_last_session),
+    ("m002_strategy_tag", m002_strategy_tag),
+    ("m003_runs_last_session", m003_runs_last_session),
 ]
 
 
@@ -228,6 +279,20 @@ class Position:
     pattern: str | None
     opened_at: str
     closed_at: str | None
+    strategy: str = "rajat_alpha"
+
+    @property
+    def tag(self) -> str:
+        """The strategy's position tag (`kind` column; B1/B2 for Rajat Alpha)."""
+        return self.kind
+
+
+def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
+    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
+    if price is None or pos.entry_price is None or not pos.entry_price:
+        return None, None
+    usd = (price - pos.entry_price) * pos.remaining_qty
+    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 @dataclass(frozen=True)
@@ -346,6 +411,82 @@ class Store:
         found = [Position(**dict(r)) for r in rows]
         self._positions_cache[key] = (version, found)
         return list(found)
+
+    def accounts(self, broker: str) -> list[str]:
+        """Accounts of `broker` that have rows in the book (positions or orders), sorted."""
+        rows = self.query(
+            "SELECT account FROM positions WHERE broker = ? UNION "
+            "SELECT account FROM orders WHERE broker = ? ORDER BY 1",
+            broker,
+            broker,
+        )
+        return [r[0] for r in rows]
+
+    def new_position(
+        self,
+        db: sqlite3.Connection,
+        *,
+        symbol: str,
+        tag: str,
+        broker: str,
+        account: str,
+        strategy: str,
+        score: float | None = None,
+        pattern: str | None = None,
+    ) -> int:
+        """Insert a `pending` position (filled by its entry order); returns its id."""
+        cur = db.execute(
+            "INSERT INTO positions (symbol, kind, broker, account, status, score, pattern, "
+            "opened_at, strategy) VALUES (?,?,?,?, 'pending', ?,?,?,?)",
+            (symbol, tag, broker, account, score, pattern, utcnow(), strategy),
+        )
+        return int(cur.lastrowid or 0)
+
+    def pending_exit_qty(self, position_id: int) -> int:
+        """Shares of `position_id` being sold by exit orders still live (intent .. partial)."""
+        row = self.query(
+            "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
+            "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
+            "('intent','previewed','placed','unknown','partially_filled')",
+            position_id,
+        )
+        return int(row[0][0])
+
+    def realized_for_order(self, order_id: int) -> float | None:
+        """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
+        row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
+        return None if row[0][0] is None else float(row[0][0])
+
+    def realized_on(self, broker: str, account: str, day: str) -> float:
+        """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD)."""
+        row = self.query(
+            "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
+            " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
+            "e.session_date = ?",
+            broker,
+            account,
+            day,
+        )
+        return float(row[0][0])
+
+    def add_refusal(
+        self,
+        db: sqlite3.Connection,
+        *,
+        run_id: int | None,
+        broker: str,
+        account: str,
+        session_date: str,
+        symbol: str,
+        action: str,
+        reason: str,
+    ) -> None:
+        """Record a risk refusal (an entry the risk checks or a policy blocked)."""
+        db.execute(
+            "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "
+            "reason, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (run_id, broker, account, session_date, symbol, action, reason, utcnow()),
+        )
 
     def position(self, position_id: int) -> Position:
         """One position by id (KeyError if absent)."""
@@ -477,6 +618,18 @@ class Store:
             (broker, account),
         ).fetchone()
         return row[0] if row else None
+
+    def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
+        """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
+        purpose, kind) where kind is the position's B1/B2 (None for an order without one)."""
+        return self.query(
+            "SELECT o.side, f.quantity, o.symbol, f.price, o.purpose, p.kind FROM fills f "
+            "JOIN orders o ON o.id = f.order_id LEFT JOIN positions p ON p.id = o.position_id "
+            "WHERE o.broker = ? AND o.account = ? AND f.session_date = ? ORDER BY f.id",
+            broker,
+            account,
+            session_date,
+        )
 
     def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
         """(session_date, equity USD, cash USD) of the last completed run of each session."""

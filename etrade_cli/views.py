@@ -11,8 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from .scanner import ScanResult
-from .strategy.dual import Decision
-from .strategy.signals import SCORE_PARTS, Signal
+from .strategy.base import Decision, Signal
 
 PART_LABELS = {
     "rs": "RS",
@@ -116,22 +115,15 @@ def scan_rows(res: ScanResult, show_all: bool) -> list[dict[str, Any]]:
     return rows
 
 
-SCAN_CSV_COLUMNS = [
-    "symbol",
-    "date",
-    "close",
-    "result",
-    "pattern",
-    "score",
-    *(f"part_{k}" for k in SCORE_PARTS),
-    "action",
-    "why",
-]
+def scan_csv_columns(res: ScanResult) -> list[str]:
+    """CSV columns of a scan: the signal's fields, one `part_<name>` per score part, action."""
+    head = ["symbol", "date", "close", "result", "pattern", "score"]
+    return [*head, *(f"part_{k}" for k in res.part_names), "action", "why"]
 
 
 def parts_text(parts: dict[str, float]) -> str:
     """Earned score parts as short labels, e.g. "RS Wk Mo DZ E21 S50"."""
-    return " ".join(PART_LABELS[k] for k in SCORE_PARTS if parts.get(k))
+    return " ".join(PART_LABELS.get(k, k) for k, v in parts.items() if v)
 
 
 def scan_table(res: ScanResult) -> Table:
@@ -154,7 +146,7 @@ def scan_table(res: ScanResult) -> Table:
             s.pattern or "",
             f"{s.score:g}",
             parts_text(s.parts),
-            f"[{ACTION_STYLE[d.action]}]{d.action}[/]",
+            f"[{ACTION_STYLE.get(d.action, 'bold')}]{d.action}[/]",
             d.why,
         )
     return fit(t)
@@ -247,9 +239,47 @@ POSITION_COLUMNS = [
 ]  # fmt: skip
 
 
+PLUGIN_KINDS = {
+    "broker": "brokers",
+    "bar_source": "bar_sources",
+    "strategy": "strategies",
+    "notifier": "notifiers",
+}
+
+
+def plugins_json(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """`etrade plugins --json`: {brokers: [...], bar_sources: [...], strategies: [...],
+    notifiers: [...]}, each entry without its `kind`."""
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in PLUGIN_KINDS.values()}
+    for r in rows:
+        out[PLUGIN_KINDS[r["kind"]]].append({k: v for k, v in r.items() if k != "kind"})
+    return out
+
+
+def plugins_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per registered part: kind, name, origin, description."""
+    from rich.markup import escape
+
+    t = table("Registered parts")
+    for name in ("Kind", "Name", "Origin", "Description"):
+        t.add_column(name, overflow="fold")
+    for r in rows:
+        t.add_row(r["kind"].replace("_", " "), r["name"], r["origin"], escape(r["description"]))
+    return fit(t)
+
+
+def run_result_dict(res: Any) -> dict[str, Any]:
+    """An `engine.RunResult` as a JSON-ready dict (decisions as scan-style dicts)."""
+    from dataclasses import asdict
+
+    d = {k: v for k, v in asdict(res).items() if k != "decisions"}
+    d["decisions"] = [decision_dict(x) for x in res.decisions]
+    return d
+
+
 def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict[str, Any]]:
     """Dict rows for `etrade positions`: one per position, P&L in USD and percent (5.0 = 5 %)."""
-    from .engine import unrealized
+    from .store import unrealized
 
     rows = []
     for p in positions:

@@ -18,8 +18,15 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.setenv("ETRADE_CLI_HOME", str(home))
-    for var in ("ETRADE_CLI_CONFIG", "ETRADE_CONSUMER_KEY", "ETRADE_CONSUMER_SECRET"):
+    monkeypatch.setenv("HOME", str(home))  # no apprise config file from the real home
+    for var in (
+        "ETRADE_CLI_CONFIG",
+        "ETRADE_CONSUMER_KEY",
+        "ETRADE_CONSUMER_SECRET",
+        "ETRADE_NOTIFY_URLS",
+    ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ETRADE_CLI_NO_PLUGINS", "1")  # installed plug-ins stay out of our tests
     monkeypatch.chdir(work)
     import logging
 

@@ -12,11 +12,14 @@ from etrade_cli.config import RiskConfig
 from etrade_cli.engine import Deps
 from etrade_cli.market import MarketView
 from etrade_cli.store import Store
+from etrade_cli.strategy.base import Evaluation
 from etrade_cli.strategy.panel import Bars, Panel
-from etrade_cli.strategy.params import StrategyParams
-from etrade_cli.strategy.signals import FILTERS, SCORE_PARTS, Evaluation
+from etrade_cli.strategy.rajat_alpha import RajatAlpha
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha.signals import FILTERS, SCORE_PARTS
 
 START = np.datetime64("2024-01-02")
+PATTERN_NAMES_TUPLE = (None, "engulfing", "piercing", "tweezer")
 
 
 def day(i: int) -> np.datetime64:
@@ -44,7 +47,18 @@ def fake_market(
         reason[row, col], score[row, col] = 0, sc
     pattern = np.where(reason == 0, 1, 0).astype(np.int8)
     parts = {k: np.zeros(panel.close.shape, dtype=bool) for k in SCORE_PARTS}
-    return MarketView(Evaluation(panel, {}, reason, pattern, parts, score))
+    ev = Evaluation(
+        panel,
+        {},
+        reason,
+        pattern,
+        parts,
+        score,
+        filters=FILTERS,
+        pattern_names=PATTERN_NAMES_TUPLE,
+        weights=SCORE_PARTS,
+    )
+    return MarketView(ev)
 
 
 def make_deps(
@@ -60,7 +74,7 @@ def make_deps(
     store = Store(tmp_path / "book.db")
     broker = PaperBroker(store, "paper", cash, commission)
     deps = Deps(
-        params or StrategyParams(),
+        RajatAlpha(params or StrategyParams()),
         risk or RiskConfig(),
         store,
         broker,

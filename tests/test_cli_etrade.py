@@ -141,7 +141,10 @@ def test_quote_prints_valid_ones_and_reports_invalid_ones(cli, etrade_login):
     assert r.exit_code == 1
     rows = json.loads(r.stdout)
     assert [(q["symbol"], q["last"]) for q in rows] == [("AAPL", 190.5), ("MSFT", 410.0)]
-    assert r.stderr.strip() == "ZZZZ: ZZZZ is not a valid symbol."
+    assert r.stderr.splitlines() == [
+        "ZZZZ: ZZZZ is not a valid symbol.",
+        "error: no quote for 1 symbol(s): ZZZZ",
+    ]
 
 
 @responses.activate
@@ -265,11 +268,11 @@ def test_run_once_with_the_etrade_broker_trades_and_records_partial_fills(cli, e
             ("ED", "partially_filled"),
             ("AEP", "partially_filled"),
         ]
-        # next cycle: the portfolio now shows the half fills; reconcile completes the orders
+        # next cycle: the orders completed at the broker; reconcile records the rest of the fills
         rs.replace(
             responses.GET,
             f"{P.SANDBOX}/v1/accounts/{P.KEY}/portfolio.json",
-            json=P.portfolio(("ED", 53, 46.70), ("AEP", 71, 34.82)),
+            json=P.portfolio(("ED", 107, 46.70), ("AEP", 143, 34.82)),
         )
         r2 = cli("run-once", "--broker", "etrade", "--json")
         assert r2.exit_code == 0, r2.output

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etrade_cli.strategy.dual import Book, classify, position_size
-from etrade_cli.strategy.params import StrategyParams
-from etrade_cli.strategy.signals import Signal
+from etrade_cli.strategy.base import Book, Signal
+from etrade_cli.strategy.rajat_alpha.dual import classify, position_size
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 
 P = StrategyParams()
 

@@ -8,7 +8,7 @@ import pytest
 from etrade_cli.config import RiskConfig
 from etrade_cli.engine import run_once, trading_lock
 from etrade_cli.errors import BusyError, InputError
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from tests.fakes import counts, day, fake_market, make_deps
 
 PT = [100.0 * (1 + t) for t in StrategyParams().targets]  # the spec's literal thresholds

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etrade_cli.strategy.exits import PositionState, initial_stop, plan_exit, trailing_level
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.base import PositionState
+from etrade_cli.strategy.rajat_alpha.exits import initial_stop, plan_exit, trailing_level
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 
 P = StrategyParams()
 

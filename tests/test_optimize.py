@@ -12,10 +12,10 @@ from etrade_cli.config import RiskConfig
 from etrade_cli.errors import InputError
 from etrade_cli.marketdata.csv import read_bars_csv
 from etrade_cli.optimize import Sweep, grid, optimize, parse_param, ranked, signal_key
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha import RajatAlpha, StrategyParams
 
 DATA = Path(__file__).parent / "data"
-BASE = StrategyParams()
+BASE = RajatAlpha(StrategyParams())
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_grid_and_signal_keys():
     specs = [parse_param("pullback_days=3,4", BASE), parse_param("tes_days_b1=10,21,30", BASE)]
     combos = grid(specs)
     assert len(combos) == 6 and combos[1] == {"pullback_days": 3, "tes_days_b1": 21}
-    keys = {signal_key(StrategyParams(**c)) for c in combos}
+    keys = {signal_key(RajatAlpha(StrategyParams(**c))) for c in combos}
     assert len(keys) == 2  # tes_days_b1 is an exit parameter: it shares the evaluation
 
 
@@ -85,7 +85,9 @@ def test_each_trial_equals_a_plain_backtest(sweep: Sweep):
 
     res = optimize(sweep, backend="loky", workers=1)
     best = res.trials[0]
-    plain = run_backtest(sweep.bars, StrategyParams(**best.params), RiskConfig(), cash=100_000.0)
+    plain = run_backtest(
+        sweep.bars, RajatAlpha(StrategyParams(**best.params)), RiskConfig(), cash=100_000.0
+    )
     assert plain.performance is not None
     assert best.end_equity == plain.performance.end_equity
     assert best.trades == len(plain.trades)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etrade_cli.strategy import patterns as pt
+from etrade_cli.strategy.rajat_alpha import patterns as pt
 
 
 def bars(prev: tuple[float, float, float, float], cur: tuple[float, float, float, float]):

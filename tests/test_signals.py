@@ -9,9 +9,9 @@ import pytest
 
 from etrade_cli.marketdata import SAMPLE_SP500
 from etrade_cli.marketdata.csv import read_bars_csv
-from etrade_cli.strategy import signals as sg
 from etrade_cli.strategy.panel import Bars, Panel
-from etrade_cli.strategy.params import StrategyParams
+from etrade_cli.strategy.rajat_alpha import signals as sg
+from etrade_cli.strategy.rajat_alpha.params import StrategyParams
 from tests import reference as ref
 
 P = StrategyParams()

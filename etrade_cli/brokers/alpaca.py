@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..alpaca_common import no_sdk_retry, require_keys, sdk, translate_error, with_retries
 from ..config import AlpacaConfig
 from ..errors import ApiError, InputError, OrderRejectedError, TemporaryApiError
-from ..marketdata.alpaca import _no_sdk_retry, _sdk, require_keys, translate_error, with_retries
 from .base import (
     CANCELLED,
     EXECUTED,
@@ -81,17 +81,17 @@ class AlpacaBroker:
 
     def __init__(self, cfg: AlpacaConfig, sleep: Callable[[float], None] = time.sleep):
         key, secret = require_keys(cfg)
-        _sdk()
+        sdk()
         from alpaca.data.historical import StockHistoricalDataClient
         from alpaca.trading.client import TradingClient
 
         self.cfg, self.sleep = cfg, sleep
-        self.trading = _no_sdk_retry(
+        self.trading = no_sdk_retry(
             TradingClient(
                 key, secret, paper=cfg.paper, raw_data=True, url_override=cfg.trading_url or None
             )
         )
-        self.data = _no_sdk_retry(
+        self.data = no_sdk_retry(
             StockHistoricalDataClient(key, secret, raw_data=True, url_override=cfg.data_url or None)
         )
         self.account = "paper" if cfg.paper else "live"

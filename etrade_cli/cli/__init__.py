@@ -26,6 +26,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except EtradeCliError as exc:
+            _notify_failure(ctx, str(exc), int(exc.exit_code), exc)
             _fail(str(exc), int(exc.exit_code))
         except KeyboardInterrupt:
             _fail("interrupted", int(ExitStatus.INTERRUPTED))
@@ -35,11 +36,32 @@ class _Group(TyperGroup):
         except Exception as exc:
             if type(exc).__module__.startswith("typer") or _debug_enabled():
                 raise  # Click's own flow (Exit, Abort, usage errors), or --debug: full trace
-            _fail(
+            message = (
                 f"internal error: {type(exc).__name__}: {exc} (this is a bug; rerun with "
-                "--debug for the traceback)",
-                int(ExitStatus.ERROR),
+                "--debug for the traceback)"
             )
+            _notify_failure(ctx, message, int(ExitStatus.ERROR), exc)
+            _fail(message, int(ExitStatus.ERROR))
+
+
+#: commands made for cron: a failure is also sent as a notification
+_UNATTENDED = ("run-once", "run-loop")
+
+
+def _notify_failure(ctx: typer.Context, message: str, code: int, exc: Exception) -> None:
+    """Send "run failed" (or "login needed" for an auth error) for an unattended command; the
+    exit code and message stay as they are, and a notification problem is one warning line."""
+    command = ctx.invoked_subcommand
+    if command not in _UNATTENDED or code == ExitStatus.RECONCILE:
+        return  # exit 8: the engine already sent the mismatch itself (reconcile.mismatch)
+    from ..errors import AuthError
+    from ..services import notify_failure
+
+    try:
+        cfg = state(ctx).config()
+    except EtradeCliError:
+        cfg = None
+    notify_failure(cfg, command, code, message, auth=isinstance(exc, AuthError))
 
 
 def _debug_enabled() -> bool:
@@ -127,10 +149,13 @@ def _register() -> None:
         book,
         config_cmd,
         data_cmd,
+        notify_cmd,
         optimize_cmd,
         order_cmd,
+        plugins_cmd,
         quote_cmd,
         scan,
+        schedule_cmd,
         trading,
     )
 
@@ -145,6 +170,9 @@ def _register() -> None:
     optimize_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
+    notify_cmd.register(app)
+    schedule_cmd.register(app)
+    plugins_cmd.register(app)
 
 
 _register()

@@ -106,7 +106,74 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             markup=False,
         )
     if doc["status"] in ("missing", "expired"):
-        raise typer.Exit(4)
+        from ..errors import AuthError
+
+        raise AuthError(
+            f"{'not logged in' if tokens is None else 'the access token has expired'} "
+            f"({cfg.etrade.environment}); run `etrade auth login`"
+        )
+
+
+@auth_app.command("check")
+def check(
+    ctx: typer.Context,
+    notify: bool = typer.Option(
+        False, "--notify", help="When the token will not do, send the login reminder."
+    ),
+    within: str = typer.Option(
+        None,
+        "--within",
+        help="Horizon such as 2h or 90m: the token must last that long "
+        "(default: through the end of the next buy window on an NYSE session).",
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Will the token be valid for the next trading window? For a pre-open cron job.
+
+    Exit 0 when it will (nothing is sent), 4 when it is missing, expired or expires first;
+    with --notify the reminder ("log in before 15:00 ET: run `etrade auth login`") is sent,
+    at most once a day.
+    """
+    from ..etrade.auth import utc_now
+    from ..notify.reminder import check_token, parse_duration
+
+    cfg = state(ctx).config()
+    horizon = parse_duration(within) if within is not None else None
+    result = check_token(cfg, utc_now(), horizon)
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        out.print(_check_ok_text(result), markup=False, soft_wrap=True)
+    else:
+        out.print(f"{result.event().title}. {result.event().body}", markup=False, soft_wrap=True)
+    if result.ok:
+        return
+    if notify:
+        from ..services import notifiers
+
+        subs = notifiers(cfg)
+        if not subs:
+            err.print("warning: no notification URL configured ([notify] urls)", markup=False)
+        from ..events import emit
+
+        # asked for explicitly: sent even if a reminder already went out today
+        emit([getattr(sub, "send_now", sub) for sub in subs], result.event())
+    raise typer.Exit(4)
+
+
+def _check_ok_text(result: Any) -> str:
+    from ..etrade.auth import ET
+
+    text = (
+        f"ok: token {result.status}, expires {result.expires_at.astimezone(ET):%Y-%m-%d %H:%M} ET"
+    )
+    start = result.window_start
+    if start is not None and start > result.expires_at:
+        text += (
+            f"; the next buy window opens {start.astimezone(ET):%a %Y-%m-%d %H:%M} ET, "
+            "log in that day (tokens expire at midnight ET)"
+        )
+    return text
 
 
 @auth_app.command("renew")

@@ -75,7 +75,7 @@ def backtest_cmd(
     from ..config import universe
     from ..errors import InputError
     from ..report import equity_chart
-    from ..services import bar_provider, benchmark_bars
+    from ..services import bar_provider, benchmark_bars, make_strategy
 
     cfg = state(ctx).config()
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
@@ -97,7 +97,7 @@ def backtest_cmd(
     with progress_bar(fmt, "Backtesting") as bar:
         res = run_backtest(
             bars,
-            cfg.strategy,
+            make_strategy(cfg),
             cfg.risk,
             cash=cash or cfg.broker.paper_cash,
             commission=cfg.broker.commission_usd,

@@ -35,14 +35,14 @@ def _book(ctx: typer.Context, broker: str | None) -> tuple[Any, Any, Any, Any]:
     import numpy as np
 
     from ..market import MarketView
-    from ..services import bar_provider, make_broker, open_store
+    from ..services import bar_provider, make_broker, make_strategy, open_store
 
     cfg = state(ctx).config()
     store = open_store(cfg)
     b = make_broker(cfg, store, broker)
     symbols = sorted({p.symbol for p in store.positions(b.name, b.account, ("open", "pending"))})
     bars, _ = bar_provider(cfg).get(symbols)
-    market = MarketView.from_bars(bars, cfg.strategy)
+    market = MarketView.from_bars(bars, make_strategy(cfg))
     last = store.last_session(b.name, b.account)
     session = market.session_on_or_before(np.datetime64(last) if last else None)
     return store, b, market, session

@@ -85,10 +85,11 @@ def optimize_cmd(
     from ..errors import InputError
     from ..optimize import Sweep, optimize, parse_param
     from ..optimize import heatmap as write_heatmap
-    from ..services import bar_provider, benchmark_bars
+    from ..services import bar_provider, benchmark_bars, make_strategy
 
     cfg = state(ctx).config()
-    specs = [parse_param(p, cfg.strategy) for p in param]
+    strategy = make_strategy(cfg)
+    specs = [parse_param(p, strategy) for p in param]
     if len({s.name for s in specs}) != len(specs):
         raise InputError("each --param name may be given once")
     axes = [a.strip() for a in heatmap.split(",")] if heatmap else []
@@ -107,9 +108,9 @@ def optimize_cmd(
     if missing:
         err.print(f"warning: no data for {len(missing)} symbol(s)", markup=False)
     sweep = Sweep(
-        bars, cfg.strategy, cfg.risk, specs, metric, cash or cfg.broker.paper_cash,
+        bars, strategy, cfg.risk, specs, metric, cash or cfg.broker.paper_cash,
         cfg.broker.commission_usd, np.datetime64(first) if first else None,
-        np.datetime64(last) if last else None, benchmark_bars(cfg, provider), seed,
+        np.datetime64(last) if last else None, benchmark_bars(cfg, provider, strategy), seed,
     )  # fmt: skip
     n = workers or os.cpu_count() or 1
     fmt = Format.json if as_json else Format.table

@@ -97,4 +97,4 @@ def quote_cmd(
             )
         out.print(t)
     if invalid:
-        raise typer.Exit(1)
+        raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")

@@ -61,7 +61,7 @@ def scan_cmd(
     from .. import views
     from ..config import read_symbol_list, universe
     from ..scanner import scan
-    from ..services import bar_provider, benchmark_bars, open_book
+    from ..services import bar_provider, benchmark_bars, make_strategy, open_book
 
     fmt = output_format(as_json, as_csv)
     cfg = state(ctx).config()
@@ -83,7 +83,7 @@ def scan_cmd(
     with progress_bar(fmt, "Scanning", len(bars), min_total=50) as bar:
         result = scan(
             bars,
-            cfg.strategy,
+            make_strategy(cfg),
             as_of=np.datetime64(day) if day else None,
             book=open_book(cfg),
             missing=missing,
@@ -97,7 +97,7 @@ def scan_cmd(
     elif fmt is Format.csv:
         from .common import emit_csv
 
-        emit_csv(views.scan_rows(result, show_all), views.SCAN_CSV_COLUMNS)
+        emit_csv(views.scan_rows(result, show_all), views.scan_csv_columns(result))
     else:
         from .common import out
 

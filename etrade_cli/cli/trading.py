@@ -26,15 +26,15 @@ def register(app: typer.Typer) -> None:
 
 def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
     from ..config import universe
-    from ..manual import check_live_guard
-    from ..services import engine_deps, make_broker, open_store
+    from ..registry import check_live_guard
+    from ..services import broker_spec, engine_deps, make_broker, notifiers, open_store
 
     cfg = state(ctx).config()
-    name = broker or cfg.broker.name
-    if name in ("etrade", "alpaca"):
-        check_live_guard(cfg, live, name)
+    check_live_guard(cfg, broker_spec(cfg, broker), live)  # before anything is opened
     store = open_store(cfg)
-    return engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    deps = engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    deps.subscribers.extend(notifiers(cfg))
+    return deps
 
 
 def run_once_cmd(
@@ -70,10 +70,17 @@ def run_once_cmd(
     finally:
         deps.store.close()
     if as_json:
-        emit_json(res.to_dict())
-        return
-    for part in views.run_tables(res):
-        out.print(part)
+        emit_json(views.run_result_dict(res))
+    else:
+        for part in views.run_tables(res):
+            out.print(part)
+    if res.halted:
+        from ..errors import ReconcileError
+
+        raise ReconcileError(
+            f"reconcile: {res.halted}; nothing sent: check the account and the book "
+            "(`etrade positions`) before the next run"
+        )
 
 
 def run_loop_cmd(
@@ -91,28 +98,33 @@ def run_loop_cmd(
     import datetime as dt
 
     from ..engine import run_once
+    from ..events import Event, RunFinished
     from ..schedule import NyseCalendar, StopFlag, run_loop
+    from ..services import make_strategy
 
     cfg = state(ctx).config()
     stop = StopFlag()
     stop.install()
+    last: list[str] = []
+
+    def heartbeat_line(event: Event) -> None:
+        """The first subscriber: keeps the summary of the finished cycle for the heartbeat."""
+        if isinstance(event, RunFinished):
+            last.append(event.summary())
 
     def cycle(_now: dt.datetime) -> str:
         deps = _deps(ctx, broker, live)
+        deps.subscribers.insert(0, heartbeat_line)
         try:
-            res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
+            run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
             deps.store.close()
-        c = res.counts()
-        return (
-            f"session {res.session} exits {c['exits']} entries {c['entries']} "
-            f"refusals {c['refusals']} findings {c['findings']}"
-        )
+        return last.pop() if last else "no summary"
 
     stats = run_loop(
         cycle,
         calendar=NyseCalendar(),
-        window=cfg.strategy.buy_window_minutes(),
+        window=make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60),
         now=lambda: dt.datetime.now(dt.timezone.utc),
         sleep=stop.wait,
         heartbeat=lambda line: err.print(line, markup=False, highlight=False),

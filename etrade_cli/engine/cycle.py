@@ -12,10 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BusyError, DataError, InputError
+from ..events import (
+    ExitDecided,
+    KillSwitch,
+    ReconcileFinding,
+    RiskRefused,
+    RunFinished,
+    RunStarted,
+    StaleData,
+)
 from ..market import MarketView
-from ..store import Position, Store, utcnow
-from ..strategy.dual import Book, Decision, classify_one, position_size, signal_order
-from ..strategy.exits import PositionState, initial_stop, plan_exit
+from ..store import Position, unrealized  # noqa: F401  (re-exported)
+from ..strategy.base import Book, Decision, PositionState
 from .orders import send_order
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
@@ -66,6 +74,7 @@ def run_once(
         run_mode = "dry-run" if dry_run else mode
         as_of_text = str(as_of) if as_of is not None else None
         run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+        deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
         try:
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
@@ -79,6 +88,16 @@ def run_once(
             counts=result.counts(),
             equity=result.equity,
             cash=result.cash,
+        )
+        deps.emit(
+            RunFinished(
+                run_mode,
+                result.session,
+                result.market_open,
+                result.counts(),
+                result.equity,
+                result.message,
+            )
         )
         return result
 
@@ -112,25 +131,21 @@ def _cycle(
         b.set_market(lambda s: m.close(s, session), day)
     res = RunResult(run_id, day, True, dry_run)
     blocked = reconcile(deps, session, res)
-    _exits(deps, session, res, blocked)
-    if m.in_buy_window(session):
-        _entries(deps, session, res, blocked)
+    for f in res.findings:
+        deps.emit(ReconcileFinding(f.severity, f.message))
+    mismatches = [f.message for f in res.findings if f.severity == "error"]
+    if mismatches:  # the book and the broker disagree: a person decides before we trade
+        res.halted = "; ".join(mismatches)
+    else:
+        _exits(deps, session, res, blocked)
+        if m.in_buy_window(session):
+            _entries(deps, session, res, blocked)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(
         p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0) for p in held
     )
     return res
-
-
-def _pending_exit_qty(st: Store, position_id: int) -> int:
-    row = st.query(
-        "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-        "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
-        "('intent','previewed','placed','unknown','partially_filled')",
-        position_id,
-    )
-    return int(row[0][0])
 
 
 def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
@@ -141,22 +156,22 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
             continue
         price = m.close(pos.symbol, session)
         if price is None:
-            res.findings.append(
-                Finding(
-                    "warning",
-                    f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked",
-                )
-            )
+            msg = f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked"
+            res.findings.append(Finding("warning", msg))
+            deps.emit(StaleData(msg, (pos.symbol,)))
             continue
         state = PositionState(
             pos.kind,
             pos.entry_price,
             pos.original_qty,
-            pos.remaining_qty - _pending_exit_qty(st, pos.id),
-            pos.stop_loss or initial_stop(pos.entry_price, deps.params),
+            pos.remaining_qty - st.pending_exit_qty(pos.id),
+            pos.stop_loss or deps.strategy.initial_stop(pos.kind, pos.entry_price),
             pos.targets_hit,
         )
-        plan = plan_exit(state, price, m.bars_held(pos.entry_date or day, session), deps.params)
+        held = m.bars_held(pos.entry_date or day, session)
+        plan = deps.strategy.plan_exit(state, price, held)
+        for r, q in plan.sells:
+            deps.emit(ExitDecided(pos.symbol, pos.kind, r, q, price))
         if res.dry_run:
             res.exits += [
                 Action("SELL", pos.symbol, pos.kind, r, q, price, "dry-run", position_id=pos.id)
@@ -191,7 +206,6 @@ def _send_exit(
         )
     deps.faults("after_intent")
     done = send_order(deps, order, day)
-    pnl = st.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", done.id)
     return Action(
         "SELL",
         pos.symbol,
@@ -202,24 +216,12 @@ def _send_exit(
         done.status,
         done.client_order_id,
         pos.id,
-        pnl[0][0],
+        st.realized_for_order(done.id),
         done.message or "",
     )
 
 
 # --- 3. entries --------------------------------------------------------------------------------
-
-
-def _realized_today(st: Store, broker: str, account: str, day: str) -> float:
-    row = st.query(
-        "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
-        " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
-        "e.session_date = ?",
-        broker,
-        account,
-        day,
-    )
-    return float(row[0][0])
 
 
 @dataclass
@@ -232,16 +234,22 @@ class _EntryContext:
     kill_reason: str | None
 
 
-def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
-    st, b, m, day, risk = deps.store, deps.broker, deps.market, str(session), deps.risk
-    live = st.positions(b.name, b.account, ("open", "pending"))
-    realized = _realized_today(st, b.name, b.account, day)
-    kill = None
+def _kill_reason(deps: Deps, day: str) -> str | None:
+    """Why the daily-loss kill switch blocks entries today (`[risk] max_daily_loss_usd`)."""
+    b, risk = deps.broker, deps.risk
+    realized = deps.store.realized_on(b.name, b.account, day)
     if realized < -risk.max_daily_loss_usd:
-        kill = (
+        return (
             f"kill switch: realized P&L today {realized:,.2f} USD is below "
             f"-{risk.max_daily_loss_usd:,.2f} (max_daily_loss_usd)"
         )
+    return None
+
+
+def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
+    st, b, m, day = deps.store, deps.broker, deps.market, str(session)
+    live = st.positions(b.name, b.account, ("open", "pending"))
+    kill = _kill_reason(deps, day)
     today = st.orders(b.name, b.account, day)
     return _EntryContext(
         book=Book.from_pairs((p.symbol, p.kind) for p in live),
@@ -263,20 +271,17 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
     if res.dry_run:
         return
     with deps.store.tx() as db:
-        db.execute(
-            "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "
-            "reason, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                res.run_id,
-                b.name,
-                b.account,
-                res.session,
-                d.signal.symbol,
-                d.action,
-                reason,
-                utcnow(),
-            ),
+        deps.store.add_refusal(
+            db,
+            run_id=res.run_id,
+            broker=b.name,
+            account=b.account,
+            session_date=res.session or "",
+            symbol=d.signal.symbol,
+            action=d.action,
+            reason=reason,
         )
+    deps.emit(RiskRefused(d.signal.symbol, d.action, reason))
 
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
@@ -288,7 +293,7 @@ def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str
         return 0, ctx.kill_reason
     if ctx.orders_today >= risk.max_orders_per_day:
         return 0, f"max_orders_per_day ({risk.max_orders_per_day}) reached"
-    shares, amount = position_size(d.action, price, ctx.cash, ctx.open_value, deps.params)
+    shares, amount = deps.strategy.size(d.action, price, ctx.cash, ctx.open_value)
     if shares <= 0:
         return 0, f"size: 0 shares (amount {amount:,.2f} USD at {price:,.2f})"
     if shares * price > risk.max_ticket_usd:
@@ -304,15 +309,21 @@ def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
     """Spec §4-§5: classify the session's signals in order, check risk, size, send."""
     signals = deps.market.signals(session)
-    if not signals:  # most sessions: nothing to classify, so nothing to read from the book
+    if not signals:  # most sessions: nothing to classify, so only the kill switch is read
+        kill = _kill_reason(deps, str(session))
+        if kill and not res.dry_run:
+            deps.emit(KillSwitch(deps.broker.account, str(session), kill))
         return
     ctx = _entry_context(deps, session)
-    for sig in sorted(signals, key=signal_order):
+    if ctx.kill_reason and not res.dry_run:
+        deps.emit(KillSwitch(deps.broker.account, str(session), ctx.kill_reason))
+    strategy = deps.strategy
+    for sig in sorted(signals, key=strategy.order_key):
         if sig.symbol in blocked:
             continue
-        d = classify_one(sig, ctx.book, deps.params)
+        d = strategy.classify(sig, ctx.book)
         res.decisions.append(d)
-        if d.action not in ("B1", "B2"):
+        if not d.enter:
             continue
         shares, why = _risk_refusal(deps, ctx, d)
         if why:
@@ -340,10 +351,15 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
             "BUY", sig.symbol, d.action, f"ENTRY_{d.action}", shares, sig.close, "dry-run"
         )
     with st.tx() as db:
-        cur = db.execute(
-            "INSERT INTO positions (symbol, kind, broker, account, status, score, pattern, "
-            "opened_at) VALUES (?,?,?,?, 'pending', ?,?,?)",
-            (sig.symbol, d.action, b.name, b.account, sig.score, sig.pattern, utcnow()),
+        position_id = st.new_position(
+            db,
+            symbol=sig.symbol,
+            tag=d.action,
+            broker=b.name,
+            account=b.account,
+            strategy=deps.strategy.name,
+            score=sig.score,
+            pattern=sig.pattern,
         )
         order = st.new_order(
             db,
@@ -353,7 +369,7 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
             side="BUY",
             quantity=shares,
             purpose=f"ENTRY_{d.action}",
-            position_id=int(cur.lastrowid or 0),
+            position_id=position_id,
             session_date=day,
             run_id=res.run_id,
         )
@@ -371,14 +387,6 @@ def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Ac
         done.position_id,
         message=done.message or "",
     )
-
-
-def unrealized(pos: Position, price: float | None) -> tuple[float | None, float | None]:
-    """Unrealized P&L of the remaining shares at `price`: (USD, percent as 5.0 for 5 %)."""
-    if price is None or pos.entry_price is None or not pos.entry_price:
-        return None, None
-    usd = (price - pos.entry_price) * pos.remaining_qty
-    return usd, (price / pos.entry_price - 1) * 100.0
 
 
 def session_count(market: MarketView, pos: Position, session: np.datetime64) -> int | None:

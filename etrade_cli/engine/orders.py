@@ -11,8 +11,16 @@ from typing import Any
 
 from ..brokers.base import EXECUTED, OPEN, PARTIAL, Fill, OrderRequest, OrderState, Preview
 from ..errors import OrderRejectedError, TemporaryApiError
+from ..events import (
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderIntended,
+    OrderPlaced,
+    OrderRejected,
+)
 from ..store import OrderRow, utcnow
-from ..strategy.exits import initial_stop
 from .types import Deps
 
 
@@ -31,6 +39,7 @@ def _request(o: OrderRow) -> OrderRequest:
 
 def send_order(deps: Deps, order: OrderRow, session: str) -> OrderRow:
     """Preview, place and record a journaled order; returns the journal row afterwards."""
+    deps.emit(_order_event(deps, OrderIntended, order))
     preview = preview_journaled(deps, order)
     if preview is None:
         return deps.store.order_by_id(order.id)
@@ -73,6 +82,7 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
     fault("after_place")
     with st.tx() as db:
         st.set_order(db, order.id, status="placed", broker_order_id=state.broker_order_id)
+    deps.emit(_order_event(deps, OrderPlaced, order, broker_order_id=state.broker_order_id))
     fault("after_placed")
     apply_state(deps, st.order_by_id(order.id), state, session)
     fault("after_fill")
@@ -89,6 +99,30 @@ def _finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = 
             pos = st.position(order.position_id)
             if pos.status == "pending":
                 st.update_position(db, pos.id, status="cancelled", closed_at=utcnow())
+    kind = OrderCancelled if status == "cancelled" else OrderRejected
+    deps.emit(_order_event(deps, kind, order, message=message))
+
+
+def _tag(deps: Deps, order: OrderRow) -> str:
+    """B1/B2 for an entry, "<B1|B2> <reason>" for an exit, else the journal purpose."""
+    if order.purpose.startswith("ENTRY_"):
+        return order.purpose.removeprefix("ENTRY_")
+    if order.purpose.startswith("EXIT_") and order.position_id:
+        kind = deps.store.position(order.position_id).kind
+        return f"{kind} {order.purpose.removeprefix('EXIT_')}"
+    return order.purpose
+
+
+def _order_event(deps: Deps, cls: type[OrderEvent], order: OrderRow, **extra: Any) -> OrderEvent:
+    """An order event for journal row `order` (emitted after the row is committed)."""
+    return cls(
+        symbol=order.symbol,
+        side=order.side,
+        quantity=extra.pop("quantity", order.quantity),
+        tag=_tag(deps, order),
+        client_order_id=order.client_order_id,
+        **extra,
+    )
 
 
 def _journal_status(state: OrderState) -> str:
@@ -124,6 +158,7 @@ def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) ->
     their key), their effect on the position, and the journal status. Returns new fill ids."""
     st = deps.store
     new_ids: list[int] = []
+    filled: list[tuple[Fill, float | None]] = []
     with st.tx() as db:
         for f in fills_of(order, state):
             if db.execute("SELECT 1 FROM fills WHERE fill_key = ?", (f.key,)).fetchone():
@@ -134,8 +169,10 @@ def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) ->
                 (order.id, f.key, f.quantity, f.price, f.commission, session, utcnow()),
             )
             new_ids.append(int(cur.lastrowid or 0))
+            pnl = None
             if order.position_id:
-                _apply_fill(deps, db, order, f.quantity, f.price, f.commission, session)
+                pnl = _apply_fill(deps, db, order, f.quantity, f.price, f.commission, session)
+            filled.append((f, pnl))
         status = _journal_status(state)
         st.set_order(
             db,
@@ -153,7 +190,29 @@ def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) ->
             and order.position_id
         ):
             st.update_position(db, order.position_id, status="cancelled", closed_at=utcnow())
+    _emit_state(deps, order, state, status, filled)
     return new_ids
+
+
+def _emit_state(
+    deps: Deps,
+    order: OrderRow,
+    state: OrderState,
+    status: str,
+    filled: list[tuple[Fill, float | None]],
+) -> None:
+    """Events for what `apply_state` just recorded: each new fill, and a final status reached
+    without a fill (rejected, cancelled, expired)."""
+    for f, pnl in filled:
+        deps.emit(
+            _order_event(deps, OrderFilled, order, quantity=f.quantity, price=f.price, pnl=pnl)
+        )
+    if status == order.status or status not in ("rejected", "cancelled"):
+        return
+    cls = {"REJECTED": OrderRejected, "EXPIRED": OrderExpired}.get(state.status, OrderCancelled)
+    if status == "rejected":
+        cls = OrderRejected
+    deps.emit(_order_event(deps, cls, order, message=state.message or ""))
 
 
 def _apply_fill(
@@ -164,7 +223,9 @@ def _apply_fill(
     price: float,
     commission: float,
     session: str,
-) -> None:
+) -> float | None:
+    """Apply one fill to the order's position; returns the realized P&L (USD) of an exit fill,
+    None for an entry fill."""
     st = deps.store
     pos = st.position(order.position_id or 0)
     if order.purpose.startswith("ENTRY"):
@@ -178,10 +239,10 @@ def _apply_fill(
             entry_price=entry,
             original_qty=total,
             remaining_qty=pos.remaining_qty + qty,
-            stop_loss=initial_stop(entry, deps.params),
+            stop_loss=deps.strategy.initial_stop(pos.kind, entry),
             realized_pnl=pos.realized_pnl - commission,
         )
-        return
+        return None
     reason = order.purpose.removeprefix("EXIT_")
     pnl = (price - (pos.entry_price or 0.0)) * qty - commission
     remaining = pos.remaining_qty - qty
@@ -200,3 +261,4 @@ def _apply_fill(
             closed_at=utcnow(),
         )
     st.update_position(db, pos.id, **values)
+    return pnl

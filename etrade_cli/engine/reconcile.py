@@ -38,7 +38,7 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
                     "error",
                     f"journal has order {order.client_order_id} "
                     f"({order.symbol}) as {order.status}, but the broker does "
-                    "not know it; left as is, symbol not traded",
+                    "not know it",
                 )
             )
     blocked |= _compare_holdings(deps, res)
@@ -98,8 +98,7 @@ def _compare_holdings(deps: Deps, res: RunResult) -> set[str]:
             res.findings.append(
                 Finding(
                     "error",
-                    f"{sym}: the book holds {ours} shares, the broker "
-                    f"{theirs}; not changed, symbol not traded",
+                    f"{sym}: the book holds {ours} shares, the broker {theirs}",
                 )
             )
         else:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
+from ..events import Event, Subscriber, emit
 from ..market import MarketView
 from ..store import Store
-from ..strategy.dual import Decision
-from ..strategy.params import StrategyParams
+from ..strategy.base import Decision, Strategy
 
 
 class SimulatedCrash(BaseException):
@@ -29,15 +28,21 @@ def _no_fault(_point: str) -> None:
 
 @dataclass
 class Deps:
-    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only)."""
+    """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only).
+    `subscribers` receive the cycle's events (`etrade_cli.events`) through `emit`."""
 
-    params: StrategyParams
+    strategy: Strategy
     risk: RiskConfig
     store: Store
     broker: Broker
     market: MarketView  # unused by the order functions (send_order, apply_state)
     lock_path: Path | None = None
     faults: Callable[[str], None] = _no_fault
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        """Deliver `event` to every subscriber; a subscriber's failure is one warning line."""
+        emit(self.subscribers, event)
 
 
 @dataclass
@@ -82,6 +87,8 @@ class RunResult:
     decisions: list[Decision] = field(default_factory=list)
     equity: float | None = None
     cash: float | None = None
+    #: why no order was sent this cycle when a person must decide first (reconcile mismatch)
+    halted: str | None = None
 
     def counts(self) -> dict[str, int]:
         """Numbers for the `runs` row and the heartbeat line."""
@@ -92,14 +99,6 @@ class RunResult:
             "signals": len(self.decisions),
             "findings": len(self.findings),
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        from ..views import decision_dict
-
-        d = {k: v for k, v in asdict(self).items() if k != "decisions"}
-        d["decisions"] = [decision_dict(x) for x in self.decisions]
-        return d
 
 
 # --- the cycle ---------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from ..errors import DataError
 from ..values import Bars
 from . import SAMPLE_SP500
+from .base import BarSource
 from .cache import BarCache
 from .csv import LoadReport, read_bars_csv
 
@@ -71,12 +71,12 @@ class CachedBarProvider:
     sub-range are fetched together, so a warm cache sends no request at all.
 
     Args:
-        cache: the `BarCache`. source: an `AlpacaBarSource` (anything with `fetch(symbols,
-            start, end)`, `name` and `requests`). history_days: lookback, calendar days.
+        cache: the `BarCache`. source: a `BarSource` (Alpaca's, a plug-in's).
+            history_days: lookback, calendar days.
         end: the last completed session date to cover (US/Eastern).
     """
 
-    def __init__(self, cache: BarCache, source: Any, history_days: int, end: dt.date):
+    def __init__(self, cache: BarCache, source: BarSource, history_days: int, end: dt.date):
         self.cache, self.source = cache, source
         self.start = end - dt.timedelta(days=history_days)
         self.end = end
@@ -85,7 +85,7 @@ class CachedBarProvider:
     @property
     def requests(self) -> int:
         """Bar requests sent so far."""
-        return int(getattr(self.source, "requests", 0))
+        return int(self.source.requests)
 
     def refresh(
         self, symbols: Iterable[str], on_progress: Callable[[int], None] | None = None

@@ -107,7 +107,7 @@ def week_ids(dates: np.ndarray) -> np.ndarray:
     Saturday through Friday share an id. NaT maps to -1.
 
     >>> week_ids(np.array(["2010-08-13", "2010-08-14", "2010-08-20"], dtype="datetime64[D]")).tolist()
-    [2071, 2072, 2072]
+    [2119, 2120, 2120]
     """
     days = dates.astype("datetime64[D]").astype(np.int64)
     return np.where(np.isnat(dates), -1, (days + 5) // 7)  # 1970-01-01 was a Thursday

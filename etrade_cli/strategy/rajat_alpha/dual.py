@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from ..base import Book, Decision, Signal
 from .params import StrategyParams
 from .patterns import PATTERN_RANK
-from .signals import Signal
 
 
 def signal_order(sig: Signal) -> tuple[float, int, str]:
@@ -18,48 +17,12 @@ def signal_order(sig: Signal) -> tuple[float, int, str]:
     return (-sig.score, PATTERN_RANK.get(sig.pattern or "", 9), sig.symbol)
 
 
-@dataclass
-class Book:
-    """Open positions as the classifier needs them: symbol -> set of open types {"B1", "B2"}."""
-
-    open_types: dict[str, set[str]] = field(default_factory=dict)
-
-    @classmethod
-    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Book:
-        """Build from (symbol, type) pairs of open positions."""
-        book = cls()
-        for symbol, kind in pairs:
-            book.add(symbol, kind)
-        return book
-
-    def add(self, symbol: str, kind: str) -> None:
-        """Record one more open position of `kind` ("B1"/"B2") in `symbol`."""
-        self.open_types.setdefault(symbol, set()).add(kind)
-
-    def count(self, kind: str) -> int:
-        """Number of symbols with an open position of `kind`."""
-        return sum(kind in kinds for kinds in self.open_types.values())
-
-    def has(self, symbol: str, kind: str) -> bool:
-        """True when `symbol` has an open position of `kind`."""
-        return kind in self.open_types.get(symbol, ())
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A classified signal: `action` is B1, B2, OPP or SKIP; `why` explains OPP and SKIP."""
-
-    signal: Signal
-    action: str
-    why: str = ""
-
-
 def classify_one(sig: Signal, book: Book, prm: StrategyParams) -> Decision:
     """Classify one signal against the book (spec §4); does not change the book."""
     has_b1 = book.has(sig.symbol, "B1")
     if not has_b1:
         if book.count("B1") < prm.max_positions_b1:
-            return Decision(sig, "B1")
+            return Decision(sig, "B1", enter=True)
         return Decision(sig, "SKIP", f"max_positions_b1={prm.max_positions_b1} reached")
     if book.has(sig.symbol, "B2"):
         return Decision(sig, "OPP", "open B1 and B2")
@@ -67,17 +30,17 @@ def classify_one(sig: Signal, book: Book, prm: StrategyParams) -> Decision:
         return Decision(sig, "OPP", f"score {sig.score:g} < score_b2_min {prm.score_b2_min:g}")
     if book.count("B2") >= prm.max_positions_b2:
         return Decision(sig, "OPP", f"max_positions_b2={prm.max_positions_b2} reached")
-    return Decision(sig, "B2")
+    return Decision(sig, "B2", enter=True)
 
 
 def classify(signals: Iterable[Signal], book: Book, prm: StrategyParams) -> list[Decision]:
     """Classify a session's signals in spec §4 order, each against the book as updated by the
     earlier B1/B2 decisions of the same call (the caller's `book` is not modified)."""
-    work = Book({k: set(v) for k, v in book.open_types.items()})
+    work = book.copy()
     out = []
     for sig in sorted(signals, key=signal_order):
         d = classify_one(sig, work, prm)
-        if d.action in ("B1", "B2"):
+        if d.enter:
             work.add(sig.symbol, d.action)
         out.append(d)
     return out

@@ -7,13 +7,12 @@ and cost grows linearly with bars. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import numpy as np
 
-from . import indicators as ind
-from .panel import Bars, Panel
+from ...values import Bars
+from .. import indicators as ind
+from ..base import Evaluation
+from ..panel import Panel
 from .params import StrategyParams
 from .patterns import PATTERN_NAMES, pattern_codes
 
@@ -24,87 +23,6 @@ SCORE_PARTS = {
     "rs": 1.0, "weekly": 1.0, "monthly": 1.0, "volume": 1.0, "demand_zone": 1.0,
     "ema21_touch": 0.5, "sma50_touch": 0.5,
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Signal:
-    """The strategy's verdict for one symbol at one bar.
-
-    Attributes:
-        symbol: ticker. date: the bar's session date (`datetime64[D]`). close: USD.
-        reason: the first failing filter of spec §2 (one of `FILTERS`), or None for a signal.
-        pattern: "engulfing" | "piercing" | "tweezer" | None.
-        score: 0..6 (spec §3). parts: score part name -> points earned.
-    """
-
-    symbol: str
-    date: np.datetime64
-    close: float
-    reason: str | None
-    pattern: str | None
-    score: float
-    parts: dict[str, float]
-
-    @property
-    def is_signal(self) -> bool:
-        """True when every entry filter passed."""
-        return self.reason is None
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Indicators, filter verdicts and scores for a whole `Panel` (arrays shaped like the panel).
-
-    `reason` holds 0 for a signal, else 1 + the index in `FILTERS` of the first failing filter.
-    """
-
-    panel: Panel
-    indicators: dict[str, np.ndarray]
-    reason: np.ndarray
-    pattern: np.ndarray
-    parts: dict[str, np.ndarray]
-    score: np.ndarray
-
-    def signal(self, col: int, row: int) -> Signal:
-        """The verdict of column `col` at row `row` (a real bar)."""
-        p = self.panel
-        code = int(self.reason[row, col])
-        return Signal(
-            symbol=p.symbols[col],
-            date=p.dates[row, col],
-            close=float(p.close[row, col]),
-            reason=None if code == 0 else FILTERS[code - 1],
-            pattern=PATTERN_NAMES[int(self.pattern[row, col])],
-            score=float(self.score[row, col]),
-            parts={k: float(v[row, col]) * SCORE_PARTS[k] for k, v in self.parts.items()},
-        )
-
-    def at(self, symbol: str, date: np.datetime64 | None = None) -> Signal | None:
-        """Verdict for `symbol` at its last bar on or before `date` (its last bar if None).
-
-        Returns None when the symbol has no bar on or before `date`.
-
-        Raises:
-            KeyError: the symbol is not in the panel.
-        """
-        col = self.panel.symbols.index(symbol)
-        row = self.panel.dates.shape[0] - 1 if date is None else self.panel.row_at(col, date)
-        return None if row < 0 else self.signal(col, row)
-
-    def signals_by_date(self) -> dict[np.datetime64, list[tuple[int, int]]]:
-        """Every passing (col, row), grouped by session date; for replaying history."""
-        rows, cols = np.nonzero(self.reason == 0)
-        out: dict[np.datetime64, list[tuple[int, int]]] = {}
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            out.setdefault(self.panel.dates[r, c], []).append((c, r))
-        return out
-
-    def iter_at(self, date: np.datetime64) -> Iterator[Signal]:
-        """The verdict of every symbol whose last bar on or before `date` exists."""
-        for col in range(len(self.panel.symbols)):
-            row = self.panel.row_at(col, date)
-            if row >= 0:
-                yield self.signal(col, row)
 
 
 def compute_indicators(p: Panel) -> dict[str, np.ndarray]:
@@ -227,4 +145,14 @@ def evaluate(panel: Panel, params: StrategyParams, benchmark: Bars | None = None
         reason = np.where(checks[i], reason, np.int8(i + 1)).astype(np.int8)
     parts = _score_parts(panel, x, params, benchmark)
     score = sum(parts[k].astype(float) * w for k, w in SCORE_PARTS.items())
-    return Evaluation(panel, x, reason, patterns, parts, np.asarray(score))
+    return Evaluation(
+        panel,
+        x,
+        reason,
+        patterns,
+        parts,
+        np.asarray(score),
+        filters=FILTERS,
+        pattern_names=tuple(PATTERN_NAMES[k] for k in sorted(PATTERN_NAMES)),
+        weights=SCORE_PARTS,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .indicators import shift
+from ..indicators import shift
 
 NONE, ENGULFING, PIERCING, TWEEZER = 0, 1, 2, 3
 PATTERN_NAMES = {NONE: None, ENGULFING: "engulfing", PIERCING: "piercing", TWEEZER: "tweezer"}

@@ -5,45 +5,9 @@ profit targets. Pure: the caller persists the plan and sends the orders.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
+from ..base import ExitPlan, PositionState
 from .params import StrategyParams
-
-
-@dataclass(frozen=True)
-class PositionState:
-    """What §6 needs of a position. Prices USD, quantities shares.
-
-    Attributes:
-        kind: "B1" | "B2". entry_price: fill price of the entry.
-        original_qty: shares bought. remaining_qty: shares still held (and not already being
-            sold by a live exit order). stop_loss: current stop (USD).
-        targets_hit: how many profit targets (PT1..PTn) are already done.
-    """
-
-    kind: str
-    entry_price: float
-    original_qty: int
-    remaining_qty: int
-    stop_loss: float
-    targets_hit: int = 0
-
-
-@dataclass(frozen=True)
-class ExitPlan:
-    """What to do: `sells` as (reason, shares) in order; the new stop and targets-done count.
-
-    Reasons: "SL" (stop loss), "TES" (time exit), "PT1".."PTn" (profit targets).
-    `closes` is True when the plan sells every remaining share.
-    """
-
-    stop_loss: float
-    targets_hit: int
-    sells: list[tuple[str, int]] = field(default_factory=list)
-
-    def shares(self) -> int:
-        """Total shares sold by the plan."""
-        return sum(q for _, q in self.sells)
 
 
 def initial_stop(entry_price: float, prm: StrategyParams) -> float:
