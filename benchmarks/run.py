@@ -153,14 +153,17 @@ def prepare(tmp: Path, names: set[str]) -> None:
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one run."""
+    """(wall seconds, peak RSS MiB) of one run. The peak comes from GNU time when installed
+    (a child's own `ru_maxrss` would include this parent's memory at fork time), else 0."""
+    gnu_time = Path("/usr/bin/time")
+    report = cwd / "peak.txt"
+    wrap = [str(gnu_time), "-f", "%M", "-o", str(report)] if gnu_time.exists() else []
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    _, status, usage = os.wait4(proc.pid, 0)
+    subprocess.run([*wrap, *argv], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # fmt: skip
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024
+    peak = float(report.read_text().split()[-1]) / 1024 if wrap and report.exists() else 0.0
+    return wall, peak
 
 
 def main() -> int:

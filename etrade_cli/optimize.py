@@ -256,11 +256,10 @@ def ranked(trials: Sequence[Trial]) -> list[Trial]:
 
 @dataclass(frozen=True)
 class Job:
-    """What a worker needs for one backtest; `evaluation` is shared by many jobs."""
+    """What a worker needs for a batch of backtests sharing one `evaluation`."""
 
     evaluation: Any
     tradable: tuple[str, ...]
-    strategy: Strategy
     risk: RiskConfig
     cash: float
     commission: float
@@ -268,23 +267,29 @@ class Job:
     end: np.datetime64 | None
 
 
-def run_job(job: Job, combo: dict[str, Any], metric: str) -> Trial:
-    """Backtest one combination on a shared evaluation (a top-level function: picklable)."""
+def run_jobs(
+    job: Job, items: Sequence[tuple[Strategy, dict[str, Any]]], metric: str
+) -> list[Trial]:
+    """Backtest each (strategy, combination) on the shared evaluation, in order (a top-level
+    function: picklable). One task carries many combinations, so the evaluation is sent to a
+    worker once per batch, not once per backtest."""
     from .backtest import run_backtest
     from .market import MarketView
 
-    market = MarketView(job.evaluation, job.tradable)
-    res = run_backtest(
-        (),
-        job.strategy,
-        job.risk,
-        cash=job.cash,
-        commission=job.commission,
-        start=job.start,
-        end=job.end,
-        market=market,
-    )
-    return trial_of(res, combo, metric)
+    out = []
+    for strategy, combo in items:
+        res = run_backtest(
+            (),
+            strategy,
+            job.risk,
+            cash=job.cash,
+            commission=job.commission,
+            start=job.start,
+            end=job.end,
+            market=MarketView(job.evaluation, job.tradable),
+        )
+        out.append(trial_of(res, combo, metric))
+    return out
 
 
 def evaluate_job(bars: Sequence[Bars], strategy: Strategy, benchmark: Bars | None) -> Any:
@@ -415,7 +420,7 @@ def optimize(
     shared = list(evaluations.values())
     tradable = tuple(b.symbol for b in sweep.bars)
     with executor(backend, workers, scheduler, shared) as run:
-        ctx = _Context(sweep, run, evaluations, tradable, search, trials, on_progress)
+        ctx = _Context(sweep, run, evaluations, tradable, search, trials, workers, on_progress)
         if not folds:
             found = ctx.search(combos, *spans[0])
             return _result(sweep, search, backend, workers, spans[0], len(combos), ctx, found, [])
@@ -456,25 +461,40 @@ class _Context:
     """The parts of a sweep shared by its searches (runner, evaluations, progress)."""
 
     def __init__(self, sweep: Sweep, run: Runner, evaluations: dict, tradable: tuple[str, ...],
-                 search: str, trials: int, on_progress: Callable[[int], None] | None):  # fmt: skip
+                 search: str, trials: int, workers: int,
+                 on_progress: Callable[[int], None] | None):  # fmt: skip
         self.sweep, self._run, self.evaluations, self.tradable = sweep, run, evaluations, tradable
         self.search_kind, self.trials, self.on_progress = search, trials, on_progress
+        self.workers = max(1, workers)
 
     def run(self, combos: Sequence[dict[str, Any]], start: Any, end: Any) -> list[Trial]:
-        """Backtest the combinations over [start, end], in parallel; results in order."""
+        """Backtest the combinations over [start, end], in parallel; results in order.
+
+        Combinations sharing an evaluation go in batches (about two per worker), each batch one
+        task; how they are batched changes nothing in the results."""
         s = self.sweep
-        tasks = []
-        for combo in combos:
+        groups: dict[tuple[Any, ...], list[tuple[int, Strategy, dict[str, Any]]]] = {}
+        for i, combo in enumerate(combos):
             strategy = apply(s.base, combo)
-            job = Job(self.evaluations[signal_key(strategy)], self.tradable, strategy, s.risk, s.cash,
-                      s.commission, start, end)  # fmt: skip
-            tasks.append((run_job, (job, combo, s.metric)))
-        out = []
-        for t in self._run(tasks):
-            out.append(t)
+            groups.setdefault(signal_key(strategy), []).append((i, strategy, combo))
+        tasks, order = [], []
+        for key, members in groups.items():
+            job = Job(
+                self.evaluations[key], self.tradable, s.risk, s.cash, s.commission, start, end
+            )
+            for part in np.array_split(
+                np.arange(len(members)), min(len(members), 2 * self.workers)
+            ):
+                batch = [members[k] for k in part.tolist()]
+                order.append([i for i, _, _ in batch])
+                tasks.append((run_jobs, (job, [(st, c) for _, st, c in batch], s.metric)))
+        out: list[Trial | None] = [None] * len(combos)
+        for idx, trials in zip(order, self._run(tasks)):
+            for i, t in zip(idx, trials):
+                out[i] = t
             if self.on_progress:
-                self.on_progress(1)
-        return out
+                self.on_progress(len(idx))
+        return [t for t in out if t is not None]
 
     def search(self, combos: list[dict[str, Any]], start: Any, end: Any) -> list[Trial]:
         """Ranked trials of a grid (every combination) or an optuna search over [start, end]."""
