@@ -256,9 +256,8 @@ def ranked(trials: Sequence[Trial]) -> list[Trial]:
 
 @dataclass(frozen=True)
 class Job:
-    """What a worker needs for a batch of backtests sharing one `evaluation`."""
+    """What a worker needs for a batch of backtests, besides their shared evaluation."""
 
-    evaluation: Any
     tradable: tuple[str, ...]
     risk: RiskConfig
     cash: float
@@ -268,11 +267,11 @@ class Job:
 
 
 def run_jobs(
-    job: Job, items: Sequence[tuple[Strategy, dict[str, Any]]], metric: str
+    evaluation: Any, job: Job, items: Sequence[tuple[Strategy, dict[str, Any]]], metric: str
 ) -> list[Trial]:
     """Backtest each (strategy, combination) on the shared evaluation, in order (a top-level
     function: picklable). One task carries many combinations, so the evaluation is sent to a
-    worker once per batch, not once per backtest."""
+    worker once per batch, not once per backtest (and not at all once scattered to Dask)."""
     from .backtest import run_backtest
     from .market import MarketView
 
@@ -286,7 +285,7 @@ def run_jobs(
             commission=job.commission,
             start=job.start,
             end=job.end,
-            market=MarketView(job.evaluation, job.tradable),
+            market=MarketView(evaluation, job.tradable),
         )
         out.append(trial_of(res, combo, metric))
     return out
@@ -479,15 +478,14 @@ class _Context:
             groups.setdefault(signal_key(strategy), []).append((i, strategy, combo))
         tasks, order = [], []
         for key, members in groups.items():
-            job = Job(
-                self.evaluations[key], self.tradable, s.risk, s.cash, s.commission, start, end
-            )
+            ev = self.evaluations[key]
+            job = Job(self.tradable, s.risk, s.cash, s.commission, start, end)
             for part in np.array_split(
                 np.arange(len(members)), min(len(members), 2 * self.workers)
             ):
                 batch = [members[k] for k in part.tolist()]
                 order.append([i for i, _, _ in batch])
-                tasks.append((run_jobs, (job, [(st, c) for _, st, c in batch], s.metric)))
+                tasks.append((run_jobs, (ev, job, [(st, c) for _, st, c in batch], s.metric)))
         out: list[Trial | None] = [None] * len(combos)
         for idx, trials in zip(order, self._run(tasks)):
             for i, t in zip(idx, trials):
