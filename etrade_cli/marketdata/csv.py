@@ -90,7 +90,6 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     Raises:
         DataError: missing file, unreadable or empty CSV, missing columns, unknown date format.
     """
-    import pandas as pd
 
     df = _read_frame(path)
     missing = [c for c in REQUIRED if c not in df.columns]
@@ -109,11 +108,20 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
         codes = np.zeros(len(df), dtype=np.int64)
     syms = names[codes]
     dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
-    cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in REQUIRED[1:]}
+    cols = {c: _floats(df[c]) for c in REQUIRED[1:]}
     del df
     keep = _drop_bad_rows(dates, syms, cols, report, codes)
     del syms
     return _split(names, codes, dates, cols, np.flatnonzero(keep), report)
+
+
+def _floats(col: pd.Series) -> np.ndarray:
+    """A numeric column as float64, NaN where not a number; no copy when it already is."""
+    import pandas as pd
+
+    if col.dtype == np.float64:
+        return col.to_numpy()
+    return pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
 
 
 def _symbol_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +194,10 @@ def _drop_bad_rows(
         inverted = ~bad_field & ~nonpos & (cols["high"] < cols["low"])
         negvol = ~bad_field & ~nonpos & ~inverted & (cols["volume"] < 0)
     keep = ~(bad_field | nonpos | inverted | negvol)
-    order = _not_after_previous(dates, syms if codes is None else codes, keep)
+    if codes is not None and keep.all() and _grouped_in_order(codes, dates):
+        order = np.zeros(len(dates), dtype=bool)  # nothing can be out of order (issue 13)
+    else:
+        order = _not_after_previous(dates, syms if codes is None else codes, keep)
     report.dropped.update(
         {
             "missing or non-numeric field": int(bad_field.sum()),
@@ -198,6 +209,14 @@ def _drop_bad_rows(
     )
     report.dropped = +report.dropped  # drop zero counts
     return keep & ~order
+
+
+def _grouped_in_order(codes: np.ndarray, dates: np.ndarray) -> bool:
+    """True when rows are grouped by symbol code (ascending) and dated strictly ascending
+    within each symbol: the usual layout of a file, which then needs no sort at all."""
+    dc = np.diff(codes)
+    dd = np.diff(dates.astype(np.int64))
+    return bool(((dc > 0) | ((dc == 0) & (dd > 0))).all())
 
 
 def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -228,16 +247,18 @@ def _split(
     report: LoadReport,
 ) -> tuple[dict[str, Bars], LoadReport]:
     """Group the kept `rows` by symbol code (codes index the sorted `names`), each group by
-    date: one integer sort, and each column gathered once (no intermediate copies)."""
+    date: one integer sort, and each column gathered once (no intermediate copies). A file
+    already grouped and ordered, with every row kept, is used as it is (no sort, no copy)."""
     if not len(rows):
         raise DataError(f"{report.path}: no valid rows ({report.warning()})")
-    day = dates[rows].astype(np.int64)
-    low = day.min()
-    span = int(day.max() - low) + 1
-    rows = rows[np.argsort(codes[rows] * span + (day - low), kind="stable")]
-    del day
-    codes, dates = codes[rows], dates[rows]
-    cols = {k: v[rows] for k, v in cols.items()}
+    if len(rows) < len(codes) or not _grouped_in_order(codes, dates):
+        day = dates[rows].astype(np.int64)
+        low = day.min()
+        span = int(day.max() - low) + 1
+        rows = rows[np.argsort(codes[rows] * span + (day - low), kind="stable")]
+        del day
+        codes, dates = codes[rows], dates[rows]
+        cols = {k: v[rows] for k, v in cols.items()}
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts[1:], len(codes)]
     out = {}
