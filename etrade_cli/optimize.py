@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import statistics
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +43,6 @@ METRICS = ("sharpe", "sortino", "calmar", "return")
 BACKENDS = ("loky", "dask")
 #: optuna trials asked for at a time (fixed, so results do not depend on the number of workers)
 OPTUNA_BATCH = 8
-TRADING_DAYS = 252
 
 
 @dataclass(frozen=True)
@@ -214,24 +212,23 @@ def _field_names(params: Any) -> tuple[str, ...]:
 
 
 def trial_of(result: Any, combo: dict[str, Any], metric: str) -> Trial:
-    """Metrics of a `BacktestResult`: total return, Sharpe and Sortino of daily returns
-    (annualized by sqrt(252), rf = 0), Calmar = CAGR / |max drawdown| (both percent)."""
-    perf, cash = result.performance, result.starting_cash
-    equity = [cash, *(e for _, e, _ in result.curve)]
-    rets = [b / a - 1 for a, b in zip(equity, equity[1:]) if a > 0]
-    down = math.sqrt(statistics.fmean(min(r, 0.0) ** 2 for r in rets)) if rets else 0.0
-    sortino = statistics.fmean(rets) / down * math.sqrt(TRADING_DAYS) if down > 0 else None
-    dd = perf.max_drawdown_pct if perf else 0.0
-    calmar = perf.cagr_pct / abs(dd) if perf and perf.cagr_pct is not None and dd < 0 else None
+    """A combination's metrics, read from the backtest's own statistics (`stats.statistics`:
+    Sharpe and Sortino of daily returns, Calmar = CAGR / |max drawdown|); non-finite -> None."""
+    s = result.stats
+
+    def num(key: str) -> float | None:
+        v = s.get(key)
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
     t = Trial(
         params=combo,
-        return_pct=perf.total_return_pct if perf else 0.0,
-        sharpe=perf.sharpe if perf else None,
-        sortino=sortino,
-        calmar=calmar,
-        max_drawdown_pct=dd,
+        return_pct=num("return_pct") or 0.0,
+        sharpe=num("sharpe"),
+        sortino=num("sortino"),
+        calmar=num("calmar"),
+        max_drawdown_pct=num("max_drawdown_pct") or 0.0,
         trades=len(result.trades),
-        end_equity=perf.end_equity if perf else cash,
+        end_equity=num("equity_final") or result.starting_cash,
     )
     t.score = metric_value(t, metric)
     return t

@@ -88,8 +88,7 @@ def test_each_trial_equals_a_plain_backtest(sweep: Sweep):
     plain = run_backtest(
         sweep.bars, RajatAlpha(StrategyParams(**best.params)), RiskConfig(), cash=100_000.0
     )
-    assert plain.performance is not None
-    assert best.end_equity == plain.performance.end_equity
+    assert best.end_equity == plain.stats["equity_final"]
     assert best.trades == len(plain.trades)
 
 

@@ -113,6 +113,13 @@ def root(
     db: Path = typer.Option(  # noqa: B008
         None, "--db", help="Position book (SQLite) to use instead of [paths] db.", dir_okay=False
     ),
+    broker: str = typer.Option(
+        None,
+        "--broker",
+        "-b",
+        help="Broker for every command: paper, etrade, alpaca, schwab or ibkr (default: "
+        "[broker] name; accounts, quote, order and auth default to etrade).",
+    ),
     debug: bool = typer.Option(
         False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
     ),
@@ -122,7 +129,7 @@ def root(
 ) -> None:
     """Global options."""
     st = state(ctx)
-    st.config_path, st.db_path = config, db
+    st.config_path, st.db_path, st.broker = config, db, broker
     if debug:
         _debug_logging()
 
@@ -147,6 +154,7 @@ def _register() -> None:
         auth_cmd,
         backtest_cmd,
         book,
+        chart_cmd,
         config_cmd,
         data_cmd,
         notify_cmd,
@@ -168,6 +176,7 @@ def _register() -> None:
     book.register(app)
     backtest_cmd.register(app)
     optimize_cmd.register(app)
+    chart_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
     notify_cmd.register(app)
