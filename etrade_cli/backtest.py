@@ -244,9 +244,7 @@ def benchmark_values(
         if not np.isfinite(arr).all():
             return None
         return arr.tolist()
-    closes = np.array(
-        [[market.last_close(s, d) or np.nan for s in sorted(market.tradable)] for d in days]
-    )
+    closes = market.last_closes(sorted(market.tradable), days)
     base = closes[0]
     keep = np.isfinite(base) & (base > 0)
     if not keep.any():

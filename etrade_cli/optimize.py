@@ -409,12 +409,13 @@ def optimize(
     for combo in combos:  # every combination is checked before any work starts
         strategy = apply(sweep.base, combo)
         distinct.setdefault(signal_key(strategy), strategy)
-    spans = _spans(_sessions(sweep), folds)
     with executor(backend, workers, scheduler) as run:
         tasks = [(evaluate_job, (sweep.bars, st, sweep.benchmark)) for st in distinct.values()]
         evaluations = dict(zip(distinct, run(tasks)))
     shared = list(evaluations.values())
     tradable = tuple(b.symbol for b in sweep.bars)
+    start = sweep.start or _warm_start(evaluations, distinct, tradable)
+    spans = _spans(_sessions(sweep, start), folds)
     with executor(backend, workers, scheduler, shared) as run:
         ctx = _Context(sweep, run, evaluations, tradable, search, trials, workers, on_progress)
         if not folds:
@@ -432,10 +433,29 @@ def optimize(
         return _result(sweep, search, backend, workers, whole, len(combos), ctx, last, fold_list)
 
 
-def _sessions(sweep: Sweep) -> np.ndarray:
+def _warm_start(
+    evaluations: dict[tuple[Any, ...], Any],
+    strategies: dict[tuple[Any, ...], Strategy],
+    tradable: tuple[str, ...],
+) -> np.datetime64 | None:
+    """The first session after the warm-up of every combination (as `etrade backtest` picks
+    its default start, over the distinct evaluations), so all of them share one window."""
+    from .backtest import ready_dates
+    from .market import MarketView
+
+    starts = []
+    for key, strategy in strategies.items():
+        ready = ready_dates(MarketView(evaluations[key], tradable), strategy.warmup_bars)
+        dates = [np.datetime64(d) for d in ready.values() if d is not None]
+        if dates:
+            starts.append(min(dates))
+    return max(starts) if starts else None
+
+
+def _sessions(sweep: Sweep, start: np.datetime64 | None) -> np.ndarray:
     dates = np.unique(np.concatenate([b.dates for b in sweep.bars])) if sweep.bars else np.array([])
-    if sweep.start is not None:
-        dates = dates[dates >= sweep.start]
+    if start is not None:
+        dates = dates[dates >= start]
     if sweep.end is not None:
         dates = dates[dates <= sweep.end]
     if not len(dates):

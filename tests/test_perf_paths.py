@@ -98,3 +98,19 @@ def test_htf_ema_by_column_equals_the_row_pass_bit_for_bit(n: int, monkeypatch):
         monkeypatch.undo()
         assert np.array_equal(fast, slow, equal_nan=True)
         assert np.isfinite(fast[-1, :2]).all()
+
+
+def test_last_closes_equals_last_close_everywhere():
+    from etrade_cli.market import MarketView
+    from etrade_cli.marketdata.csv import read_bars_csv
+    from etrade_cli.strategy.rajat_alpha import RajatAlpha
+
+    bars = [*read_bars_csv(DATA / "MSFT_daily_2015-2021.csv")[0].values(),
+            *read_bars_csv(DATA / "NFLX_daily_2018-2022.csv")[0].values()]  # fmt: skip
+    m = MarketView.from_bars(bars, RajatAlpha())
+    days = [np.datetime64("2014-01-02"), *m.sessions[::97], np.datetime64("2030-01-01")]
+    symbols = ["MSFT", "NFLX", "NOPE"]
+    got = m.last_closes(symbols, days)
+    want = [[m.last_close(s, d) if s in m.col else None for s in symbols] for d in days]
+    assert np.array_equal(got, np.array(want, dtype=float), equal_nan=True)
+    assert np.isnan(got[0]).all() and np.isfinite(got[-1, :2]).all()
