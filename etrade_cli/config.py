@@ -15,10 +15,11 @@ Validation errors raise `ConfigError` naming file, section and key, with "did yo
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -31,7 +32,16 @@ else:  # pragma: no cover
 
 APP_NAME = "etrade-cli"
 SECRET_KEYS = frozenset(
-    {"consumer_secret", "consumer_key", "api_key", "secret_key", "urls", "app_key", "app_secret"}
+    {
+        "consumer_secret",
+        "consumer_key",
+        "api_key",
+        "secret_key",
+        "urls",
+        "app_key",
+        "app_secret",
+        "token",
+    }
 )
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
@@ -145,6 +155,35 @@ class RiskConfig:
     max_ticket_usd: float = field(default=25_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_daily_loss_usd: float = field(default=2_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_orders_per_day: int = field(default=20, metadata=_r(min=1, max=10_000))
+    #: open + pending positions of the account, every strategy counted
+    max_positions: int = field(default=20, metadata=_r(min=1, max=10_000))
+    #: price sanity of a proposed order: a limit or stop price (USD) further than this fraction
+    #: (0.10 = 10 %) from the last bar's close is refused
+    max_price_deviation_pct: float = field(default=0.10, metadata=_r(min=0.0, max=1.0))
+
+
+@dataclass(frozen=True)
+class SignalsConfig:
+    """`[signals]`: the external signal service of the `http` strategy (see the README).
+
+    `url` is the service's base URL (https unless loopback); `token` is sent as
+    `Authorization: Bearer <token>` (a secret: masked, never logged; or env
+    `ETRADE_SIGNALS_TOKEN`); `timeout_s` bounds every call (seconds); `validate = true` asks
+    `POST {url}/validate` after the local policy checks. Positions opened from a proposal
+    without a `stop_loss` get `entry * (1 - stop_loss_pct)` (0.10 = 10 %); a proposal with
+    neither `quantity` nor `notional_usd` is sized at `percent_of_equity` of equity (0.05 = 5 %).
+    """
+
+    url: str = ""
+    token: str = ""
+    timeout_s: float = field(default=10.0, metadata=_r(min=0.1, max=300.0))
+    validate: bool = False
+    stop_loss_pct: float = field(
+        default=0.10, metadata=_r(min=0.0, max=1.0, exclusive_min=True)
+    )
+    percent_of_equity: float = field(
+        default=0.05, metadata=_r(min=0.0, max=1.0, exclusive_min=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -201,6 +240,7 @@ class Config:
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
     strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -260,6 +300,7 @@ _SECTIONS: dict[str, type] = {
     "schwab": SchwabConfig,
     "ibkr": IbkrConfig,
     "risk": RiskConfig,
+    "signals": SignalsConfig,
     "notify": NotifyConfig,
     "paths": PathsConfig,
     "report": ReportConfig,
@@ -324,9 +365,16 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     cfg = Config(**sections, source=path)
     for key, problem in getattr(cfg.strategy, "problems", list)():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
+    strat = cfg.strategy
+    bench = getattr(strat, "rs_benchmark", None)
+    if isinstance(bench, str) and is_dataclass(strat) and not isinstance(strat, type):
+        if not is_ticker(bench.strip().upper()):
+            raise ConfigError(f"{where}: [strategy] rs_benchmark: not a valid symbol: {bench!r}")
+        cfg = replace(cfg, strategy=replace(strat, rs_benchmark=bench.strip().upper()))
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
+    _check_base_url(cfg.signals.url, where, "[signals] url")
     _check_base_url(cfg.schwab.callback_url, where, "[schwab] callback_url")
     _check_notify(cfg.notify, where)
     return cfg
@@ -412,6 +460,8 @@ def _check_value(value: Any, hint: Any, rules: dict[str, Any], where: str) -> An
                 f"{where}: expected {'an integer' if hint is int else 'a number'}, "
                 f"got {_tname(value)}"
             )
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number; got {value}")
         _check_range(value, rules, where)
         return hint(value)
     if not isinstance(value, str):
@@ -453,7 +503,8 @@ def env_only_config() -> Config:
 
 
 def _apply_env(cfg: Config) -> Config:
-    """Secrets from the environment override the file: E*TRADE, Alpaca and Schwab keys."""
+    """Secrets from the environment override the file: E*TRADE, Alpaca and Schwab keys, the
+    signal service token (`ETRADE_SIGNALS_TOKEN`)."""
     env = os.environ.get
     et = replace(
         cfg.etrade,
@@ -472,7 +523,8 @@ def _apply_env(cfg: Config) -> Config:
     )
     extra = [u for u in re.split(r"[\s,]+", env("ETRADE_NOTIFY_URLS") or "") if u]
     nt = replace(cfg.notify, urls=tuple(dict.fromkeys([*cfg.notify.urls, *extra])))
-    return replace(cfg, etrade=et, alpaca=al, schwab=sw, notify=nt)
+    sig = replace(cfg.signals, token=env("ETRADE_SIGNALS_TOKEN") or cfg.signals.token)
+    return replace(cfg, etrade=et, alpaca=al, schwab=sw, notify=nt, signals=sig)
 
 
 def _did_you_mean(word: str, options: Any) -> str:
@@ -530,12 +582,12 @@ def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
 
 # --- symbol lists ------------------------------------------------------------------------------
 
-_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.\-/][A-Z0-9]{1,3})?$")
-
-
 def is_ticker(token: str) -> bool:
-    """True for a US equity ticker such as `AAPL`, `BRK.B`, `BF-B` (upper case expected)."""
-    return bool(_TICKER.match(token))
+    """True for a valid symbol such as `AAPL`, `BRK.B`, `BF-B` (upper case expected); the rule
+    is `etrade_cli.symbols.is_symbol`."""
+    from .symbols import is_symbol
+
+    return is_symbol(token)
 
 
 def read_symbol_list(path: Path) -> list[str]:
@@ -558,7 +610,10 @@ def read_symbol_list(path: Path) -> list[str]:
         if not token:
             continue
         if not is_ticker(token):
-            raise ConfigError(f"{path}:{lineno}: not a valid ticker: {line.strip()!r}")
+            raise ConfigError(
+                f"{path}:{lineno}: not a valid symbol: {line.strip()!r} (letters and digits "
+                "with . - / between them, at most 10 characters)"
+            )
         seen.setdefault(token, None)
     return list(seen)
 
@@ -567,9 +622,15 @@ def universe(cfg: Config, watchlist: Path | None = None, exclude: Path | None = 
     """The symbols to trade: the watchlist minus the exclusion list, in watchlist order.
 
     Raises:
-        ConfigError: from `read_symbol_list`.
+        ConfigError: from `read_symbol_list`; an empty watchlist; every symbol excluded.
     """
-    symbols = read_symbol_list(watchlist or cfg.watchlist_path)
+    path = watchlist or cfg.watchlist_path
+    symbols = read_symbol_list(path)
+    if not symbols:
+        raise ConfigError(f"the watchlist is empty: {path} has no symbols (one a line)")
     excl_path = exclude or cfg.exclusionlist_path
     excluded = set(read_symbol_list(excl_path)) if excl_path else set()
-    return [s for s in symbols if s not in excluded]
+    kept = [s for s in symbols if s not in excluded]
+    if not kept:
+        raise ConfigError(f"every symbol of the watchlist {path} is in the exclusion list {excl_path}")
+    return kept

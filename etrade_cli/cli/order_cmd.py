@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, err, out, output_format, state
+from .common import (
+    CSV_OPT,
+    JSON_OPT,
+    Format,
+    emit_csv,
+    emit_json,
+    err,
+    finite,
+    out,
+    output_format,
+    state,
+)
 
 order_app = typer.Typer(
     help="Equity orders: preview, place, cancel, list, status.", no_args_is_help=True
@@ -37,13 +48,10 @@ def _order(
     term: str,
     session: str,
 ) -> Any:
-    from ..config import is_ticker
-    from ..errors import InputError
     from ..etrade.orders import EquityOrder, validate
+    from ..symbols import validate_symbol
 
-    sym = symbol.upper()
-    if not is_ticker(sym):
-        raise InputError(f"not a valid ticker: {symbol!r}")
+    sym = validate_symbol(symbol)
     o = EquityOrder(
         sym,
         action.upper(),
@@ -64,8 +72,10 @@ QTY_OPT = typer.Option(..., "--quantity", "-q", help="Shares (a positive whole n
 TYPE_OPT = typer.Option(
     "MARKET", "--type", "-t", help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT."
 )
-LIMIT_OPT = typer.Option(None, "--limit", help="limitPrice, USD (LIMIT, STOP_LIMIT).")
-STOP_OPT = typer.Option(None, "--stop", help="stopPrice, USD (STOP, STOP_LIMIT).")
+LIMIT_OPT = typer.Option(
+    None, "--limit", callback=finite(), help="limitPrice, USD (LIMIT, STOP_LIMIT)."
+)
+STOP_OPT = typer.Option(None, "--stop", callback=finite(), help="stopPrice, USD (STOP, STOP_LIMIT).")
 TERM_OPT = typer.Option(
     "GOOD_FOR_DAY",
     "--term",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BusyError, DataError, InputError
+from ..errors import BusyError, DataError, InputError, ReadOnlyError
 from ..events import (
     ExitDecided,
     KillSwitch,
@@ -21,9 +21,10 @@ from ..events import (
     RunStarted,
     StaleData,
 )
+from ..interrupts import deferred_sigint
 from ..market import MarketView
 from ..store import Position, unrealized  # noqa: F401  (re-exported)
-from ..strategy.base import Book, Decision, PositionState
+from ..strategy.base import Book, Decision, PositionState, Proposer
 from .orders import send_order
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
@@ -31,7 +32,8 @@ from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
 @contextmanager
 def trading_lock(path: Path | None) -> Iterator[None]:
-    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it."""
+    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it,
+    `ReadOnlyError` when the lock file cannot be created."""
     if path is None:
         yield
         return
@@ -42,6 +44,11 @@ def trading_lock(path: Path | None) -> Iterator[None]:
         lock.acquire()
     except Timeout:
         raise BusyError(f"another run is trading (lock {path} is held); try again later") from None
+    except OSError as exc:  # a read-only folder or file system, permissions
+        raise ReadOnlyError(
+            f"cannot create the trading lock {path} ({exc.strerror or exc}): the book's folder "
+            "must be writable, or use another --db"
+        ) from None
     try:
         yield
     finally:
@@ -73,22 +80,29 @@ def run_once(
         b = deps.broker
         run_mode = "dry-run" if dry_run else mode
         as_of_text = str(as_of) if as_of is not None else None
-        run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
-        deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
+        run_id: int | None = None
         try:
+            with deferred_sigint():  # the runs row is started and finished whole (Ctrl-C)
+                run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+            deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
-            outcome = "crashed" if isinstance(exc, SimulatedCrash) else "error"
-            deps.store.finish_run(run_id, outcome, error=f"{type(exc).__name__}: {exc}"[:500])
+            if run_id is not None:
+                with deferred_sigint():
+                    deps.store.finish_run(
+                        run_id, _outcome(exc), error=f"{type(exc).__name__}: {exc}"[:500]
+                    )
             raise
-        deps.store.finish_run(
-            run_id,
-            "ok" if result.market_open else "closed",
-            session_date=result.session,
-            counts=result.counts(),
-            equity=result.equity,
-            cash=result.cash,
-        )
+        with deferred_sigint():
+            deps.store.finish_run(
+                run_id,
+                "ok" if result.market_open else "closed",
+                error="; ".join(result.service_errors)[:500] or None,
+                session_date=result.session,
+                counts=result.counts(),
+                equity=result.equity,
+                cash=result.cash,
+            )
         deps.emit(
             RunFinished(
                 run_mode,
@@ -100,6 +114,13 @@ def run_once(
             )
         )
         return result
+
+
+def _outcome(exc: BaseException) -> str:
+    """The `runs.outcome` of a cycle ended by `exc`: crashed (tests), interrupted, or error."""
+    if isinstance(exc, SimulatedCrash):
+        return "crashed"
+    return "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "error"
 
 
 def _cycle(
@@ -138,7 +159,11 @@ def _cycle(
         res.halted = "; ".join(mismatches)
     else:
         _exits(deps, session, res, blocked)
-        if m.in_buy_window(session):
+        if isinstance(deps.strategy, Proposer):  # orders proposed by the strategy, same checks
+            from .proposals import proposal_cycle
+
+            proposal_cycle(deps, session, res, blocked)
+        elif m.in_buy_window(session):
             _entries(deps, session, res, blocked)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
@@ -232,6 +257,7 @@ class _EntryContext:
     orders_today: int
     entered_today: set[str]
     kill_reason: str | None
+    positions: int = 0  # open + pending positions of the account
 
 
 def _kill_reason(deps: Deps, day: str) -> str | None:
@@ -262,6 +288,7 @@ def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
             if o.purpose.startswith("ENTRY") and o.status not in ("rejected", "cancelled")
         },
         kill_reason=kill,
+        positions=len(live),
     )
 
 
@@ -286,24 +313,43 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
     """Shares to buy for a B1/B2 decision, or 0 with the reason it is refused."""
-    sym, price, risk = d.signal.symbol, d.signal.close, deps.risk
-    if sym in ctx.entered_today:
-        return 0, "already entered this symbol in this session"
-    if ctx.kill_reason:
-        return 0, ctx.kill_reason
-    if ctx.orders_today >= risk.max_orders_per_day:
-        return 0, f"max_orders_per_day ({risk.max_orders_per_day}) reached"
+    sym, price = d.signal.symbol, d.signal.close
+    why = gate_refusal(deps, ctx, sym)
+    if why:
+        return 0, why
     shares, amount = deps.strategy.size(d.action, price, ctx.cash, ctx.open_value)
     if shares <= 0:
         return 0, f"size: 0 shares (amount {amount:,.2f} USD at {price:,.2f})"
+    why = ticket_refusal(deps, ctx, shares, price)
+    return (0, why) if why else (shares, None)
+
+
+def gate_refusal(deps: Deps, ctx: _EntryContext, sym: str) -> str | None:
+    """Why no new entry in `sym` may be sent now (one per symbol and session, the daily-loss
+    kill switch, `max_orders_per_day`, `max_positions`), or None."""
+    risk = deps.risk
+    if sym in ctx.entered_today:
+        return "already entered this symbol in this session"
+    if ctx.kill_reason:
+        return ctx.kill_reason
+    if ctx.orders_today >= risk.max_orders_per_day:
+        return f"max_orders_per_day ({risk.max_orders_per_day}) reached"
+    if ctx.positions >= risk.max_positions:
+        return f"max_positions ({risk.max_positions}) open or pending"
+    return None
+
+
+def ticket_refusal(deps: Deps, ctx: _EntryContext, shares: int, price: float) -> str | None:
+    """Why buying `shares` at `price` (USD) is refused (`max_ticket_usd`, cash), or None."""
+    risk = deps.risk
     if shares * price > risk.max_ticket_usd:
-        return 0, (
+        return (
             f"max_ticket_usd: {shares} x {price:,.2f} = {shares * price:,.2f} USD > "
             f"{risk.max_ticket_usd:,.2f}"
         )
     if shares * price > ctx.cash:
-        return 0, f"cash: {shares * price:,.2f} USD needed, {ctx.cash:,.2f} available"
-    return shares, None
+        return f"cash: {shares * price:,.2f} USD needed, {ctx.cash:,.2f} available"
+    return None
 
 
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
@@ -334,14 +380,19 @@ def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[st
         if action.status in ("rejected", "cancelled"):
             continue
         ctx.book.add(sig.symbol, d.action)
-        ctx.entered_today.add(sig.symbol)
-        ctx.orders_today += 1
-        spent = shares * (action.price or sig.close)
-        # a broker's balance may lag a fresh order: never size from more cash than we know is left
-        ctx.cash -= spent
-        if not res.dry_run:
-            ctx.cash = min(ctx.cash, deps.broker.account_values().cash)
-        ctx.open_value += spent
+        entered(deps, ctx, sig.symbol, shares * (action.price or sig.close), res.dry_run)
+
+
+def entered(deps: Deps, ctx: _EntryContext, sym: str, spent: float, dry_run: bool) -> None:
+    """Count an entry just sent in `ctx`: `spent` USD of cash, one more order and position."""
+    ctx.entered_today.add(sym)
+    ctx.orders_today += 1
+    ctx.positions += 1
+    # a broker's balance may lag a fresh order: never size from more cash than we know is left
+    ctx.cash -= spent
+    if not dry_run:
+        ctx.cash = min(ctx.cash, deps.broker.account_values().cash)
+    ctx.open_value += spent
 
 
 def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Action:
