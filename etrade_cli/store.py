@@ -311,7 +311,7 @@ def m005_runs_last_session(db: sqlite3.Connection) -> None:
     """Index the completed runs by account and session: `last_session` and `equity_curve` read
     the index instead of scanning `runs`, which gains a row every cycle (issue 13)."""
     db.execute(
-        "CREATE INDEX runs_completed ON runs (broker, account, session_date) "
+        "CREATE INDEX IF NOT EXISTS runs_completed ON runs (broker, account, session_date) "
         "WHERE outcome = 'ok' AND mode != 'dry-run'"
     )
 
