@@ -12,6 +12,7 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
+    complete_price_type,
     emit_csv,
     emit_json,
     err,
@@ -70,7 +71,11 @@ SYMBOL_ARG = typer.Argument(..., help="Symbol, e.g. AAPL.")
 ACTION_OPT = typer.Option("BUY", "--action", help="BUY, SELL, BUY_TO_COVER or SELL_SHORT.")
 QTY_OPT = typer.Option(..., "--quantity", "-q", help="Shares (a positive whole number).")
 TYPE_OPT = typer.Option(
-    "MARKET", "--type", "-t", help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT."
+    "MARKET",
+    "--type",
+    "-t",
+    help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT.",
+    autocompletion=complete_price_type,
 )
 LIMIT_OPT = typer.Option(
     None, "--limit", callback=finite(), help="limitPrice, USD (LIMIT, STOP_LIMIT)."
