@@ -257,7 +257,6 @@ app = typer.Typer(
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     rich_markup_mode=None,  # help shows [paths] and [risk] literally, and no <bool> placeholders
     pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
