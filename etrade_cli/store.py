@@ -18,6 +18,7 @@ import json
 import secrets
 import sqlite3
 import string
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,9 +32,17 @@ from .errors import ConfigError, DataError, InputError
 LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def utcnow() -> str:
-    """Now as a UTC ISO-8601 string (seconds precision)."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    """Now as a UTC ISO-8601 string (seconds precision); formatted once per second."""
+    global _NOW
+    second = int(time.time())
+    if second != _NOW[0]:
+        stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat()
+        _NOW = (second, stamp)
+    return _NOW[1]
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -298,7 +307,16 @@ def m004_signal_proposals(db: sqlite3.Connection) -> None:
     )
 
 
-def m005_fill_keys_per_account(db: sqlite3.Connection) -> None:
+def m005_runs_last_session(db: sqlite3.Connection) -> None:
+    """Index the completed runs by account and session: `last_session` and `equity_curve` read
+    the index instead of scanning `runs`, which gains a row every cycle (issue 13)."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS runs_completed ON runs (broker, account, session_date) "
+        "WHERE outcome = 'ok' AND mode != 'dry-run'"
+    )
+
+
+def m006_fill_keys_per_account(db: sqlite3.Connection) -> None:
     """Fill keys unique per (broker, account), not across the whole book.
 
     E*TRADE `orderId`s are unique only within an account (and environment), so `{orderId}:{qty}`
@@ -333,7 +351,7 @@ def m005_fill_keys_per_account(db: sqlite3.Connection) -> None:
     )
 
 
-m005_fill_keys_per_account.rebuilds_tables = True  # type: ignore[attr-defined]
+m006_fill_keys_per_account.rebuilds_tables = True  # type: ignore[attr-defined]
 
 
 #: (name, function) in order; append only
@@ -342,7 +360,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m002_strategy_tag", m002_strategy_tag),
     ("m003_backtest_results", m003_backtest_results),
     ("m004_signal_proposals", m004_signal_proposals),
-    ("m005_fill_keys_per_account", m005_fill_keys_per_account),
+    ("m005_runs_last_session", m005_runs_last_session),
+    ("m006_fill_keys_per_account", m006_fill_keys_per_account),
 ]
 
 
@@ -469,6 +488,7 @@ class Store:
                 raise ConfigError(
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
+        self._positions_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[Position]]] = {}
         self.db = dbutil.connect(path, "the position book")
         try:
             self.migrate()
@@ -486,8 +506,14 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception)."""
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception); a
+        savepoint inside a `batch`."""
         return dbutil.transaction(self.db)
+
+    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction around many `tx` blocks, committed once at the end (backtests: one
+        commit per backtest instead of several per session). Rolled back entirely on error."""
+        return dbutil.batch(self.db)
 
     def migrate(self) -> list[str]:
         """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
@@ -502,6 +528,11 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def version(self) -> tuple[int, int]:
+        """Changes when anything in the database changes: rows written by this connection
+        (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
+        return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+
     def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query."""
         return self.db.execute(sql, args).fetchall()
@@ -511,7 +542,15 @@ class Store:
     def positions(
         self, broker: str, account: str, statuses: tuple[str, ...] = ("open",)
     ) -> list[Position]:
-        """Positions of a broker account in the given statuses, oldest first (FIFO)."""
+        """Positions of a broker account in the given statuses, oldest first (FIFO).
+
+        Re-read only when the database changed since the last read (`version`): a cycle asks
+        for the open positions several times and usually writes nothing in between."""
+        key = (broker, account, statuses)
+        version = self.version()
+        hit = self._positions_cache.get(key)
+        if hit is not None and hit[0] == version:
+            return list(hit[1])
         marks = ",".join("?" * len(statuses))
         rows = self.query(
             f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
@@ -520,7 +559,9 @@ class Store:
             account,
             *statuses,
         )
-        return [Position(**dict(r)) for r in rows]
+        found = [Position(**dict(r)) for r in rows]
+        self._positions_cache[key] = (version, found)
+        return list(found)
 
     def accounts(self, broker: str) -> list[str]:
         """Accounts of `broker` that have rows in the book (positions or orders), sorted."""
@@ -1172,3 +1213,76 @@ class Store:
             symbol,
         )
         return [Position(**dict(r)) for r in rows], [dict(r) for r in fills]
+
+    # -- the paper broker's account (brokers/paper.py issues no SQL of its own) ---------------
+
+    def paper_account(
+        self, account: str, starting_cash: float, commission: float
+    ) -> tuple[float, float]:
+        """Create the paper account if new; return its (starting cash, commission per order), USD.
+        Only a new account writes: a read-only book can still be shown."""
+        select = "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?"
+        row = self.db.execute(select, (account,)).fetchone()
+        if row is None:
+            with self.tx() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
+                    (account, starting_cash, commission, utcnow()),
+                )
+            row = self.db.execute(select, (account,)).fetchone()
+        return float(row[0]), float(row[1])
+
+    def paper_last_order_id(self) -> int:
+        """The id of the newest paper order of any account (0 when none): a cheap version stamp
+        of the paper orders (an index lookup, not a scan)."""
+        row = self.db.execute("SELECT max(id) FROM paper_orders").fetchone()
+        return int(row[0] or 0)
+
+    def paper_fills(self, account: str, status: str) -> list[sqlite3.Row]:
+        """(symbol, side, quantity, fill_price, commission) of the account's orders in `status`,
+        oldest first: what the paper broker sums into cash and holdings."""
+        return self.query(
+            "SELECT symbol, side, quantity, fill_price, commission FROM paper_orders "
+            "WHERE account = ? AND status = ? ORDER BY id",
+            account,
+            status,
+        )
+
+    def add_paper_order(self, **values: Any) -> sqlite3.Row:
+        """Insert a paper order (columns of `paper_orders`) in one transaction; return its row."""
+        values.setdefault("placed_at", utcnow())
+        cols = ", ".join(values)
+        with self.tx() as db:
+            cur = db.execute(
+                f"INSERT INTO paper_orders ({cols}) VALUES ({','.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            return db.execute(
+                "SELECT * FROM paper_orders WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+
+    def paper_order(
+        self, account: str, *, client_order_id: str | None = None, order_id: int | None = None
+    ) -> sqlite3.Row | None:
+        """One paper order by `clientOrderId` or by id, or None."""
+        if client_order_id is not None:
+            return self.db.execute(
+                "SELECT * FROM paper_orders WHERE account = ? AND client_order_id = ?",
+                (account, client_order_id),
+            ).fetchone()
+        return self.db.execute(
+            "SELECT * FROM paper_orders WHERE account = ? AND id = ?", (account, order_id)
+        ).fetchone()
+
+    def paper_orders_in(self, account: str, status: str) -> list[sqlite3.Row]:
+        """Paper orders of the account in `status`, oldest first."""
+        return self.query(
+            "SELECT * FROM paper_orders WHERE account = ? AND status = ? ORDER BY id",
+            account,
+            status,
+        )
+
+    def set_paper_status(self, order_id: int, status: str) -> None:
+        """Change one paper order's status (a cancel) in one transaction."""
+        with self.tx() as db:
+            db.execute("UPDATE paper_orders SET status = ? WHERE id = ?", (status, order_id))

@@ -160,7 +160,7 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
 
     path = tmp_path / "old.db"
     con = dbutil.connect(path)
-    dbutil.migrate(con, MIGRATIONS[:4])  # the book as written before this change
+    dbutil.migrate(con, MIGRATIONS[:5])  # the book as written before this change
     with dbutil.transaction(con):
         con.execute(
             "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, "
@@ -178,7 +178,7 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
         )
     con.close()
     store = Store(path)
-    assert store.applied_migrations()[-1] == "m005_fill_keys_per_account"
+    assert store.applied_migrations()[-1] == "m006_fill_keys_per_account"
     row = store.query("SELECT broker, account, fill_key, order_id FROM fills")[0]
     assert tuple(row) == ("etrade", "ACCT-A", "1106:5", 1)
     assert store.query("SELECT fill_id FROM rewards")[0][0] == 1

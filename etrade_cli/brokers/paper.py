@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InputError, OrderRejectedError
-from ..store import Store, utcnow
+from ..store import Store
 from .base import (
     CANCELLED,
     EXECUTED,
@@ -58,17 +58,10 @@ class PaperBroker:
         self.account = account
         self._prices: PriceSource = prices or (lambda _s: None)
         self.session_date = session_date
-        select = "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?"
-        rows = store.query(select, account)
-        if not rows:  # only a new account writes: a read-only book can still be shown
-            with store.tx() as db:
-                db.execute(
-                    "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
-                    (account, starting_cash, commission, utcnow()),
-                )
-            rows = store.query(select, account)
-        row = rows[0]
-        self.starting_cash, self.commission = float(row[0]), float(row[1])
+        self.starting_cash, self.commission = store.paper_account(
+            account, starting_cash, commission
+        )
+        self._totals: _Totals | None = None
 
     def set_market(self, prices: PriceSource, session_date: str | None) -> None:
         """Point the broker at the engine's clock: current prices and the session date."""
@@ -77,27 +70,27 @@ class PaperBroker:
 
     # -- account ----------------------------------------------------------------------------
 
+    def _sums(self) -> _Totals:
+        """Running totals of the filled orders, read from the store once and then kept up to
+        date by `place`; re-read when another writer added paper orders (newest id changed)."""
+        version = self.store.version()
+        if self._totals is not None and self._totals.version == version:
+            return self._totals  # nothing written since the last check
+        stamp = self.store.paper_last_order_id()
+        if self._totals is None or self._totals.stamp != stamp:
+            self._totals = _Totals(stamp)
+            for r in self.store.paper_fills(self.account, EXECUTED):
+                self._totals.add(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
+        self._totals.version = version
+        return self._totals
+
     def _cash(self) -> float:
-        row = self.store.query(
-            "SELECT coalesce(sum(CASE side WHEN 'BUY' THEN -quantity * fill_price "
-            "ELSE quantity * fill_price END), 0), coalesce(sum(commission), 0) "
-            "FROM paper_orders WHERE account = ? AND status = ?",
-            self.account,
-            EXECUTED,
-        )[0]
-        return self.starting_cash + float(row[0]) - float(row[1])
+        t = self._sums()
+        return self.starting_cash + t.flow - t.commission
 
     def positions(self) -> list[BrokerPosition]:
         """Holdings from filled orders; average price of the buys."""
-        rows = self.store.query(
-            "SELECT symbol, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) AS qty, "
-            "sum(CASE side WHEN 'BUY' THEN quantity * fill_price END) / "
-            "sum(CASE side WHEN 'BUY' THEN quantity END) AS avg FROM paper_orders "
-            "WHERE account = ? AND status = ? GROUP BY symbol HAVING qty != 0 ORDER BY symbol",
-            self.account,
-            EXECUTED,
-        )
-        return [BrokerPosition(r[0], int(r[1]), r[2]) for r in rows]
+        return self._sums().positions()
 
     def account_values(self) -> AccountValues:
         """Cash, and equity = cash + holdings at current prices (last fill price if none)."""
@@ -148,30 +141,28 @@ class PaperBroker:
             return existing
         status, fill_price, message = self._decide(req)
         commission = self.commission if status == EXECUTED else 0.0
-        with self.store.tx() as db:
-            db.execute(
-                "INSERT INTO paper_orders (account, client_order_id, symbol, side, quantity, "
-                "price_type, limit_price, status, fill_price, commission, message, session_date, "
-                "placed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self.account,
-                    req.client_order_id,
-                    req.symbol,
-                    req.side,
-                    req.quantity,
-                    req.price_type,
-                    req.limit_price,
-                    status,
-                    fill_price,
-                    commission,
-                    message,
-                    self.session_date,
-                    utcnow(),
-                ),
-            )
-        state = self.order_status(req.client_order_id)
-        assert state is not None
-        return state
+        totals = self._sums()
+        row = self.store.add_paper_order(
+            account=self.account,
+            client_order_id=req.client_order_id,
+            symbol=req.symbol,
+            side=req.side,
+            quantity=req.quantity,
+            price_type=req.price_type,
+            limit_price=req.limit_price,
+            status=status,
+            fill_price=fill_price,
+            commission=commission,
+            message=message,
+            session_date=self.session_date,
+        )
+        if row["id"] == totals.stamp + 1:  # no other writer in between: keep the totals running
+            totals.stamp = int(row["id"])
+            if status == EXECUTED and fill_price is not None:
+                totals.add(req.symbol, req.side, req.quantity, fill_price, commission)
+        else:
+            self._totals = None
+        return _state(row)
 
     def _decide(self, req: OrderRequest) -> tuple[str, float | None, str]:
         price = self._prices(req.symbol)
@@ -182,7 +173,7 @@ class PaperBroker:
             if not marketable:
                 return OPEN, None, "limit not marketable at the current price"
         if req.side == "SELL":
-            held = sum(p.quantity for p in self.positions() if p.symbol == req.symbol)
+            held = self._sums().held(req.symbol)
             if req.quantity > held:
                 return REJECTED, None, f"cannot sell {req.quantity} {req.symbol}: holding {held}"
         elif req.side == "BUY":
@@ -199,33 +190,59 @@ class PaperBroker:
         Raises:
             OrderRejectedError: unknown order, or not open.
         """
-        rows = self.store.query(
-            "SELECT status FROM paper_orders WHERE account = ? AND id = ?",
-            self.account,
-            int(broker_order_id),
-        )
-        if not rows or rows[0][0] != OPEN:
+        row = self.store.paper_order(self.account, order_id=int(broker_order_id))
+        if row is None or row["status"] != OPEN:
             raise OrderRejectedError(f"paper order {broker_order_id} is not open")
-        with self.store.tx() as db:
-            db.execute(
-                "UPDATE paper_orders SET status = ? WHERE id = ?", (CANCELLED, int(broker_order_id))
-            )
+        self.store.set_paper_status(int(broker_order_id), CANCELLED)
 
     def order_status(self, client_order_id: str) -> OrderState | None:
         """The paper order with this `clientOrderId`, or None."""
-        rows = self.store.query(
-            "SELECT * FROM paper_orders WHERE account = ? AND client_order_id = ?",
-            self.account,
-            client_order_id,
-        )
-        return _state(rows[0]) if rows else None
+        row = self.store.paper_order(self.account, client_order_id=client_order_id)
+        return _state(row) if row is not None else None
 
     def open_orders(self) -> list[OrderState]:
         """Paper orders still OPEN."""
-        rows = self.store.query(
-            "SELECT * FROM paper_orders WHERE account = ? AND status = ?", self.account, OPEN
-        )
-        return [_state(r) for r in rows]
+        return [_state(r) for r in self.store.paper_orders_in(self.account, OPEN)]
+
+
+class _Totals:
+    """Cash flow, commission and holdings of filled paper orders, summed in order id order
+    (the order SQLite's `sum` used when these were GROUP BY queries, so the floats agree).
+
+    `stamp` is the newest paper order id these totals include. Money USD, quantities shares.
+    """
+
+    def __init__(self, stamp: int):
+        self.stamp = stamp
+        self.version: tuple[int, int] = (-1, -1)  # `Store.version()` when last checked
+        self.flow = 0.0
+        self.commission = 0.0
+        #: symbol -> [net shares, shares bought, USD paid for the shares bought]
+        self.book: dict[str, list[float]] = {}
+
+    def add(self, symbol: str, side: str, qty: int, price: float, commission: float) -> None:
+        """Count one filled order."""
+        self.flow += -qty * price if side == "BUY" else qty * price
+        self.commission += commission
+        held = self.book.setdefault(symbol, [0, 0, 0.0])
+        if side == "BUY":
+            held[0] += qty
+            held[1] += qty
+            held[2] += qty * price
+        else:
+            held[0] -= qty
+
+    def held(self, symbol: str) -> int:
+        """Net shares of `symbol`."""
+        return int(self.book.get(symbol, (0,))[0])
+
+    def positions(self) -> list[BrokerPosition]:
+        """Non-zero holdings by symbol; average price of the buys (None without buys)."""
+        return [
+            BrokerPosition(s, int(q), cost / bought if bought else None)
+            for s, (q, bought, cost) in sorted(self.book.items())
+            if q != 0
+        ]
 
 
 def _state(r: object) -> OrderState:
