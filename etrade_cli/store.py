@@ -533,8 +533,8 @@ class Store:
         (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
         return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
 
-    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        """Run a read query."""
+    def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Run a read query (private: every query the rest of the code needs is a named method)."""
         return self.db.execute(sql, args).fetchall()
 
     # -- positions --------------------------------------------------------------------------
@@ -552,7 +552,7 @@ class Store:
         if hit is not None and hit[0] == version:
             return list(hit[1])
         marks = ",".join("?" * len(statuses))
-        rows = self.query(
+        rows = self._query(
             f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
             "ORDER BY entry_date, id",
             broker,
@@ -565,7 +565,7 @@ class Store:
 
     def accounts(self, broker: str) -> list[str]:
         """Accounts of `broker` that have rows in the book (positions or orders), sorted."""
-        rows = self.query(
+        rows = self._query(
             "SELECT account FROM positions WHERE broker = ? UNION "
             "SELECT account FROM orders WHERE broker = ? ORDER BY 1",
             broker,
@@ -595,7 +595,7 @@ class Store:
 
     def pending_exit_qty(self, position_id: int) -> int:
         """Shares of `position_id` being sold by exit orders still live (intent .. partial)."""
-        row = self.query(
+        row = self._query(
             "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
             "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
             "('intent','previewed','placed','unknown','partially_filled')",
@@ -606,7 +606,7 @@ class Store:
     def exit_purposes(self, position_id: int) -> list[str]:
         """Purposes (EXIT_<reason>) of the exit orders of `position_id` that were not cancelled
         or rejected, oldest first."""
-        rows = self.query(
+        rows = self._query(
             "SELECT purpose FROM orders WHERE position_id = ? AND purpose LIKE 'EXIT%' AND "
             "status NOT IN ('cancelled', 'rejected') ORDER BY id",
             position_id,
@@ -615,12 +615,12 @@ class Store:
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
-        row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
+        row = self._query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
         """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD)."""
-        row = self.query(
+        row = self._query(
             "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
             " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
             "e.session_date = ?",
@@ -716,7 +716,7 @@ class Store:
     def live_orders(self, broker: str, account: str) -> list[OrderRow]:
         """Journal rows not yet final (intent, previewed, placed, unknown, partially filled)."""
         marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self.query(
+        rows = self._query(
             f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
             f"({marks}) ORDER BY id",
             broker,
@@ -728,7 +728,7 @@ class Store:
     def broker_order_ids(self, broker: str, account: str) -> set[str]:
         """The broker order ids the journal already owns for this account (a lost-reply lookup
         by fingerprint must not claim one of them)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT broker_order_id FROM orders WHERE broker = ? AND account = ? AND "
             "broker_order_id IS NOT NULL",
             broker,
@@ -745,7 +745,7 @@ class Store:
             if val is not None:
                 sql += f" AND {col} = ?"
                 args.append(val)
-        return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+        return [OrderRow(**dict(r)) for r in self._query(sql + " ORDER BY id", *args)]
 
     def order_by_broker_id(
         self, broker: str, account: str, broker_order_id: str
@@ -826,14 +826,14 @@ class Store:
 
     def fills_of_order(self, order_id: int) -> list[sqlite3.Row]:
         """Fills booked for one journal order, oldest first (rows of `fills`)."""
-        return self.query("SELECT * FROM fills WHERE order_id = ? ORDER BY id", order_id)
+        return self._query("SELECT * FROM fills WHERE order_id = ? ORDER BY id", order_id)
 
     # -- books ------------------------------------------------------------------------------
 
     def books(self) -> list[tuple[str, str, int]]:
         """(broker, account, open or pending positions) of every book kept in this database,
         from positions, journal and runs; ordered by broker and account."""
-        rows = self.query(
+        rows = self._query(
             "SELECT broker, account, sum(live) FROM ("
             " SELECT broker, account, status IN ('open', 'pending') AS live FROM positions"
             " UNION ALL SELECT broker, account, 0 FROM orders"
@@ -844,7 +844,7 @@ class Store:
 
     def paper_starting_cash(self, account: str) -> float | None:
         """Starting cash (USD) of a paper account, None when it does not exist."""
-        rows = self.query("SELECT starting_cash FROM paper_accounts WHERE account = ?", account)
+        rows = self._query("SELECT starting_cash FROM paper_accounts WHERE account = ?", account)
         return float(rows[0][0]) if rows else None
 
     # -- history (`etrade history`) -----------------------------------------------------------
@@ -879,7 +879,7 @@ class Store:
             if val is not None and col:
                 sql += f" AND {col} {op} ?"
                 args.append(val)
-        rows = [dict(r) for r in self.query(sql + " ORDER BY 1", *args)]
+        rows = [dict(r) for r in self._query(sql + " ORDER BY 1", *args)]
         for r in rows:
             if isinstance(r.get("counts"), str):  # runs: stored as JSON text
                 r["counts"] = json.loads(r["counts"])
@@ -958,7 +958,7 @@ class Store:
         """Recorded proposals (of one run when `run_id` is given), oldest first."""
         sql = "SELECT * FROM proposals" + (" WHERE run_id = ?" if run_id is not None else "")
         args = () if run_id is None else (run_id,)
-        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+        return [dict(r) for r in self._query(sql + " ORDER BY id", *args)]
 
     def proposal_stop_loss(self, position_id: int) -> float | None:
         """The stop (USD) the opening proposal of `position_id` asked for, or None."""
@@ -973,7 +973,7 @@ class Store:
         """Fills of orders that came from proposals and have no reward row yet: fill_id,
         proposal_id, symbol, side, quantity, price (USD), filled_at (UTC), realized_pnl (USD,
         exits only, else None)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT f.id AS fill_id, pr.proposal_id, o.symbol, o.side, f.quantity, f.price, "
             "f.filled_at, (SELECT e.realized_pnl FROM partial_exits e WHERE e.order_id = o.id "
             "AND e.quantity = f.quantity AND e.price = f.price ORDER BY e.id LIMIT 1) "
@@ -989,7 +989,7 @@ class Store:
     def unrewarded_closes(self, broker: str, account: str) -> list[tuple[str, Position]]:
         """(opening proposal id, position) of closed positions opened by a proposal that have
         no close reward yet, oldest first."""
-        rows = self.query(
+        rows = self._query(
             "SELECT pr.proposal_id AS opened_by, p.* FROM positions p JOIN proposals pr ON "
             "pr.position_id = p.id AND pr.side = 'BUY' AND pr.outcome = 'ordered' WHERE "
             "p.broker = ? AND p.account = ? AND p.status = 'closed' AND NOT EXISTS (SELECT 1 "
@@ -1019,7 +1019,7 @@ class Store:
         args: list[Any] = [broker, account]
         if status is not None:
             sql, args = sql + " AND status = ?", [*args, status]
-        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+        return [dict(r) for r in self._query(sql + " ORDER BY id", *args)]
 
     def reward_attempted(self, reward_id: int, error: str | None) -> None:
         """Record a delivery attempt: `sent` when `error` is None, else kept pending with it."""
@@ -1087,7 +1087,7 @@ class Store:
     def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
         """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
         purpose, kind) where kind is the position's B1/B2 (None for an order without one)."""
-        return self.query(
+        return self._query(
             "SELECT o.side, f.quantity, o.symbol, f.price, o.purpose, p.kind FROM fills f "
             "JOIN orders o ON o.id = f.order_id LEFT JOIN positions p ON p.id = o.position_id "
             "WHERE o.broker = ? AND o.account = ? AND f.session_date = ? ORDER BY f.id",
@@ -1098,7 +1098,7 @@ class Store:
 
     def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
         """(session_date, equity USD, cash USD) of the last completed run of each session."""
-        rows = self.query(
+        rows = self._query(
             "SELECT session_date, equity, cash FROM runs WHERE id IN (SELECT max(id) FROM runs "
             "WHERE broker = ? AND account = ? AND outcome = 'ok' AND mode != 'dry-run' AND "
             "equity IS NOT NULL GROUP BY session_date) ORDER BY session_date",
@@ -1134,7 +1134,7 @@ class Store:
         """Every exit fill (`partial_exits`) of a broker account on or after `since`, oldest
         first: position_id, symbol, kind (B1/B2), session_date, reason, quantity, price USD,
         realized_pnl USD (after the exit order's commission)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
             " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
             " e.position_id WHERE p.broker = ? AND p.account = ? AND e.session_date >= ?"
@@ -1178,7 +1178,7 @@ class Store:
     def backtest_results(self) -> list[dict[str, Any]]:
         """Stored backtests, newest first: id, created_at (UTC), start_date, end_date, symbols,
         trades, return_pct (percent)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT id, created_at, start_date, end_date, symbols, trades, return_pct"
             " FROM backtest_results ORDER BY id DESC"
         )
@@ -1201,12 +1201,12 @@ class Store:
     def symbol_history(self, symbol: str) -> tuple[list[Position], list[dict[str, Any]]]:
         """Filled positions in `symbol` (any broker account, oldest first) and their exit fills
         (rows shaped as `exit_fills`), for charts."""
-        rows = self.query(
+        rows = self._query(
             "SELECT * FROM positions WHERE symbol = ? AND entry_date IS NOT NULL"
             " ORDER BY entry_date, id",
             symbol,
         )
-        fills = self.query(
+        fills = self._query(
             "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
             " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
             " e.position_id WHERE p.symbol = ? ORDER BY e.session_date, e.id",
@@ -1241,7 +1241,7 @@ class Store:
     def paper_fills(self, account: str, status: str) -> list[sqlite3.Row]:
         """(symbol, side, quantity, fill_price, commission) of the account's orders in `status`,
         oldest first: what the paper broker sums into cash and holdings."""
-        return self.query(
+        return self._query(
             "SELECT symbol, side, quantity, fill_price, commission FROM paper_orders "
             "WHERE account = ? AND status = ? ORDER BY id",
             account,
@@ -1276,7 +1276,7 @@ class Store:
 
     def paper_orders_in(self, account: str, status: str) -> list[sqlite3.Row]:
         """Paper orders of the account in `status`, oldest first."""
-        return self.query(
+        return self._query(
             "SELECT * FROM paper_orders WHERE account = ? AND status = ? ORDER BY id",
             account,
             status,

@@ -45,7 +45,7 @@ def etrade_deps(tmp_path, market, faults=None, slept=None, params=None) -> Deps:
 def fills(store: Store) -> list[tuple]:
     return [
         tuple(r)
-        for r in store.query(
+        for r in store._query(
             "SELECT o.symbol, o.side, f.quantity, f.session_date FROM fills f "
             "JOIN orders o ON o.id = f.order_id ORDER BY f.id"
         )
@@ -97,7 +97,7 @@ def test_time_exit_and_realized_pnl_land_on_the_right_sessions_after_a_late_reco
     store = Store(tmp_path / "book.db")
     (pos,) = store.positions("etrade", P.KEY, ("closed",))
     assert (pos.entry_date, pos.exit_date, pos.exit_reason) == (str(day(0)), str(day(2)), "TES")
-    exits = store.query("SELECT session_date, realized_pnl FROM partial_exits")
+    exits = store._query("SELECT session_date, realized_pnl FROM partial_exits")
     assert [tuple(e) for e in exits] == [(str(day(2)), pytest.approx(20.0))]
 
 
@@ -151,7 +151,7 @@ def test_equal_order_ids_in_two_accounts_are_two_fills_and_a_clash_in_one_is_an_
     with pytest.raises(ReconcileError, match="already booked for journal order"):
         apply_state(deps, clash, replace(state, side="SELL"), "d")
     assert store.order_by_id(clash.id).status == "intent"  # nothing of it was written
-    assert store.query("SELECT count(*) FROM fills")[0][0] == 2
+    assert store._query("SELECT count(*) FROM fills")[0][0] == 2
 
 
 def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
@@ -179,14 +179,14 @@ def test_a_book_written_before_the_fill_key_migration_is_migrated(tmp_path):
     con.close()
     store = Store(path)
     assert store.applied_migrations()[-1] == "m006_fill_keys_per_account"
-    row = store.query("SELECT broker, account, fill_key, order_id FROM fills")[0]
+    row = store._query("SELECT broker, account, fill_key, order_id FROM fills")[0]
     assert tuple(row) == ("etrade", "ACCT-A", "1106:5", 1)
-    assert store.query("SELECT fill_id FROM rewards")[0][0] == 1
-    assert store.query("PRAGMA foreign_key_check") == []
+    assert store._query("SELECT fill_id FROM rewards")[0][0] == 1
+    assert store._query("PRAGMA foreign_key_check") == []
     other = _journal(store, "ACCT-B", "S")
     with store.tx() as db:
         store.add_fill(db, other, "1106:5", 5, 10.0, 0.0, "2010-06-23", "x")  # other account
-    assert store.query("SELECT count(*) FROM fills")[0][0] == 2
+    assert store._query("SELECT count(*) FROM fills")[0][0] == 2
 
 
 # -- 3. a place answered with a temporary error: looked up, re-sent, or reported -----------

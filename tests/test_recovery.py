@@ -49,7 +49,7 @@ def test_entry_crash_at_each_step_then_rerun_gives_one_order_and_one_fill(tmp_pa
     (pos,) = again.store.positions("paper", "paper")
     assert (pos.status, pos.remaining_qty, pos.entry_price) == ("open", 10, 100.0)
     assert again.broker.positions()[0].quantity == 10
-    (crashed, ok) = again.store.query("SELECT outcome FROM runs ORDER BY id")
+    (crashed, ok) = again.store._query("SELECT outcome FROM runs ORDER BY id")
     assert (crashed[0], ok[0]) == ("crashed", "ok")
 
 
@@ -87,7 +87,7 @@ def test_entry_crash_recovered_in_the_next_session_is_booked_at_its_own_session(
         assert any(f.severity == "warning" and "dropped" in f.message for f in res.findings)
         return
     assert (c["paper_orders"], c["orders"], c["fills"]) == (1, 1, 1), (point, res.findings)
-    assert again.store.query("SELECT session_date FROM fills")[0][0] == str(day(0))
+    assert again.store._query("SELECT session_date FROM fills")[0][0] == str(day(0))
     (pos,) = again.store.positions("paper", "paper")
     assert (pos.entry_date, pos.entry_price) == (str(day(0)), 100.0)
 
@@ -105,7 +105,7 @@ def test_exit_crash_recovered_in_the_next_session_books_pnl_on_the_exit_session(
     run_once(again, day(2))
     (pos,) = again.store.positions("paper", "paper", ("closed",))
     assert (pos.exit_date, pos.exit_price) == (str(day(1)), 80.0)
-    exits = again.store.query("SELECT session_date, realized_pnl FROM partial_exits")
+    exits = again.store._query("SELECT session_date, realized_pnl FROM partial_exits")
     assert [tuple(e) for e in exits] == [(str(day(1)), pytest.approx(-200.0))]
 
 
