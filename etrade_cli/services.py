@@ -235,32 +235,24 @@ def resolve_account(
     raise InputError(f"no active account {want!r}; see `etrade accounts list`")
 
 
-def book_account(cfg: Config, store: Store, broker: str | None = None) -> tuple[str, str]:
-    """(broker, account) under which the book keeps the configured broker's rows, offline.
-
-    The registry's `account_key(cfg)` names it; when that is empty (E*TRADE without
-    `[etrade] account`), the single account the book holds for that broker is used.
-    """
-    spec = broker_spec(cfg, broker)
-    account = spec.account_key(cfg)
-    if not account:
-        known = store.accounts(spec.name)
-        account = known[0] if len(known) == 1 else ""
-    return spec.name, account
-
-
 def open_book(cfg: Config, broker: str | None = None) -> Book:
-    """Open and pending positions of the configured broker's book as a `Book`; empty without
-    a database."""
+    """Open and pending positions of the configured broker's book (`books.choose_book`, chosen
+    offline) as a `Book`; empty without a database.
+
+    Raises:
+        InputError: no account configured and the book holds several of this broker's.
+    """
+    from .books import choose_book
     from .strategy.base import Book
 
     if not cfg.db_path.exists():
         return Book()
     store = open_store(cfg)
     try:
-        name, account = book_account(cfg, store, broker)
+        choice = choose_book(cfg, store, broker)
         return Book.from_pairs(
-            (p.symbol, p.kind) for p in store.positions(name, account, ("open", "pending"))
+            (p.symbol, p.kind)
+            for p in store.positions(choice.broker, choice.account, ("open", "pending"))
         )
     finally:
         store.close()

@@ -563,16 +563,6 @@ class Store:
         self._positions_cache[key] = (version, found)
         return list(found)
 
-    def accounts(self, broker: str) -> list[str]:
-        """Accounts of `broker` that have rows in the book (positions or orders), sorted."""
-        rows = self._query(
-            "SELECT account FROM positions WHERE broker = ? UNION "
-            "SELECT account FROM orders WHERE broker = ? ORDER BY 1",
-            broker,
-            broker,
-        )
-        return [r[0] for r in rows]
-
     def new_position(
         self,
         db: sqlite3.Connection,
