@@ -107,11 +107,18 @@ class AlpacaConfig:
 
 @dataclass(frozen=True)
 class RiskConfig:
-    """`[risk]`: limits checked before every entry order (USD, orders per session date)."""
+    """`[risk]`: limits checked before every entry order (USD, orders per session date), and
+    the optional resting protective stop (`protective_stop`, issue 16). Resting stops and their
+    changes do not count against `max_orders_per_day` (they reduce risk)."""
 
     max_ticket_usd: float = field(default=25_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_daily_loss_usd: float = field(default=2_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_orders_per_day: int = field(default=20, metadata=_r(min=1, max=10_000))
+    #: "broker": after every entry fill a GOOD_UNTIL_CANCEL STOP SELL rests at the broker,
+    #: `protective_stop_gap_pct` (0.03 = 3 %) below the strategy's current stop, kept in step
+    #: with its tiers and share count (a safety net for missed runs; spec §6 stays the exit)
+    protective_stop: str = field(default="off", metadata=_r(choices=("off", "broker")))
+    protective_stop_gap_pct: float = field(default=0.03, metadata=_r(min=0.0, max=0.5))
 
 
 @dataclass(frozen=True)

@@ -228,11 +228,43 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
 
 m002_strategy_tag.rebuilds_tables = True  # type: ignore[attr-defined]
 
+
+def m003_resting_orders(db: sqlite3.Connection) -> None:
+    """Resting orders (issue 16): `orders.replaces` links an order that changes another (E*TRADE
+    cancels the old `orderId` and creates a new one; brokers without a change do cancel + new)
+    to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
+    unknown) does not count as a second live exit of its position; at most one live
+    replacement per order. Paper orders keep their stop price, `orderTerm` and the session of
+    a later fill (resting STOP/LIMIT orders fill at a later bar)."""
+    _script(
+        db,
+        """
+        ALTER TABLE orders ADD COLUMN replaces INTEGER REFERENCES orders (id);
+        DROP INDEX orders_one_live_exit;
+        CREATE UNIQUE INDEX orders_one_live_exit ON orders (position_id, purpose)
+            WHERE purpose LIKE 'EXIT%' AND status NOT IN ('cancelled', 'rejected')
+            AND NOT (replaces IS NOT NULL AND status IN ('intent', 'previewed', 'unknown'));
+        CREATE UNIQUE INDEX orders_one_live_change ON orders (replaces)
+            WHERE replaces IS NOT NULL AND status NOT IN ('cancelled', 'rejected');
+        ALTER TABLE paper_orders ADD COLUMN stop_price REAL;
+        ALTER TABLE paper_orders ADD COLUMN order_term TEXT NOT NULL DEFAULT 'GOOD_FOR_DAY';
+        ALTER TABLE paper_orders ADD COLUMN filled_session TEXT
+        """,
+    )
+
+
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
     ("m002_strategy_tag", m002_strategy_tag),
+    ("m003_resting_orders", m003_resting_orders),
 ]
+
+#: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
+#: its fills are booked as an exit with reason BROKER_STOP
+BROKER_STOP = "EXIT_BROKER_STOP"
+#: statuses of a replacement that has not reached the broker yet
+_UNSENT = ("intent", "previewed", "unknown")
 
 
 @dataclass(frozen=True)
@@ -303,6 +335,8 @@ class OrderRow:
     run_id: int | None
     created_at: str
     updated_at: str
+    #: the journal row this order changed (replaced), or None
+    replaces: int | None = None
 
 
 class Store:
@@ -401,14 +435,89 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def pending_exit_qty(self, position_id: int) -> int:
-        """Shares of `position_id` being sold by exit orders still live (intent .. partial)."""
+        """Shares of `position_id` being sold by strategy exit orders still live (intent ..
+        partial). The resting protective stop (`BROKER_STOP`) is not counted: it is reduced or
+        cancelled before any strategy exit is sent."""
         row = self.query(
             "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-            "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
+            "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
             "('intent','previewed','placed','unknown','partially_filled')",
             position_id,
+            BROKER_STOP,
         )
         return int(row[0][0])
+
+    def resting_stops(self, broker: str, account: str) -> list[OrderRow]:
+        """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
+        oldest first; a replacement not yet at the broker is included (see `replaces`)."""
+        marks = ",".join("?" * len(LIVE_STATUSES))
+        rows = self.query(
+            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
+            f"status IN ({marks}) ORDER BY id",
+            broker,
+            account,
+            BROKER_STOP,
+            *LIVE_STATUSES,
+        )
+        return [OrderRow(**dict(r)) for r in rows]
+
+    def resting_stop(self, position_id: int) -> OrderRow | None:
+        """The resting protective stop of a position as the broker has it: its live
+        `BROKER_STOP` row that is not a replacement still on its way; None if there is none."""
+        marks = ",".join("?" * len(LIVE_STATUSES))
+        row = self.db.execute(
+            f"SELECT * FROM orders WHERE position_id = ? AND purpose = ? AND status IN ({marks})"
+            " AND NOT (replaces IS NOT NULL AND status IN (?,?,?)) ORDER BY id DESC LIMIT 1",
+            (position_id, BROKER_STOP, *LIVE_STATUSES, *_UNSENT),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    def pending_replacement(self, order_id: int) -> OrderRow | None:
+        """The live journal row that changes (replaces) order `order_id`, or None."""
+        row = self.db.execute(
+            "SELECT * FROM orders WHERE replaces = ? AND status NOT IN ('cancelled', "
+            "'rejected', 'filled') ORDER BY id DESC LIMIT 1",
+            (order_id,),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    def order_by_broker_id(
+        self, broker: str, account: str, broker_order_id: str
+    ) -> OrderRow | None:
+        """The newest journal row carrying this broker order id (E*TRADE `orderId`), or None."""
+        row = self.db.execute(
+            "SELECT * FROM orders WHERE broker = ? AND account = ? AND broker_order_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (broker, account, broker_order_id),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    # -- the paper broker's resting orders ----------------------------------------------------
+
+    def paper_resting(self, account: str) -> list[sqlite3.Row]:
+        """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first."""
+        return self.query(
+            "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id", account
+        )
+
+    def paper_settle(
+        self,
+        order_id: int,
+        status: str,
+        *,
+        fill_price: float | None = None,
+        commission: float = 0.0,
+        message: str = "",
+        filled_session: str | None = None,
+    ) -> None:
+        """Final state of a resting paper order: EXECUTED at `fill_price` (USD) in session
+        `filled_session`, or EXPIRED/CANCELLED with a message; only an OPEN order changes."""
+        with self.tx() as db:
+            db.execute(
+                "UPDATE paper_orders SET status = ?, fill_price = ?, commission = ?, message = ?,"
+                " filled_session = ? WHERE id = ? AND status = 'OPEN'",
+                (status, fill_price, commission, message, filled_session, order_id),
+            )
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""

@@ -6,8 +6,18 @@ write and the journal's is exactly the case the engine's reconciliation must han
 
 Fills: MARKET orders fill at once, in full, at the current price (the bar close for CSV data);
 a LIMIT order fills at once at the current price when that price is at or better than the limit,
-else it stays OPEN until cancelled (no intraday simulation). Commission `commission_usd` per order.
-Placing a `clientOrderId` it already knows returns the existing order: never a second fill.
+a STOP order when the current price is at or through the stop. Otherwise the order rests OPEN
+and is checked against every later session's bar (`set_market` with a bar lookup; sessions a run
+skipped included), oldest first:
+- STOP SELL fills when the bar's low reaches the stop, at the stop, or at the open when the bar
+  opens below it (a gap); STOP BUY mirrors it with the high;
+- LIMIT BUY fills when the bar trades through the limit (low below it), at the limit or at a
+  better open; LIMIT SELL mirrors it with the high;
+- GOOD_UNTIL_CANCEL orders rest until filled or cancelled; GOOD_FOR_DAY orders expire at the
+  close of the session they were placed in (a run at a later session marks them EXPIRED).
+Commission `commission_usd` per filled order. Placing a `clientOrderId` it already knows returns
+the existing order: never a second fill. The paper broker has no order change: the engine falls
+back to cancel + new.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from ..store import Store, utcnow
 from .base import (
     CANCELLED,
     EXECUTED,
+    EXPIRED,
     OPEN,
     REJECTED,
     AccountValues,
@@ -31,6 +42,39 @@ from .base import (
 )
 
 PriceSource = Callable[[str], "float | None"]
+#: (symbol, after session, through session) -> [(session, open, high, low, close)], oldest first
+BarSource = Callable[[str, str, str], "list[tuple[str, float, float, float, float]]"]
+
+
+def resting_fill(
+    side: str,
+    price_type: str,
+    limit: float | None,
+    stop: float | None,
+    bar: tuple[float, float, float],
+) -> float | None:
+    """The fill price (USD) of a resting order in a bar (open, high, low), or None.
+
+    >>> resting_fill("SELL", "STOP", None, 95.0, (100.0, 101.0, 94.0))  # low reaches the stop
+    95.0
+    >>> resting_fill("SELL", "STOP", None, 95.0, (90.0, 96.0, 89.0))  # gap below: the open
+    90.0
+    >>> resting_fill("BUY", "LIMIT", 50.0, None, (52.0, 53.0, 50.0)) is None  # touched only
+    True
+    """
+    o, h, low = bar
+    sell = side in ("SELL", "SELL_SHORT")
+    if price_type == "STOP" and stop is not None:
+        if sell and low <= stop:
+            return min(o, stop)
+        if not sell and h >= stop:
+            return max(o, stop)
+    elif price_type == "LIMIT" and limit is not None:
+        if sell and (h > limit or o >= limit):
+            return max(o, limit)
+        if not sell and (low < limit or o <= limit):
+            return min(o, limit)
+    return None
 
 
 class PaperBroker:
@@ -58,6 +102,7 @@ class PaperBroker:
         self.account = account
         self._prices: PriceSource = prices or (lambda _s: None)
         self.session_date = session_date
+        self._bars: BarSource | None = None
         with store.tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
@@ -68,10 +113,57 @@ class PaperBroker:
         )[0]
         self.starting_cash, self.commission = float(row[0]), float(row[1])
 
-    def set_market(self, prices: PriceSource, session_date: str | None) -> None:
-        """Point the broker at the engine's clock: current prices and the session date."""
+    def set_market(
+        self, prices: PriceSource, session_date: str | None, bars: BarSource | None = None
+    ) -> None:
+        """Point the broker at the engine's clock: current prices and the session date. With
+        `bars`, resting orders are then checked against every session after theirs up to
+        `session_date` (see the module doc)."""
         self._prices = prices
         self.session_date = session_date
+        self._bars = bars
+        if bars is not None and session_date is not None:
+            self._sweep(bars, session_date)
+
+    def _sweep(self, bars: BarSource, through: str) -> None:
+        """Fill or expire OPEN orders placed before session `through`."""
+        for row in self.store.paper_resting(self.account):
+            placed = row["session_date"]
+            if not placed or placed >= through:
+                continue
+            if row["order_term"] != "GOOD_UNTIL_CANCEL":
+                self.store.paper_settle(
+                    row["id"], EXPIRED, message=f"day order expired at the close of {placed}"
+                )
+                continue
+            for day, o, h, low, _c in bars(row["symbol"], placed, through):
+                price = resting_fill(
+                    row["side"],
+                    row["price_type"],
+                    row["limit_price"],
+                    row["stop_price"],
+                    (o, h, low),
+                )
+                if price is not None:
+                    self._settle_fill(row, price, day)
+                    break
+
+    def _settle_fill(self, row: object, price: float, day: str) -> None:
+        r = dict(row)  # type: ignore[call-overload]
+        if r["side"] == "SELL":
+            held = sum(p.quantity for p in self.positions() if p.symbol == r["symbol"])
+            if r["quantity"] > held:
+                msg = f"cannot sell {r['quantity']} {r['symbol']} at {day}: holding {held}"
+                self.store.paper_settle(r["id"], CANCELLED, message=msg)
+                return
+        self.store.paper_settle(
+            r["id"],
+            EXECUTED,
+            fill_price=round(price, 4),
+            commission=self.commission,
+            message=f"{r['price_type']} filled at {day}",
+            filled_session=day,
+        )
 
     # -- account ----------------------------------------------------------------------------
 
@@ -128,9 +220,13 @@ class PaperBroker:
             raise InputError(
                 f"quantity must be a positive whole number of shares, got {req.quantity}"
             )
-        if req.price_type not in ("MARKET", "LIMIT"):
+        if req.price_type not in ("MARKET", "LIMIT", "STOP"):
             raise InputError(
-                f"the paper broker supports MARKET and LIMIT orders, not {req.price_type}"
+                f"the paper broker supports MARKET, LIMIT and STOP orders, not {req.price_type}"
+            )
+        if req.order_term not in ("GOOD_FOR_DAY", "GOOD_UNTIL_CANCEL"):
+            raise InputError(
+                f"the paper broker supports GOOD_FOR_DAY and GOOD_UNTIL_CANCEL, not {req.order_term}"
             )
         price = self._prices(req.symbol)
         if price is None:
@@ -150,7 +246,7 @@ class PaperBroker:
             db.execute(
                 "INSERT INTO paper_orders (account, client_order_id, symbol, side, quantity, "
                 "price_type, limit_price, status, fill_price, commission, message, session_date, "
-                "placed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "placed_at, stop_price, order_term) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     self.account,
                     req.client_order_id,
@@ -165,6 +261,8 @@ class PaperBroker:
                     message,
                     self.session_date,
                     utcnow(),
+                    req.stop_price,
+                    req.order_term,
                 ),
             )
         state = self.order_status(req.client_order_id)
@@ -179,6 +277,19 @@ class PaperBroker:
             marketable = price <= req.limit_price if req.side == "BUY" else price >= req.limit_price
             if not marketable:
                 return OPEN, None, "limit not marketable at the current price"
+        if req.price_type == "STOP" and req.stop_price is not None:
+            sell = req.side in ("SELL", "SELL_SHORT")
+            triggered = price <= req.stop_price if sell else price >= req.stop_price
+            if not triggered:
+                if sell:  # a resting sell still needs the shares it may sell
+                    held = sum(p.quantity for p in self.positions() if p.symbol == req.symbol)
+                    if req.quantity > held:
+                        return (
+                            REJECTED,
+                            None,
+                            f"cannot sell {req.quantity} {req.symbol}: holding {held}",
+                        )
+                return OPEN, None, f"stop {req.stop_price:,.2f} resting"
         if req.side == "SELL":
             held = sum(p.quantity for p in self.positions() if p.symbol == req.symbol)
             if req.quantity > held:
