@@ -22,8 +22,9 @@ from ..events import (
     StaleData,
 )
 from ..market import MarketView
-from ..store import Position, unrealized  # noqa: F401  (re-exported)
+from ..store import BROKER_STOP, Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState
+from . import protect
 from .orders import send_order
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
@@ -128,7 +129,7 @@ def _cycle(
             "account: the book cannot go back in time (use a fresh --db to replay)"
         )
     if hasattr(b, "set_market"):
-        b.set_market(lambda s: m.close(s, session), day)
+        b.set_market(lambda s: m.close(s, session), day, lambda s, a, t: m.bars_between(s, a, t))
     res = RunResult(run_id, day, True, dry_run)
     blocked = reconcile(deps, session, res)
     for f in res.findings:
@@ -140,6 +141,7 @@ def _cycle(
         _exits(deps, session, res, blocked)
         if m.in_buy_window(session):
             _entries(deps, session, res, blocked)
+        protect.sync(deps, session, res, blocked)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(
@@ -178,6 +180,10 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
                 for r, q in plan.sells
             ]
             continue
+        if plan.sells and not protect.before_exits(
+            deps, pos, plan.shares(), plan.stop_loss, day, res.run_id
+        ):
+            continue  # the resting stop sold shares meanwhile: re-planned at the next run
         if (plan.stop_loss, plan.targets_hit) != (pos.stop_loss, pos.targets_hit):
             with st.tx() as db:
                 st.update_position(
@@ -244,7 +250,8 @@ def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
             f"kill switch: realized P&L today {realized:,.2f} USD is below "
             f"-{risk.max_daily_loss_usd:,.2f} (max_daily_loss_usd)"
         )
-    today = st.orders(b.name, b.account, day)
+    # resting protective stops and their changes reduce risk: not counted as the day's orders
+    today = [o for o in st.orders(b.name, b.account, day) if o.purpose != BROKER_STOP]
     return _EntryContext(
         book=Book.from_pairs((p.symbol, p.kind) for p in live),
         cash=b.account_values().cash,
