@@ -60,7 +60,9 @@ class OrderRequest:
     Attributes:
         client_order_id: 1-20 alphanumerics, unique per account; the idempotency key.
         side: "BUY" | "SELL" (E*TRADE `orderAction`; also BUY_TO_COVER, SELL_SHORT).
-        price_type: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" (E*TRADE `priceType`).
+        price_type: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" | "TRAILING_STOP_CNST" |
+            "TRAILING_STOP_PRCT" (E*TRADE `priceType`; a trailing stop's trail is in
+            `stop_price`: USD, or a whole-number percent such as 5 for 5 %).
         order_term: "GOOD_FOR_DAY" | "GOOD_UNTIL_CANCEL" | "IMMEDIATE_OR_CANCEL" | "FILL_OR_KILL".
         market_session: "REGULAR" | "EXTENDED".
     """

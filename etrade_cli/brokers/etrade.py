@@ -16,6 +16,7 @@ increases of the cumulative quantity into fills (see `engine.apply_state`).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from ..errors import ApiError, OrderRejectedError, TemporaryApiError
 from ..etrade import orders as ob
@@ -168,6 +169,34 @@ class EtradeBroker:
             if exc.status == 400 and exc.code is not None:
                 raise OrderRejectedError(f"E*TRADE refused the order: {exc}") from None
             raise
+        return self._placed_state(req, placed)
+
+    def change(self, broker_order_id: str, req: OrderRequest) -> OrderState:
+        """Change open order `broker_order_id` to `req` (its `clientOrderId` is the new
+        order's): `PUT .../orders/{orderId}/change/preview`, then `.../change/place` with the
+        `PreviewIds`. E*TRADE cancels the old `orderId` and creates a new one, returned here.
+
+        Raises:
+            OrderRejectedError: E*TRADE refused the change (e.g. the order is no longer open).
+            TemporaryApiError: lost reply to the place (look the new order up first).
+        """
+        order = to_equity_order(req)
+        try:
+            p = self.client.preview_change(
+                self.account, broker_order_id, ob.preview_request(order, req.client_order_id)
+            )
+            body = ob.place_request(order, req.client_order_id, p.preview_id)
+            placed = self.client.place_change(self.account, broker_order_id, body)
+        except TemporaryApiError:
+            raise
+        except ApiError as exc:
+            if exc.status == 400 and exc.code is not None:
+                raise OrderRejectedError(f"E*TRADE refused the change: {exc}") from None
+            raise
+        return self._placed_state(req, placed)
+
+    def _placed_state(self, req: OrderRequest, placed: Any) -> OrderState:
+        """The state of a just-placed order: its details, or OPEN with the place messages."""
         found = self.client.order_details(self.account, placed.order_id)
         if found is None:
             note = "; ".join(m.description for m in placed.messages)
@@ -219,6 +248,7 @@ class EtradeBroker:
                 and int(o.ordered_qty) == row.quantity
                 and o.price_type == row.price_type
                 and (o.limit_price or None) == (row.limit_price or None)
+                and (o.stop_price or None) == (row.stop_price or None)
                 and (o.placed_time or "") >= since
             ):
                 return o
