@@ -40,6 +40,24 @@ def _alpaca(cfg: Config, store: Store) -> Broker:
     return AlpacaBroker(cfg.alpaca)
 
 
+def _schwab(cfg: Config, store: Store) -> Broker:
+    from .brokers.schwab import open_broker
+
+    return open_broker(cfg, store)
+
+
+def _ibkr(cfg: Config, store: Store) -> Broker:
+    from .brokers.ibkr import open_broker
+
+    return open_broker(cfg)
+
+
+def _ibkr_live(cfg: Config) -> bool:
+    from .brokers.ibkr import is_live
+
+    return is_live(cfg)
+
+
 def _csv_bars(cfg: Config) -> Any:
     from .marketdata.provider import CsvBarProvider
 
@@ -51,6 +69,20 @@ def _alpaca_bars(cfg: Config) -> Any:
     from .services import alpaca_provider
 
     return alpaca_provider(cfg)
+
+
+def _schwab_bars(cfg: Config) -> Any:
+    from .marketdata.schwab import SchwabBarSource
+    from .services import cached_provider
+
+    return cached_provider(cfg, SchwabBarSource(cfg.schwab))
+
+
+def _ibkr_bars(cfg: Config) -> Any:
+    from .marketdata.ibkr import IbkrBarSource
+    from .services import cached_provider
+
+    return cached_provider(cfg, IbkrBarSource(cfg.ibkr))
 
 
 def _apprise(cfg: Config) -> Any:
@@ -100,6 +132,27 @@ def register_all() -> None:
             allow_live=lambda cfg: cfg.alpaca.allow_live_orders,
         )
     )
+    reg.brokers.register(
+        reg.BrokerSpec(
+            name="schwab",
+            factory=_schwab,
+            account_key=lambda cfg: cfg.schwab.account,
+            description="Charles Schwab Trader API through schwab-py (no paper: always live)",
+            config_section="schwab",
+            allow_live=lambda cfg: cfg.schwab.allow_live_orders,
+        )
+    )
+    reg.brokers.register(
+        reg.BrokerSpec(
+            name="ibkr",
+            factory=_ibkr,
+            account_key=lambda cfg: cfg.ibkr.account,
+            description="Interactive Brokers TWS / IB Gateway through ib_async (paper port 4002)",
+            config_section="ibkr",
+            is_live=_ibkr_live,
+            allow_live=lambda cfg: cfg.ibkr.allow_live_orders,
+        )
+    )
     from .strategy.rajat_alpha.params import StrategyParams
 
     reg.strategies.register(
@@ -124,6 +177,24 @@ def register_all() -> None:
             factory=_alpaca_bars,
             description="Alpaca market data (alpaca-py) through the local bar cache",
             config_section="alpaca",
+            needs_keys=True,
+        )
+    )
+    reg.bar_sources.register(
+        reg.BarSourceSpec(
+            name="schwab",
+            factory=_schwab_bars,
+            description="Schwab daily price history (schwab-py) through the local bar cache",
+            config_section="schwab",
+            needs_keys=True,
+        )
+    )
+    reg.bar_sources.register(
+        reg.BarSourceSpec(
+            name="ibkr",
+            factory=_ibkr_bars,
+            description="IB adjusted daily bars (ib_async, a running gateway) through the bar cache",
+            config_section="ibkr",
             needs_keys=True,
         )
     )

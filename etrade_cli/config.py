@@ -30,7 +30,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP_NAME = "etrade-cli"
-SECRET_KEYS = frozenset({"consumer_secret", "consumer_key", "api_key", "secret_key", "urls"})
+SECRET_KEYS = frozenset(
+    {"consumer_secret", "consumer_key", "api_key", "secret_key", "urls", "app_key", "app_secret"}
+)
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
 
@@ -72,7 +74,9 @@ class EtradeConfig:
 class BrokerConfig:
     """`[broker]`: which broker trades (`paper` by default) and the paper account's terms (USD)."""
 
-    name: str = field(default="paper", metadata=_r(choices=("paper", "etrade", "alpaca")))
+    name: str = field(
+        default="paper", metadata=_r(choices=("paper", "etrade", "alpaca", "schwab", "ibkr"))
+    )
     paper_cash: float = field(default=100_000.0, metadata=_r(min=0.0, exclusive_min=True))
     commission_usd: float = field(default=0.0, metadata=_r(min=0.0, max=1000.0))
 
@@ -83,7 +87,7 @@ class DataConfig:
     S&P 500 sample); `alpaca` fetches from Alpaca into the local bar cache, only missing days;
     `history_days` is the calendar-day lookback fetched for a symbol new to the cache."""
 
-    source: str = field(default="csv", metadata=_r(choices=("csv", "alpaca")))
+    source: str = field(default="csv", metadata=_r(choices=("csv", "alpaca", "schwab", "ibkr")))
     csv_paths: tuple[str, ...] = ()
     history_days: int = field(default=420, metadata=_r(min=30, max=20_000))
 
@@ -103,6 +107,35 @@ class AlpacaConfig:
     allow_live_orders: bool = False
     data_url: str = ""  # override for a proxy or a local test server
     trading_url: str = ""
+
+
+@dataclass(frozen=True)
+class SchwabConfig:
+    """`[schwab]`: app key/secret (or env SCHWAB_APP_KEY / SCHWAB_APP_SECRET), the callback URL
+    registered with the app, the account number to trade (default: the only one) and the
+    live-order switch. Schwab has no paper environment: every order is live and needs
+    `allow_live_orders = true` and `--live`."""
+
+    app_key: str = ""
+    app_secret: str = ""
+    callback_url: str = "https://127.0.0.1:8182"
+    account: str = ""  # account number (not the hash); empty = the only linked account
+    allow_live_orders: bool = False
+    timeout_s: float = field(default=15.0, metadata=_r(min=0.1, max=300.0))
+
+
+@dataclass(frozen=True)
+class IbkrConfig:
+    """`[ibkr]`: the TWS / IB Gateway to connect to (4002 paper gateway by default, 4001 live
+    gateway, 7497/7496 TWS paper/live), its API client id, the account (default: the only managed
+    one) and the live-order switch. Paper accounts start with "DU"."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=4002, metadata=_r(min=1, max=65535))
+    client_id: int = field(default=17, metadata=_r(min=0, max=2_000_000_000))
+    account: str = ""
+    allow_live_orders: bool = False
+    timeout_s: float = field(default=4.0, metadata=_r(min=0.5, max=60.0))
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,8 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
+    schwab: SchwabConfig = field(default_factory=SchwabConfig)
+    ibkr: IbkrConfig = field(default_factory=IbkrConfig)
     #: the chosen strategy's parameters (its `StrategySpec.params_type`), from `[strategy]`
     strategy: Any = field(default_factory=lambda: _strategy_params_type("rajat_alpha")())
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
@@ -212,6 +247,8 @@ _SECTIONS: dict[str, type] = {
     "broker": BrokerConfig,
     "data": DataConfig,
     "alpaca": AlpacaConfig,
+    "schwab": SchwabConfig,
+    "ibkr": IbkrConfig,
     "risk": RiskConfig,
     "notify": NotifyConfig,
     "paths": PathsConfig,
@@ -279,6 +316,7 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
+    _check_base_url(cfg.schwab.callback_url, where, "[schwab] callback_url")
     _check_notify(cfg.notify, where)
     return cfg
 
@@ -404,7 +442,7 @@ def env_only_config() -> Config:
 
 
 def _apply_env(cfg: Config) -> Config:
-    """Secrets from the environment override the file: E*TRADE and Alpaca keys."""
+    """Secrets from the environment override the file: E*TRADE, Alpaca and Schwab keys."""
     env = os.environ.get
     et = replace(
         cfg.etrade,
@@ -416,9 +454,14 @@ def _apply_env(cfg: Config) -> Config:
         api_key=env("ALPACA_API_KEY") or cfg.alpaca.api_key,
         secret_key=env("ALPACA_SECRET_KEY") or cfg.alpaca.secret_key,
     )
+    sw = replace(
+        cfg.schwab,
+        app_key=env("SCHWAB_APP_KEY") or cfg.schwab.app_key,
+        app_secret=env("SCHWAB_APP_SECRET") or cfg.schwab.app_secret,
+    )
     extra = [u for u in re.split(r"[\s,]+", env("ETRADE_NOTIFY_URLS") or "") if u]
     nt = replace(cfg.notify, urls=tuple(dict.fromkeys([*cfg.notify.urls, *extra])))
-    return replace(cfg, etrade=et, alpaca=al, notify=nt)
+    return replace(cfg, etrade=et, alpaca=al, schwab=sw, notify=nt)
 
 
 def _did_you_mean(word: str, options: Any) -> str:

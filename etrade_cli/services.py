@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .brokers.base import Broker
+    from .brokers.base import Broker, BrokerAccount
     from .config import Config
     from .engine import Deps
     from .etrade.client import EtradeClient
@@ -41,9 +41,15 @@ def alpaca_provider(cfg: Config) -> CachedBarProvider:
         ConfigError: alpaca-py not installed. AuthError: Alpaca keys missing.
     """
     from .marketdata.alpaca import LazyAlpacaSource
+
+    return cached_provider(cfg, LazyAlpacaSource(cfg.alpaca))
+
+
+def cached_provider(cfg: Config, source: Any) -> CachedBarProvider:
+    """`source` (anything with `fetch(symbols, start, end)`, `name`, `requests`) through the
+    local bar cache, covering `[data] history_days` through the last completed day."""
     from .marketdata.provider import CachedBarProvider
 
-    source = LazyAlpacaSource(cfg.alpaca)
     return CachedBarProvider(bar_cache(cfg), source, cfg.data.history_days, last_completed_day())
 
 
@@ -336,3 +342,55 @@ def _live_bars(
     out = [with_forming_bar(b, quotes[b.symbol], today) if b.symbol in quotes else b for b in bars]
     window = strategy.buy_window()
     return out, None, window is None or interval(now, window) == 60
+
+
+def command_broker(global_broker: str | None, own: str | None = None) -> str:
+    """The broker a command talks to: its own `--broker`, else the global one, else E*TRADE
+    (accounts, quote, order and auth are E*TRADE commands unless told otherwise).
+
+    Raises:
+        UsageError: an unknown broker name.
+    """
+    from . import registry
+
+    name = own or global_broker or "etrade"
+    registry.brokers.get(name)
+    return name
+
+
+def with_account(cfg: Config, broker: str, account: str | None) -> Config:
+    """`cfg` with `[<broker>] account = account` (a command's `--account`), when given."""
+    from dataclasses import fields, replace
+
+    section = getattr(cfg, broker, None)
+    if not account or section is None or "account" not in {f.name for f in fields(section)}:
+        return cfg
+    return replace(cfg, **{broker: replace(section, account=account)})
+
+
+def broker_accounts(cfg: Config, name: str) -> list[BrokerAccount]:
+    """The accounts a broker login can trade, without choosing one (`etrade accounts list`).
+
+    Raises:
+        AuthError: not logged in. ApiError: the broker cannot be reached.
+    """
+    if name == "schwab":
+        import time
+
+        from .brokers.schwab import list_accounts
+        from .brokers.schwab_auth import make_client
+
+        return list_accounts(make_client(cfg.schwab), time.sleep)
+    if name == "ibkr":
+        from .brokers.ibkr import connect, managed_accounts
+
+        return managed_accounts(connect(cfg.ibkr))
+    from .brokers.base import BrokerAccount
+
+    store = open_store(cfg)
+    try:
+        b = make_broker(cfg, store, name)
+    finally:
+        store.close()
+    lister = getattr(b, "accounts", None)
+    return lister() if lister else [BrokerAccount(b.account, b.account, name)]

@@ -627,6 +627,17 @@ class Store:
         )
         return [OrderRow(**dict(r)) for r in rows]
 
+    def broker_order_ids(self, broker: str, account: str) -> set[str]:
+        """The broker order ids the journal already owns for this account (a lost-reply lookup
+        by fingerprint must not claim one of them)."""
+        rows = self.query(
+            "SELECT broker_order_id FROM orders WHERE broker = ? AND account = ? AND "
+            "broker_order_id IS NOT NULL",
+            broker,
+            account,
+        )
+        return {str(r[0]) for r in rows}
+
     def orders(
         self, broker: str | None = None, account: str | None = None, session_date: str | None = None
     ) -> list[OrderRow]:

@@ -78,7 +78,7 @@ def test_missing_explicit_file():
         ("[strategy]\ntargets = [0.1, 0.3, 0.2]\n", "targets: must be strictly ascending"),
         ("[strategy]\nrs_mode = 'rsl'\n", "rs_mode: must be one of rsi, benchmark; got 'rsl'"),
         ("[strategy]\nbuy_window = '16:00-15:00'\n", "buy_window"),
-        ("[broker]\nname = 'ibkr'\n", "[broker] name: must be one of paper, etrade"),
+        ("[broker]\nname = 'ibkrx'\n", "[broker] name: must be one of paper, etrade"),
         ("[etrade]\nbase_url = 'http://example.com'\n", "https is required"),
         ("[data]\ncsv_paths = 'a.csv'\n", "csv_paths: expected a list"),
         ("strategy = 3\n", "[strategy] must be a table"),

@@ -4,6 +4,7 @@ live in `etrade_cli.values` and are re-exported here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..values import (
@@ -31,6 +32,7 @@ __all__ = [
     "REJECTED",
     "AccountValues",
     "Broker",
+    "BrokerAccount",
     "BrokerPosition",
     "Fill",
     "OrderRequest",
@@ -38,6 +40,19 @@ __all__ = [
     "Preview",
     "Quote",
 ]
+
+
+@dataclass(frozen=True)
+class BrokerAccount:
+    """An account a broker login can trade: `account_id` as the user knows it (and the book keys
+    it), `key` the broker's handle for API calls (Schwab's hash; IB's account id again),
+    `broker` its broker name, `paper` True/False when the broker says, else None."""
+
+    account_id: str
+    key: str
+    broker: str
+    description: str = ""
+    paper: bool | None = None
 
 
 class Broker(Protocol):
@@ -83,3 +98,30 @@ class Broker(Protocol):
     def open_orders(self) -> list[OrderState]:
         """Orders still working at the broker."""
         ...
+
+
+class ListsAccounts(Protocol):
+    """Optional: a broker whose login can list its accounts (`etrade accounts list`)."""
+
+    def accounts(self) -> list[BrokerAccount]:
+        """The accounts of this login."""
+        ...
+
+
+def pick_account(accounts: list[BrokerAccount], want: str, where: str) -> BrokerAccount:
+    """The account `want` (id or key), or the only one.
+
+    Raises:
+        errors.InputError: no match, or several accounts and none chosen.
+    """
+    from ..errors import InputError
+
+    if want:
+        for a in accounts:
+            if want in (a.account_id, a.key):
+                return a
+        raise InputError(f"no account {want!r} ({where}); see `etrade accounts list`")
+    if len(accounts) == 1:
+        return accounts[0]
+    ids = ", ".join(a.account_id for a in accounts) or "none"
+    raise InputError(f"choose an account with {where} (accounts: {ids})")

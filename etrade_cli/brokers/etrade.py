@@ -231,14 +231,7 @@ class EtradeBroker:
         return order_state(match, client_order_id) if match else None
 
     def _by_fingerprint(self, row: OrderRow, recent: list[Order]) -> Order | None:
-        owned = {
-            r[0]
-            for r in self.store.query(
-                "SELECT broker_order_id FROM orders WHERE broker = 'etrade' AND account = ? AND "
-                "broker_order_id IS NOT NULL",
-                self.account,
-            )
-        }
+        owned = self.store.broker_order_ids(self.name, self.account)
         since = (dt.datetime.fromisoformat(row.created_at) - dt.timedelta(seconds=60)).isoformat()
         for o in recent:
             if (

@@ -112,6 +112,13 @@ def root(
     db: Path = typer.Option(  # noqa: B008
         None, "--db", help="Position book (SQLite) to use instead of [paths] db.", dir_okay=False
     ),
+    broker: str = typer.Option(
+        None,
+        "--broker",
+        "-b",
+        help="Broker for every command: paper, etrade, alpaca, schwab or ibkr (default: "
+        "[broker] name; accounts, quote, order and auth default to etrade).",
+    ),
     debug: bool = typer.Option(
         False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
     ),
@@ -121,7 +128,7 @@ def root(
 ) -> None:
     """Global options."""
     st = state(ctx)
-    st.config_path, st.db_path = config, db
+    st.config_path, st.db_path, st.broker = config, db, broker
     if debug:
         _debug_logging()
 

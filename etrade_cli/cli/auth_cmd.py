@@ -9,7 +9,13 @@ import typer
 
 from .common import JSON_OPT, emit_json, err, out, state
 
-auth_app = typer.Typer(help="Log in to E*TRADE and manage the access token.", no_args_is_help=True)
+auth_app = typer.Typer(
+    help="Log in to E*TRADE (or Schwab with --broker schwab) and manage the token.",
+    no_args_is_help=True,
+)
+BROKER_OPT = typer.Option(
+    None, "--broker", "-b", help="etrade (default) or schwab (IBKR logs in through its gateway)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,14 +36,23 @@ def login(
     open_browser: bool = typer.Option(
         False, "--open", help="Open the authorize page in a browser."
     ),
+    broker: str = BROKER_OPT,
+    manual: bool = typer.Option(
+        False, "--manual", help="Schwab: paste the redirected URL instead of the local callback."
+    ),
 ) -> None:
     """Get a request token, show the authorize URL, read the verifier, store the access token.
 
     The verifier is read from the prompt, or from standard input when it is piped
-    (`echo CODE | etrade auth login`).
+    (`echo CODE | etrade auth login`). With `--broker schwab`: schwab-py's login flow (a local
+    HTTPS callback at `[schwab] callback_url`), or with `--manual` (or without a browser) its
+    manual flow.
     """
     from ..etrade.auth import LoginFlow, token_store
 
+    if _auth_broker(ctx, broker) == "schwab":
+        _schwab_login(ctx, manual)
+        return
     cfg = state(ctx).config()
     flow = LoginFlow(cfg.etrade)
     url = flow.start()
@@ -67,13 +82,17 @@ def _expiry_text(tokens: Any) -> str:
 
 
 @auth_app.command("status")
-def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+def status(ctx: typer.Context, as_json: bool = JSON_OPT, broker: str = BROKER_OPT) -> None:
     """Say whether the token is valid, inactive (idle 2 h: renewable) or expired.
 
-    Exit code 0 when usable (valid or inactive), 4 when missing or expired.
+    Exit code 0 when usable (valid or inactive), 4 when missing or expired. With `--broker
+    schwab`: the refresh token's age and the day it dies (7 days after login).
     """
     from ..etrade.auth import ET, token_store, utc_now
 
+    if _auth_broker(ctx, broker) == "schwab":
+        _schwab_status(ctx, as_json)
+        return
     cfg = state(ctx).config()
     tokens = token_store(cfg.etrade).load()
     now = utc_now()
@@ -127,15 +146,23 @@ def check(
         "(default: through the end of the next buy window on an NYSE session).",
     ),
     as_json: bool = JSON_OPT,
+    broker: str = BROKER_OPT,
 ) -> None:
     """Will the token be valid for the next trading window? For a pre-open cron job.
 
     Exit 0 when it will (nothing is sent), 4 when it is missing, expired or expires first;
     with --notify the reminder ("log in before 15:00 ET: run `etrade auth login`") is sent,
-    at most once a day.
+    at most once a day. With `--broker schwab`: exit 4 from day 6 of the refresh token's 7
+    (log in again before it dies); no reminder is sent for Schwab yet.
     """
     from ..etrade.auth import utc_now
     from ..notify.reminder import check_token, parse_duration
+
+    if _auth_broker(ctx, broker) == "schwab":
+        if notify:
+            err.print("warning: --notify sends E*TRADE reminders only", markup=False)
+        _schwab_status(ctx, as_json, fail_when_expiring=True)
+        return
 
     cfg = state(ctx).config()
     horizon = parse_duration(within) if within is not None else None
@@ -199,9 +226,94 @@ def revoke(ctx: typer.Context) -> None:
 
 
 @auth_app.command("logout")
-def logout(ctx: typer.Context) -> None:
-    """Forget the stored token locally (no request to E*TRADE)."""
+def logout(ctx: typer.Context, broker: str = BROKER_OPT) -> None:
+    """Forget the stored token locally (no request to the broker)."""
     from ..etrade.auth import token_store
+
+    if _auth_broker(ctx, broker) == "schwab":
+        from ..brokers.schwab_auth import token_store as schwab_store
+
+        gone = schwab_store(state(ctx).config().schwab).delete()
+        err.print("Schwab token removed." if gone else "No stored Schwab token.", markup=False)
+        return
 
     removed = token_store(state(ctx).config().etrade).delete()
     err.print("Token removed." if removed else "No stored token.", markup=False)
+
+
+# --- Schwab --------------------------------------------------------------------------------------
+
+
+def _auth_broker(ctx: typer.Context, broker: str | None) -> str:
+    """etrade or schwab; other brokers have no login here (one-line error, exit 2)."""
+    from ..errors import UsageError
+    from ..services import command_broker
+
+    name = command_broker(state(ctx).broker, broker)
+    if name == "ibkr":
+        raise UsageError(
+            "IBKR logs in through TWS or IB Gateway (weekly 2FA there); nothing to do here: "
+            "check it with `etrade --broker ibkr accounts list`"
+        )
+    if name not in ("etrade", "schwab"):
+        raise UsageError(f"`etrade auth` manages E*TRADE and Schwab logins, not {name}")
+    return name
+
+
+def _schwab_login(ctx: typer.Context, manual: bool) -> None:
+    from ..brokers.schwab_auth import login, token_store
+
+    cfg = state(ctx).config().schwab
+    store = token_store(cfg)
+    login(cfg, manual, lambda m: err.print(m, markup=False), store)
+    info = store.info()
+    dies = f" The refresh token dies on {info.dies_at:%Y-%m-%d %H:%M} UTC." if info else ""
+    err.print(f"Logged in to Schwab; token saved to {store.path}.{dies}", markup=False)
+
+
+def _schwab_status(ctx: typer.Context, as_json: bool, fail_when_expiring: bool = False) -> None:
+    """Exit 0 while the refresh token lives (warning from day 6), 4 when missing or dead (and
+    from day 6 with `fail_when_expiring`, for `auth check`)."""
+    from ..brokers.schwab_auth import LOGIN_HINT, SchwabTokenStore
+
+    cfg = state(ctx).config().schwab
+    if not cfg.app_key or not cfg.app_secret:
+        doc: dict[str, Any] = {"status": "missing", "broker": "schwab"}
+        text = (
+            "not logged in to Schwab: set SCHWAB_APP_KEY and SCHWAB_APP_SECRET (or [schwab] "
+            f"app_key/app_secret), then {LOGIN_HINT}"
+        )
+    else:
+        info = SchwabTokenStore(cfg.app_key).info()
+        if info is None:
+            doc, text = (
+                {"status": "missing", "broker": "schwab"},
+                f"not logged in to Schwab; {LOGIN_HINT}",
+            )
+        else:
+            days = info.age.total_seconds() / 86400
+            doc = {
+                "status": info.status,
+                "broker": "schwab",
+                "created_at": info.created_at.isoformat(),
+                "age_days": round(days, 2),
+                "dies_at": info.dies_at.isoformat(),
+            }
+            hint = {
+                "valid": "",
+                "expiring": f"; log in again before then: {LOGIN_HINT}",
+                "expired": f"; {LOGIN_HINT}",
+            }[info.status]
+            text = (
+                f"{info.status}: refresh token {days:.1f} days old, dies on "
+                f"{info.dies_at:%Y-%m-%d %H:%M} UTC ({info.dies_at.astimezone():%Y-%m-%d %H:%M %Z}"
+                f" local){hint}"
+            )
+    if as_json:
+        emit_json(doc)
+    else:
+        out.print(text, markup=False, soft_wrap=True)
+    if doc["status"] in ("missing", "expired") or (
+        fail_when_expiring and doc["status"] == "expiring"
+    ):
+        raise typer.Exit(4)

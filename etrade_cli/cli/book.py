@@ -39,7 +39,7 @@ def _book(ctx: typer.Context, broker: str | None) -> tuple[Any, Any, Any, Any]:
 
     cfg = state(ctx).config()
     store = open_store(cfg)
-    b = make_broker(cfg, store, broker)
+    b = make_broker(cfg, store, broker or state(ctx).broker)
     symbols = sorted({p.symbol for p in store.positions(b.name, b.account, ("open", "pending"))})
     bars, _ = bar_provider(cfg).get(symbols)
     market = MarketView.from_bars(bars, make_strategy(cfg))

@@ -42,6 +42,7 @@ class State:
 
     config_path: Path | None = None
     db_path: Path | None = None
+    broker: str | None = None  # the global --broker (a command's own --broker wins)
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:

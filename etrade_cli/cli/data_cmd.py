@@ -97,14 +97,24 @@ def fetch(
         help="Symbols (default: the watchlist "  # noqa: B008
         "minus exclusions).",
     ),
+    source: str = typer.Option(
+        None,
+        "--source",
+        help="alpaca, schwab or ibkr (default: [data] source when it is one of them, else "
+        "alpaca).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Fill the cache from Alpaca: only the days it does not cover yet."""
-    from ..services import alpaca_provider
+    """Fill the cache from Alpaca (or Schwab, IBKR): only the days it does not cover yet."""
+    from ..errors import UsageError
+    from ..registry import bar_sources
 
     cfg = state(ctx).config()
     wanted = _symbols(ctx, symbols)
-    provider = alpaca_provider(cfg)
+    name = source or (cfg.data.source if cfg.data.source != "csv" else "alpaca")
+    provider = bar_sources.get(name).factory(cfg)
+    if not hasattr(provider, "refresh"):
+        raise UsageError(f"bar source {name!r} does not fill the bar cache")
     try:
         stored = provider.refresh(wanted)
         missing = [c.symbol for c in provider.cache.status(wanted) if not c.bars]
@@ -122,7 +132,7 @@ def fetch(
         return
     out.print(
         f"{stored} bars stored for {len(wanted)} symbols through {doc['through']} "
-        f"({provider.requests} request(s) to Alpaca).",
+        f"({provider.requests} request(s) to {provider.source.name}).",
         markup=False,
     )
     if missing:

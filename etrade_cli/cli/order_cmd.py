@@ -75,9 +75,26 @@ SESSION_OPT = typer.Option("REGULAR", "--session", help="marketSession: REGULAR 
 
 
 def _broker(ctx: typer.Context, account: str | None) -> tuple[Any, Any, Any]:
+    """(config, store, broker): E*TRADE, or the global --broker through its registry factory."""
     from ..brokers.etrade import EtradeBroker
-    from ..services import etrade_client, open_store, resolve_account
+    from ..services import (
+        command_broker,
+        etrade_client,
+        make_broker,
+        open_store,
+        resolve_account,
+        with_account,
+    )
 
+    name = command_broker(state(ctx).broker)
+    if name != "etrade":
+        cfg = with_account(state(ctx).config(), name, account)
+        store = open_store(cfg)
+        try:
+            return cfg, store, make_broker(cfg, store, name)
+        except BaseException:
+            store.close()
+            raise
     cfg = state(ctx).config()
     client = etrade_client(cfg, warn=lambda m: err.print(f"warning: {m}", markup=False))
     acct = resolve_account(client, cfg, account)
@@ -164,17 +181,18 @@ def place(
     live: bool = typer.Option(
         False,
         "--live",
-        help="Allow a production order (also needs [etrade] allow_live_orders = true).",
+        help="Allow a real-money order (also needs allow_live_orders = true in the broker's "
+        "section; Schwab orders are always live).",
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Journal, preview, confirm, then place with the same clientOrderId."""
     from ..errors import InputError
-    from ..manual import check_live_guard, place_manual
+    from ..manual import place_manual
 
     o = _order(symbol, action, quantity, price_type, limit, stop, term, session)
     cfg = state(ctx).config()
-    check_live_guard(cfg, live)
+    _live_guard(ctx, cfg, live)
     if not yes and not sys.stdin.isatty():
         raise InputError("no terminal to confirm on: pass --yes to place without asking")
     _cfg, store, broker = _broker(ctx, account)
@@ -266,10 +284,13 @@ def list_orders(
     fmt = output_format(as_json, as_csv)
     _cfg, store, broker = _broker(ctx, account)
     try:
-        orders = broker.client.list_orders(broker.account, status.upper() if status else None)
+        if broker.name == "etrade":
+            orders = broker.client.list_orders(broker.account, status.upper() if status else None)
+            rows = [{k: asdict(o)[k] for k in ORDER_COLUMNS} for o in orders]
+        else:  # other brokers: the orders still working
+            rows = [_state_row(o) for o in broker.open_orders()]
     finally:
         store.close()
-    rows = [{k: asdict(o)[k] for k in ORDER_COLUMNS} for o in orders]
     if fmt is Format.json:
         emit_json(rows)
     elif fmt is Format.csv:
@@ -324,7 +345,10 @@ def status(
         raise InputError("give an orderId or --client-order-id (one of them)")
     _cfg, store, broker = _broker(ctx, account)
     try:
-        if order_id:
+        if order_id and broker.name != "etrade":
+            found = [o for o in broker.open_orders() if o.broker_order_id == order_id]
+            doc = asdict(found[0]) if found else None
+        elif order_id:
             o = broker.client.order_details(broker.account, order_id)
             doc = {k: asdict(o)[k] for k in ORDER_COLUMNS} if o else None
         else:
@@ -339,3 +363,32 @@ def status(
     else:
         for k, v in doc.items():
             out.print(f"{k}: {'' if v is None else v}", markup=False)
+
+
+def _live_guard(ctx: typer.Context, cfg: Any, live: bool) -> None:
+    """E*TRADE's production guard, or the registry's for the global --broker."""
+    from .. import registry
+    from ..manual import check_live_guard
+    from ..services import command_broker
+
+    name = command_broker(state(ctx).broker)
+    if name == "etrade":
+        check_live_guard(cfg, live)
+    else:
+        registry.check_live_guard(cfg, registry.brokers.get(name), live)
+
+
+def _state_row(o: Any) -> dict[str, Any]:
+    """An `OrderState` in the `order list` columns."""
+    row: dict[str, Any] = dict.fromkeys(ORDER_COLUMNS)
+    row.update(
+        order_id=o.broker_order_id,
+        status=o.status,
+        symbol=o.symbol,
+        action=o.side,
+        ordered_qty=float(o.quantity),
+        filled_qty=float(o.filled_qty),
+        avg_price=o.avg_fill_price,
+        price_type="",
+    )
+    return row

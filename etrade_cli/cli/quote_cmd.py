@@ -38,7 +38,7 @@ def quote_cmd(
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
-    """Quote symbols from E*TRADE (one request per 50 symbols).
+    """Quote symbols from E*TRADE (one request per 50 symbols), or from the global --broker.
 
     Invalid symbols are reported on stderr, one line each, and make the exit code 1; the valid
     ones still print.
@@ -54,6 +54,12 @@ def quote_cmd(
     wanted = parse_symbols(tokens)
     if not wanted:
         raise InputError("no symbols given")
+    from ..services import command_broker
+
+    name = command_broker(state(ctx).broker)
+    if name != "etrade":
+        _generic_quotes(ctx, name, wanted, fields, fmt)
+        return
     cols = [
         f.strip()
         for f in (fields or "symbol,last,change,change_pct,bid,ask,volume,time_utc").split(",")
@@ -98,3 +104,56 @@ def quote_cmd(
         out.print(t)
     if invalid:
         raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")
+
+
+GENERIC_FIELDS = ("symbol", "last", "open", "high", "low", "volume", "time_utc")
+
+
+def _generic_quotes(
+    ctx: typer.Context, name: str, wanted: list[str], fields: str | None, fmt: Format
+) -> None:
+    """Quotes through a registered broker's `quotes()` (Schwab `get_quotes`, IB `reqTickers`)."""
+    from rich.table import Table
+
+    from ..errors import InputError
+    from ..services import make_broker, open_store
+
+    cols = [f.strip() for f in (fields or ",".join(GENERIC_FIELDS)).split(",") if f.strip()]
+    if bad := [c for c in cols if c not in GENERIC_FIELDS]:
+        raise InputError(
+            f"unknown field(s) {', '.join(bad)}; choose from {', '.join(GENERIC_FIELDS)}"
+        )
+    cfg = state(ctx).config()
+    store = open_store(cfg)
+    try:
+        quotes = make_broker(cfg, store, name).quotes(wanted)
+    finally:
+        store.close()
+    rows = []
+    for s in wanted:
+        if s not in quotes:
+            err.print(f"{s}: no quote returned", markup=False)
+            continue
+        q = quotes[s]
+        full = {"symbol": s, "last": q.last, "time_utc": q.time, **q.extra}
+        rows.append({c: full.get(c) for c in cols})
+    if fmt is Format.json:
+        emit_json(rows)
+    elif fmt is Format.csv:
+        emit_csv(rows, cols)
+    elif rows:
+        t = Table(title=f"Quotes ({name})", title_justify="left")
+        for c in cols:
+            t.add_column(c, justify="left" if c in ("symbol", "time_utc") else "right")
+        for r in rows:
+            t.add_row(
+                *(
+                    ""
+                    if r[c] is None
+                    else (f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]))
+                    for c in cols
+                )
+            )
+        out.print(t)
+    if missing := [s for s in wanted if s not in quotes]:
+        raise InputError(f"no quote for {len(missing)} symbol(s): {', '.join(missing)}")

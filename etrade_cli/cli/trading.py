@@ -9,12 +9,16 @@ import typer
 from .common import JSON_OPT, emit_json, err, out, parse_date, state
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker: paper, etrade or alpaca (default from config)."
+    None,
+    "--broker",
+    "-b",
+    help="Broker: paper, etrade, alpaca, schwab or ibkr (default: the global --broker, then "
+    "[broker] name).",
 )
 LIVE_OPT = typer.Option(
     False,
     "--live",
-    help="Allow real-money orders (also needs allow_live_orders = true in [etrade] or [alpaca]).",
+    help="Allow real-money orders (also needs allow_live_orders = true in the broker's section).",
 )
 
 
@@ -24,15 +28,23 @@ def register(app: typer.Typer) -> None:
     app.command("run-loop")(run_loop_cmd)
 
 
-def _deps(ctx: typer.Context, broker: str | None, live: bool = False) -> Any:
+def _deps(ctx: typer.Context, broker: str | None, live: bool = False, dry_run: bool = False) -> Any:
+    """Engine dependencies for `broker`; the live guard applies unless nothing is sent."""
     from ..config import universe
     from ..registry import check_live_guard
     from ..services import broker_spec, engine_deps, make_broker, notifiers, open_store
 
-    cfg = state(ctx).config()
-    check_live_guard(cfg, broker_spec(cfg, broker), live)  # before anything is opened
+    st = state(ctx)
+    cfg = st.config()
+    name = broker or st.broker or cfg.broker.name
+    if not dry_run:  # nothing is sent in a dry run: it shows what a live run would send
+        check_live_guard(cfg, broker_spec(cfg, name), live)  # before anything is opened
     store = open_store(cfg)
-    deps = engine_deps(cfg, store, make_broker(cfg, store, broker), universe(cfg))
+    try:
+        deps = engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg))
+    except BaseException:
+        store.close()
+        raise
     deps.subscribers.extend(notifiers(cfg))
     return deps
 
@@ -64,7 +76,7 @@ def run_once_cmd(
     from ..engine import run_once
 
     day = parse_date(as_of, "--as-of")
-    deps = _deps(ctx, broker, live)
+    deps = _deps(ctx, broker, live, dry_run)
     try:
         res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
     finally:
@@ -113,7 +125,7 @@ def run_loop_cmd(
             last.append(event.summary())
 
     def cycle(_now: dt.datetime) -> str:
-        deps = _deps(ctx, broker, live)
+        deps = _deps(ctx, broker, live, dry_run)
         deps.subscribers.insert(0, heartbeat_line)
         try:
             run_once(deps, None, dry_run=dry_run, mode="run-loop")
