@@ -313,3 +313,87 @@ def test_a_crash_inside_a_change_ends_with_one_resting_stop(etrade, point):
     assert fake.orders[open_id]["stop"] == 88.27
     (live,) = deps(closes).store.resting_stops("etrade", P.KEY)
     assert (live.broker_order_id, live.status) == (str(open_id), "placed")
+
+
+# --- `etrade order change` and trailing stops ----------------------------------------------------
+
+
+def _resting_stop_at(fake: FakeEtrade, qty: int = 10, stop: float = 80.0) -> int:
+    o = P.preview_response("AAA", qty)["PreviewOrderResponse"]["Order"][0]
+    body = {"Order": [{**o, "priceType": "STOP", "orderTerm": "GOOD_UNTIL_CANCEL",
+                       "stopPrice": str(stop), "Instrument": [{**o["Instrument"][0],
+                                                               "orderAction": "SELL"}]}]}  # fmt: skip
+    return fake._new(body)
+
+
+def test_order_change_previews_places_and_journals_the_new_order_id(cli, etrade):
+    fake, _deps = etrade
+    fake.rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
+    old = _resting_stop_at(fake)
+    r = cli("order", "change", str(old), "--stop", "85", "-q", "8", "--yes", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    (new,) = fake.by(status="OPEN")
+    assert (doc["orderId"], doc["replaces_orderId"], doc["status"]) == (
+        str(new),
+        str(old),
+        "placed",
+    )
+    assert (fake.orders[new]["stop"], fake.orders[new]["qty"]) == (85.0, 8)
+    assert fake.orders[old]["status"] == "CANCELLED"
+    assert fake.calls == [
+        ("PUT", f"/{old}/change/preview.json"),
+        ("PUT", f"/{old}/change/place.json"),
+    ]
+    from etrade_cli.config import load_config
+
+    (row,) = Store(load_config().db_path).orders()
+    assert (row.purpose, row.broker_order_id, row.status) == ("MANUAL", str(new), "placed")
+
+
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (["--yes"], 1, "nothing to change"),
+        (["--stop", "-3", "--yes"], 1, "positive price"),
+        (["--stop", "85"], 1, "pass --yes"),
+    ],
+)
+def test_order_change_refuses_bad_input_in_one_line(cli, etrade, args, code, text):
+    fake, _deps = etrade
+    fake.rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
+    old = _resting_stop_at(fake)
+    r = cli("order", "change", str(old), *args)
+    assert r.exit_code == code and text in r.stderr and "Traceback" not in r.output
+    assert fake.calls == [] and fake.orders[old]["status"] == "OPEN"
+
+
+def test_order_change_of_an_executed_order_exits_6(cli, etrade):
+    fake, _deps = etrade
+    fake.rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
+    old = _resting_stop_at(fake)
+    fake.trigger(old, 80.0)
+    r = cli("order", "change", str(old), "--stop", "85", "--yes")
+    assert r.exit_code == 6 and "EXECUTED" in r.stderr and fake.calls == []
+
+
+def test_trailing_stop_percent_goes_in_stop_price_as_a_whole_number(cli, etrade):
+    fake, _deps = etrade
+    fake.rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
+    args = ("order", "preview", "AAA", "-q", "5", "--action", "SELL", "--type")
+    r = cli(*args, "TRAILING_STOP_PRCT", "--stop", "5", "--json")
+    assert r.exit_code == 0, r.output
+    sent = json.loads(fake.rs.calls[-1].request.body)["PreviewOrderRequest"]["Order"][0]
+    assert (sent["priceType"], sent["stopPrice"], sent["limitPrice"]) == (
+        "TRAILING_STOP_PRCT",
+        "5",
+        "",
+    )
+    r = cli(*args, "TRAILING_STOP_PRCT", "--stop", "5.5")
+    assert r.exit_code == 1 and "whole-number percent" in r.stderr
+    r = cli(*args, "TRAILING_STOP_CNST", "--stop", "1.25", "--json")
+    sent = json.loads(fake.rs.calls[-1].request.body)["PreviewOrderRequest"]["Order"][0]
+    assert r.exit_code == 0 and (sent["priceType"], sent["stopPrice"]) == (
+        "TRAILING_STOP_CNST",
+        "1.25",
+    )

@@ -24,6 +24,7 @@ Every step is journal-first. Fault-hook names are the order steps prefixed with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -217,22 +218,35 @@ def _change(
 
 def _change_at_broker(deps: Deps, old: OrderRow, new: OrderRow, day: str) -> None:
     """`broker.change(old orderId, new request)`; a lost reply is looked up, never re-sent."""
-    st, b = deps.store, deps.broker
+    change = deps.broker.change  # type: ignore[attr-defined]
+    change_journaled(deps, new, day, lambda: change(old.broker_order_id or "", _request(new)))
+
+
+def change_journaled(
+    deps: Deps, new: OrderRow, day: str, send: Callable[[], OrderState]
+) -> OrderRow:
+    """Send a journaled change (`new`, whose `replaces` names the journal row it changes, if
+    the tool knows it) with `send`, and record the outcome: a lost reply marks `new` unknown and
+    looks it up by `clientOrderId`, never re-sending; a refusal finalizes `new` and re-reads the
+    order it would have replaced. Returns `new`'s journal row afterwards."""
+    st = deps.store
     state: OrderState | None
     try:
-        state = b.change(old.broker_order_id or "", _request(new))  # type: ignore[attr-defined]
+        state = send()
     except TemporaryApiError as exc:
         with st.tx() as db:
             st.set_order(db, new.id, status="unknown", message=f"lost reply to a change: {exc}")
-        state = b.order_status(new.client_order_id)
+        state = deps.broker.order_status(new.client_order_id)
         if state is None:
-            return
+            return st.order_by_id(new.id)
     except OrderRejectedError as exc:
         _finalize_rejected(deps, new, str(exc))
-        refresh(deps, old, day)  # the refusal may be because it filled meanwhile
-        return
+        if new.replaces is not None:  # the refusal may be because it filled meanwhile
+            refresh(deps, st.order_by_id(new.replaces), day)
+        return st.order_by_id(new.id)
     deps.faults("after_place")
     record_replacement(deps, st.order_by_id(new.id), state, day)
+    return st.order_by_id(new.id)
 
 
 def record_replacement(deps: Deps, new: OrderRow, state: OrderState, day: str) -> None:
