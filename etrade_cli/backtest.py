@@ -44,11 +44,17 @@ class BacktestResult:
     curve: list[tuple[str, float, float]] = field(default_factory=list)
     db_path: str | None = None
     note: str = FILL_NOTE
+    #: with `[risk] protective_stop = "broker"`: how often the resting net fired and what it
+    #: cost or saved (see `protective_summary`); None (and absent from JSON) when off
+    protective: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the equity curve as a list of objects)."""
+        """JSON-ready form (the equity curve as a list of objects; `protective` only when the
+        resting stop was on)."""
         d = asdict(self)
         d["curve"] = [{"session": s, "equity": e, "cash": c} for s, e, c in self.curve]
+        if d["protective"] is None:
+            del d["protective"]
         return d
 
 
@@ -97,9 +103,42 @@ def run_backtest(
                 run_once(deps, session, mode="backtest")
                 if on_progress:
                     on_progress(i, len(sessions))
-            return _result(store, market, sessions, cash, db_path)
+            result = _result(store, market, sessions, cash, db_path)
+            if risk.protective_stop == "broker":
+                result.protective = protective_summary(store, market, risk.protective_stop_gap_pct)
+            return result
         finally:
             store.close()
+
+
+def protective_summary(store: Store, market: MarketView, gap_pct: float) -> dict[str, Any]:
+    """How the resting protective stop did in a backtest: `fired` exits (reason BROKER_STOP),
+    `shares`, `realized_usd`, and `vs_close_usd` = sum of (fill - that session's close) x
+    shares: positive when the net sold above the close the strategy would have seen at that
+    run (it saved money), negative when the close recovered (it cost money). `gap_pct` as
+    0.03 for 3 %. Each fill is listed under `exits` with its session and prices (USD)."""
+    exits = []
+    for sym, day, qty, price, pnl in store.exits_by_reason("paper", "paper", "BROKER_STOP"):
+        close = market.close(sym, np.datetime64(day))
+        exits.append(
+            {
+                "symbol": sym,
+                "session": day,
+                "shares": qty,
+                "fill": price,
+                "close": close,
+                "realized_usd": pnl,
+                "vs_close_usd": None if close is None else (price - close) * qty,
+            }
+        )
+    return {
+        "gap_pct": gap_pct,
+        "fired": len(exits),
+        "shares": sum(e["shares"] for e in exits),
+        "realized_usd": sum(e["realized_usd"] for e in exits),
+        "vs_close_usd": sum(e["vs_close_usd"] or 0.0 for e in exits),
+        "exits": exits,
+    }
 
 
 def _clear_previous_backtest(path: Path) -> None:

@@ -519,6 +519,18 @@ class Store:
                 (status, fill_price, commission, message, filled_session, order_id),
             )
 
+    def exits_by_reason(self, broker: str, account: str, reason: str) -> list[sqlite3.Row]:
+        """Exit fills of one reason (e.g. BROKER_STOP), oldest first: rows of (symbol,
+        session_date, quantity, price USD, realized_pnl USD)."""
+        return self.query(
+            "SELECT p.symbol, e.session_date, e.quantity, e.price, e.realized_pnl FROM "
+            "partial_exits e JOIN positions p ON p.id = e.position_id WHERE p.broker = ? AND "
+            "p.account = ? AND e.reason = ? ORDER BY e.id",
+            broker,
+            account,
+            reason,
+        )
+
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
         row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)

@@ -252,3 +252,34 @@ def test_a_crash_in_a_protective_step_ends_with_one_net_per_open_position(
     if scenario == "partial":
         (pos,) = again.store.positions("paper", "paper")
         assert (pos.remaining_qty, pos.targets_hit) == (7, 1)
+
+
+# --- backtests on the bundled sample -------------------------------------------------------------
+
+
+def test_backtest_with_the_net_off_is_todays_backtest(cli, hermetic):
+    today = cli("backtest", "--json")
+    (hermetic / "config.toml").write_text('[risk]\nprotective_stop = "off"\n')
+    off = cli("backtest", "--json")
+    assert today.exit_code == off.exit_code == 0
+    assert off.stdout == today.stdout and '"protective"' not in off.stdout
+
+
+def test_backtest_with_the_net_on_lists_broker_stop_exits_where_a_low_crossed_it(cli, hermetic):
+    import json
+
+    (hermetic / "config.toml").write_text(
+        "[strategy]\ninitial_stop_loss_pct = 0.05\n"
+        '[risk]\nprotective_stop = "broker"\nprotective_stop_gap_pct = 0.01\n'
+    )
+    r = cli("backtest", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    fired = [t for t in doc["trades"] if t["exit_reason"] == "BROKER_STOP"]
+    assert fired and doc["protective"]["fired"] == len(fired)
+    for t in fired:  # the net: 5 % strategy stop, 1 % below it, in cents (no gap on these bars)
+        assert t["exit_price"] == round(t["entry_price"] * 0.95 * 0.99, 2)
+    for e in doc["protective"]["exits"]:
+        assert e["vs_close_usd"] == pytest.approx((e["fill"] - e["close"]) * e["shares"])
+    text = cli("backtest")
+    assert "Resting stop (1.0% below the strategy stop): fired" in text.stdout

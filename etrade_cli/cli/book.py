@@ -55,7 +55,9 @@ def positions_cmd(
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
-    """The position book: open positions with stops, targets, sessions held and unrealized P&L."""
+    """The position book: open positions with stops, targets, sessions held and unrealized P&L,
+    and each position's resting stop at the broker (order id, level, status) when
+    [risk] protective_stop = "broker"."""
     from .. import views
     from ..engine import session_count
 
@@ -64,6 +66,7 @@ def positions_cmd(
     try:
         statuses = ("closed",) if closed else ("open", "pending")
         positions = store.positions(b.name, b.account, statuses)
+        stops = {p.id: s for p in positions if (s := store.resting_stop(p.id)) is not None}
     finally:
         store.close()
 
@@ -73,7 +76,7 @@ def positions_cmd(
     def held(p: Any) -> int | None:
         return session_count(market, p, session) if session is not None else None
 
-    rows = views.position_rows(positions, price, held)
+    rows = views.position_rows(positions, price, held, stops)
     if fmt is Format.json:
         emit_json({"session": str(session) if session is not None else None, "positions": rows})
     elif fmt is Format.csv:
