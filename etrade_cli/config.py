@@ -182,6 +182,15 @@ class PathsConfig:
     bars_db: str = ""
     watchlist: str = ""
     exclusionlist: str = ""
+    backtests_db: str = ""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """`[report]`: backtest and report statistics."""
+
+    #: buy-and-hold benchmark symbol; the equal-weight universe when the data lacks it
+    benchmark: str = "SPY"
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,7 @@ class Config:
     risk: RiskConfig = field(default_factory=RiskConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     source: Path | None = None
 
     @property
@@ -224,6 +234,13 @@ class Config:
         return (
             self.resolve(self.paths.bars_db) if self.paths.bars_db else home_dirs()[1] / "bars.db"
         )
+
+    @property
+    def backtests_db_path(self) -> Path:
+        """Stored backtest results: `[paths] backtests_db` or `<data dir>/backtests.db`."""
+        if self.paths.backtests_db:
+            return self.resolve(self.paths.backtests_db)
+        return home_dirs()[1] / "backtests.db"
 
     @property
     def watchlist_path(self) -> Path:
@@ -252,6 +269,7 @@ _SECTIONS: dict[str, type] = {
     "risk": RiskConfig,
     "notify": NotifyConfig,
     "paths": PathsConfig,
+    "report": ReportConfig,
 }
 
 

@@ -229,7 +229,27 @@ def m002_strategy_tag(db: sqlite3.Connection) -> None:
 m002_strategy_tag.rebuilds_tables = True  # type: ignore[attr-defined]
 
 
-def m003_resting_orders(db: sqlite3.Connection) -> None:
+def m003_backtest_results(db: sqlite3.Connection) -> None:
+    """Stored backtest results (`etrade backtest list/show`): parameters, data range,
+    statistics and trades as the JSON document the backtest printed."""
+    _script(
+        db,
+        """
+        CREATE TABLE backtest_results (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            start_date TEXT NOT NULL,
+            end_date TEXT NOT NULL,
+            symbols INTEGER NOT NULL,
+            trades INTEGER NOT NULL,
+            return_pct REAL,
+            document TEXT NOT NULL
+        )
+        """,
+    )
+
+
+def m004_resting_orders(db: sqlite3.Connection) -> None:
     """Resting orders (issue 16): `orders.replaces` links an order that changes another (E*TRADE
     cancels the old `orderId` and creates a new one; brokers without a change do cancel + new)
     to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
@@ -257,7 +277,8 @@ def m003_resting_orders(db: sqlite3.Connection) -> None:
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
     ("m002_strategy_tag", m002_strategy_tag),
-    ("m003_resting_orders", m003_resting_orders),
+    ("m003_backtest_results", m003_backtest_results),
+    ("m004_resting_orders", m004_resting_orders),
 ]
 
 #: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
@@ -731,3 +752,110 @@ class Store:
             account,
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value of the `meta` table (e.g. `kind = backtest`)."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @staticmethod
+    def kind_of(path: Path) -> str | None:
+        """The `meta.kind` of an existing database file read-only ("backtest" for a backtest's
+        book), or None (no such key, or not an SQLite database)."""
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            return None
+        return str(row[0]) if row else None
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def exit_fills(
+        self, broker: str, account: str, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every exit fill (`partial_exits`) of a broker account on or after `since`, oldest
+        first: position_id, symbol, kind (B1/B2), session_date, reason, quantity, price USD,
+        realized_pnl USD (after the exit order's commission)."""
+        rows = self.query(
+            "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
+            " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
+            " e.position_id WHERE p.broker = ? AND p.account = ? AND e.session_date >= ?"
+            " ORDER BY e.session_date, e.id",
+            broker,
+            account,
+            since or "",
+        )
+        return [dict(r) for r in rows]
+
+    def commissions_paid(self, broker: str, account: str, since: str | None = None) -> float:
+        """Commissions of every recorded fill of a broker account on or after `since`, USD."""
+        row = self.db.execute(
+            "SELECT coalesce(sum(f.commission), 0) FROM fills f JOIN orders o ON o.id = f.order_id"
+            " WHERE o.broker = ? AND o.account = ? AND f.session_date >= ?",
+            (broker, account, since or ""),
+        ).fetchone()
+        return float(row[0])
+
+    # -- stored backtest results ------------------------------------------------------------
+
+    def save_backtest_result(self, doc: dict[str, Any]) -> int:
+        """Keep a backtest's JSON document (see `backtest.BacktestResult.to_dict`); its id."""
+        stats = doc.get("stats") or {}
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO backtest_results (created_at, start_date, end_date, symbols, trades,"
+                " return_pct, document) VALUES (?,?,?,?,?,?,?)",
+                (
+                    utcnow(),
+                    doc["start"],
+                    doc["end"],
+                    doc["symbols"],
+                    stats.get("trades") or 0,
+                    stats.get("return_pct"),
+                    json.dumps(doc),
+                ),
+            )
+        return int(cur.lastrowid or 0)
+
+    def backtest_results(self) -> list[dict[str, Any]]:
+        """Stored backtests, newest first: id, created_at (UTC), start_date, end_date, symbols,
+        trades, return_pct (percent)."""
+        rows = self.query(
+            "SELECT id, created_at, start_date, end_date, symbols, trades, return_pct"
+            " FROM backtest_results ORDER BY id DESC"
+        )
+        return [dict(r) for r in rows]
+
+    def backtest_result(self, result_id: int | None = None) -> dict[str, Any] | None:
+        """The stored document of backtest `result_id` (the latest if None), or None."""
+        if result_id is None:
+            row = self.db.execute(
+                "SELECT id, document FROM backtest_results ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT id, document FROM backtest_results WHERE id = ?", (result_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return {**json.loads(row[1]), "id": row[0]}
+
+    def symbol_history(self, symbol: str) -> tuple[list[Position], list[dict[str, Any]]]:
+        """Filled positions in `symbol` (any broker account, oldest first) and their exit fills
+        (rows shaped as `exit_fills`), for charts."""
+        rows = self.query(
+            "SELECT * FROM positions WHERE symbol = ? AND entry_date IS NOT NULL"
+            " ORDER BY entry_date, id",
+            symbol,
+        )
+        fills = self.query(
+            "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
+            " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
+            " e.position_id WHERE p.symbol = ? ORDER BY e.session_date, e.id",
+            symbol,
+        )
+        return [Position(**dict(r)) for r in rows], [dict(r) for r in fills]

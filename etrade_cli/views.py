@@ -5,7 +5,6 @@ Only presentation: every number shown here was computed elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
@@ -395,52 +394,25 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:+.2f} %"
 
 
-def stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
-    """Trade statistics, one column per group (all, B1, B2)."""
-    t = table(title)
-    t.add_column("")
-    for name in stats:
-        t.add_column(name, justify="right")
-    fields: list[tuple[str, str, Callable[[Any], str]]] = [
-        ("trades", "Trades", str),
-        ("wins", "Wins", str),
-        ("losses", "Losses", str),
-        ("win_rate_pct", "Win rate", lambda v: "" if v is None else f"{v:.1f} %"),
-        ("avg_win", "Avg win USD", _money),
-        ("avg_loss", "Avg loss USD", _money),
-        ("profit_factor", "Profit factor", lambda v: "" if v is None else f"{v:.2f}"),
-        ("realized", "Realized USD", lambda v: _money(v, signed=True)),
-    ]
-    for key, label, fmt in fields:
-        t.add_row(label, *(fmt(s[key]) for s in stats.values()))
-    return fit(t)
+def report_title(doc: dict[str, Any], broker: str) -> str:
+    """The headline of a report chart: window, return, max drawdown, trades."""
+    from .stats import fmt
 
-
-def performance_table(perf: dict[str, Any] | None) -> Table | None:
-    """Equity-curve statistics as a two-column table."""
-    if not perf:
-        return None
-    t = table("Performance", show_header=False)
-    t.add_column("")
-    t.add_column("", justify="right")
-    t.add_row("Start equity", f"{_money(perf['start_equity'])} USD")
-    t.add_row("End equity", f"{_money(perf['end_equity'])} USD")
-    t.add_row("Total return", _pct(perf["total_return_pct"]))
-    t.add_row("CAGR", _pct(perf["cagr_pct"]))
-    t.add_row(
-        "Max drawdown", f"{_pct(perf['max_drawdown_pct'])} ({_money(perf['max_drawdown_usd'])} USD)"
+    s = doc["stats"] or {}
+    window = f"since {doc['since']}" if doc["since"] else "all sessions"
+    return (
+        f"etrade-cli {broker} account, {window}: return {fmt(s.get('return_pct'), 'pct')}, "
+        f"max drawdown {fmt(s.get('max_drawdown_pct'), 'pct')}, "
+        f"{s.get('trades', 0)} closed trade(s)"
     )
-    t.add_row(
-        "Sharpe (daily, annualized)", "" if perf["sharpe"] is None else f"{perf['sharpe']:.2f}"
-    )
-    t.add_row("Exposure", f"{perf['exposure_pct']:.1f} %")
-    t.add_row("Sessions", str(perf["sessions"]))
-    return fit(t)
 
 
 def report_renderables(doc: dict[str, Any]) -> list[Any]:
-    """`etrade report` for people: totals, by month, by exit reason, stats, performance."""
+    """`etrade report` for people: totals, P&L by period, every statistic of the window, trades
+    by B1/B2, by exit reason and by symbol, the trade list with its exit fills."""
     from rich.text import Text
+
+    from .stats import fmt
 
     out: list[Any] = [
         Text(
@@ -450,75 +422,227 @@ def report_renderables(doc: dict[str, Any]) -> list[Any]:
             style="bold",
         )
     ]
-    for key, title, label in (
-        ("by_month", "Realized P&L by month", "Month"),
-        ("by_day", "Realized P&L by day", "Session"),
-    ):
-        if doc[key]:
-            t = table(title)
-            t.add_column(label)
-            t.add_column("USD", justify="right")
-            for when, v in doc[key].items():
-                t.add_row(when, _money(v, True))
-            out.append(fit(t))
-    if doc["by_exit_reason"]:
-        t = table("By exit reason")
-        for c in ("Reason", "Exits", "Shares", "Realized USD"):
-            t.add_column(c, justify="left" if c == "Reason" else "right")
-        for reason, agg in doc["by_exit_reason"].items():
+    if doc["periods"]:
+        t = table(f"By {doc['breakdown']}")
+        for c in (doc["breakdown"].capitalize(), "Realized USD", "Equity USD", "Return"):
+            t.add_column(c, justify="left" if c == doc["breakdown"].capitalize() else "right")
+        for p in doc["periods"]:
             t.add_row(
-                reason,
-                str(int(agg["exits"])),
-                str(int(agg["shares"])),
-                _money(agg["realized"], True),
+                p["period"],
+                fmt(p["realized_usd"], "usd"),
+                fmt(p["equity_end"], "usd"),
+                fmt(p["return_pct"], "pct"),
             )
         out.append(fit(t))
-    out.append(stats_table("Trades", {"All": doc["trades"], **doc["by_type"]}))
-    perf = performance_table(doc["performance"])
-    if perf is not None:
-        out.append(perf)
+    if doc["stats"]:
+        s = doc["stats"]
+        out.append(
+            stats_lines_table("Statistics", {**s, "profit_factor": _inf(s["profit_factor"])})
+        )
+    groups = {"All": doc["trades_stats"], **doc["by_type"]}
+    out.append(group_table("Trades by type", {k: _infs(v) for k, v in groups.items()}))
+    if doc["by_exit_reason"]:
+        out.append(exit_reason_table(doc["by_exit_reason"]))
+    if doc["by_symbol"]:
+        out.append(symbol_table(doc["by_symbol"]))
+    if doc["trades"]:
+        out.append(trade_list_table(doc["trades"]))
     return out
 
 
-def backtest_renderables(res: Any) -> list[Any]:
-    """`etrade backtest` for people: summary, statistics, the trade list, the fill note."""
+def stats_lines_table(title: str, stats: dict[str, Any]) -> Table:
+    """Every statistic of `stats.STAT_LINES`, one line each ("—" when undefined)."""
+    from .stats import STAT_LINES, fmt
+
+    t = table(title, show_header=False)
+    t.add_column("Metric")
+    t.add_column("Value", justify="right", no_wrap=True)
+    for key, label, kind in STAT_LINES:
+        if key in stats:
+            t.add_row(label, fmt(stats[key], kind))
+    return t
+
+
+#: (key, label, kind) of the grouped trade statistics (by type, by symbol)
+GROUP_LINES = [
+    ("trades", "Trades", "int"),
+    ("win_rate_pct", "Win rate", "pct"),
+    ("avg_trade_pct", "Avg trade", "pct"),
+    ("best_trade_pct", "Best trade", "pct"),
+    ("worst_trade_pct", "Worst trade", "pct"),
+    ("avg_trade_days", "Avg duration", "days"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("expectancy_usd", "Expectancy USD", "usd"),
+    ("sqn", "SQN", "ratio"),
+    ("kelly", "Kelly", "ratio"),
+    ("realized_usd", "Realized USD", "usd"),
+]
+
+
+def group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
+    """Trade statistics with one column per group (All, B1, B2)."""
+    from .stats import fmt
+
+    t = table(title)
+    t.add_column("")
+    for name in groups:
+        t.add_column(name, justify="right")
+    for key, label, kind in GROUP_LINES:
+        t.add_row(label, *(fmt(g.get(key), kind) for g in groups.values()))
+    return fit(t)
+
+
+def exit_reason_table(by_reason: dict[str, dict[str, Any]]) -> Table:
+    """Exit fills by reason: exits, shares, win rate, average, profit factor, realized."""
+    from .stats import fmt
+
+    t = table("By exit reason")
+    cols = ("Reason", "Exits", "Shares", "Win rate", "Avg USD", "PF", "Realized USD")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "Reason" else "right")
+    for reason, g in by_reason.items():
+        t.add_row(
+            reason,
+            fmt(g["exits"], "int"),
+            fmt(g["shares"], "int"),
+            fmt(g["win_rate_pct"], "pct"),
+            fmt(g["avg_usd"], "usd"),
+            fmt(_inf(g["profit_factor"]), "ratio"),
+            fmt(g["realized_usd"], "usd"),
+        )
+    return fit(t)
+
+
+def _inf(v: Any) -> Any:
+    """JSON's "inf" back to a float for `stats.fmt`."""
+    return float(v) if v in ("inf", "-inf") else v
+
+
+def symbol_table(by_symbol: dict[str, dict[str, Any]]) -> Table:
+    """Per-symbol trade statistics."""
+    from .stats import fmt
+
+    t = table("By symbol")
+    for c in ("Symbol", "Trades", "Win rate", "Avg trade", "PF", "Realized USD"):
+        t.add_column(c, justify="left" if c == "Symbol" else "right")
+    for sym, g in by_symbol.items():
+        t.add_row(
+            sym,
+            fmt(g["trades"], "int"),
+            fmt(g["win_rate_pct"], "pct"),
+            fmt(g["avg_trade_pct"], "pct"),
+            fmt(_inf(g["profit_factor"]), "ratio"),
+            fmt(g["realized_usd"], "usd"),
+        )
+    return fit(t)
+
+
+#: one CSV row per exit fill (an open trade without fills: one row, reason "open")
+FILL_COLUMNS = [
+    "symbol", "type", "entry_date", "entry_price", "shares", "fill_date", "reason",
+    "fill_shares", "fill_price", "fill_pnl_usd", "trade_pnl_usd", "trade_return_pct", "status",
+]  # fmt: skip
+
+
+def fill_rows(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flat rows of the trade list: every exit fill with its trade's entry and total."""
+    rows = []
+    for t in trades:
+        base = {
+            "symbol": t["symbol"],
+            "type": t["type"],
+            "entry_date": t["entry_date"],
+            "entry_price": t["entry_price"],
+            "shares": t["shares"],
+            "trade_pnl_usd": t["pnl"],
+            "trade_return_pct": t["return_pct"],
+            "status": t["status"],
+        }
+        for f in t["fills"]:
+            rows.append(
+                {
+                    **base,
+                    "fill_date": f["date"],
+                    "reason": f["reason"],
+                    "fill_shares": f["shares"],
+                    "fill_price": f["price"],
+                    "fill_pnl_usd": f["pnl"],
+                }
+            )
+        if t["status"] == "open":
+            rows.append({**base, "reason": "open", "fill_shares": t["remaining"],
+                         "fill_price": t["mark"], "fill_pnl_usd": t["unrealized"]})  # fmt: skip
+    return rows
+
+
+def trade_list_table(trades: list[dict[str, Any]]) -> Table:
+    """The trade list: a BUY row per trade, one row per exit fill, then the trade's total."""
+    t = table("Trade list")
+    for c in ("Symbol", "Type", "Date", "Event", "Shares", "Price", "P&L USD"):
+        t.add_column(c, justify="right" if c in ("Shares", "Price", "P&L USD") else "left")
+    for tr in trades:
+        t.add_row(
+            tr["symbol"], tr["type"], tr["entry_date"], "BUY", str(tr["shares"]),
+            _price(tr["entry_price"]), "",
+        )  # fmt: skip
+        for f in tr["fills"]:
+            t.add_row("", "", f["date"], f["reason"], str(f["shares"]), _price(f["price"]),
+                      _money(f["pnl"], signed=True))  # fmt: skip
+        if tr["status"] == "open":
+            t.add_row("", "", "", "open (MTM)", str(tr["remaining"]), _price(tr["mark"]),
+                      _money(tr["unrealized"], signed=True))  # fmt: skip
+        pct = tr["return_pct"]
+        t.add_row(
+            "", "", "", "[bold]total[/]", "", "" if pct is None else f"{pct:+.2f} %",
+            f"[bold]{_money(tr['pnl'], signed=True)}[/]",
+        )  # fmt: skip
+    return fit(t)
+
+
+def _price(v: float | None) -> str:
+    return "" if v is None else f"{v:,.2f}"
+
+
+def backtest_title(doc: dict[str, Any]) -> str:
+    """The headline of a backtest: window, return vs buy-and-hold, max drawdown, trades."""
+    from .stats import fmt
+
+    s = doc["stats"]
+    return (
+        f"Backtest {doc['start']} .. {doc['end']}: return {fmt(s['return_pct'], 'pct')} vs "
+        f"{doc['benchmark']} {fmt(s['buy_hold_return_pct'], 'pct')}, max drawdown "
+        f"{fmt(s['max_drawdown_pct'], 'pct')}, {s['trades']} closed trade(s)"
+    )
+
+
+def backtest_renderables(doc: dict[str, Any]) -> list[Any]:
+    """`etrade backtest` for people (from its JSON document): the headline, the warm-up, every
+    statistic, trades by B1/B2, by exit reason and by symbol, the trade list, the fill note."""
     from rich.text import Text
 
+    s = doc["stats"]
     out: list[Any] = [
         Text(
-            f"Backtest {res.start} .. {res.end}: {res.sessions} sessions, "
-            f"{res.symbols} symbols, starting cash {_money(res.starting_cash)} USD",
+            f"Backtest {doc['start']} .. {doc['end']}"
+            + (f" (#{doc['id']})" if doc.get("id") else "")
+            + f": {doc['sessions']} sessions, {doc['symbols']} symbols, starting cash "
+            f"{_money(doc['starting_cash'])} USD, benchmark {doc['benchmark']}",
             style="bold",
-        )
+        ),
+        Text(doc["warmup"]["summary"], style="dim"),
+        stats_lines_table("Statistics", {**s, "profit_factor": _inf(s["profit_factor"])}),
     ]
-    perf = performance_table(asdict_safe(res.performance))
-    if perf is not None:
-        out.append(perf)
-    out.append(stats_table("Trades", {"All": asdict_safe(res.stats)}))
-    if res.trades:
-        t = table("Trade list")
-        for c in (*TRADE_COLUMNS, "P&L USD"):
-            t.add_column(
-                c, justify="right" if c in ("Entry", "Shares", "Exit", "P&L USD") else "left"
-            )
-        for tr in res.trades:
-            open_ = tr["status"] == "open"
-            pnl = tr["realized"] + (tr["unrealized"] or 0.0)
-            t.add_row(
-                tr["symbol"],
-                tr["type"],
-                tr["entry_date"] or "",
-                _money(tr["entry_price"]),
-                str(tr["shares"]),
-                "open" if open_ else tr["exit_date"] or "",
-                _money(tr["mark"] if open_ else tr["exit_price"]),
-                "MTM" if open_ else tr["exit_reason"] or "",
-                _money(pnl, signed=True),
-            )
-        out.append(fit(t))
-    if res.protective is not None:
-        out.append(_protective_text(res.protective))
-    out.append(Text(f"Note: {res.note}.", style="dim"))
+    groups = {"All": s, **doc["by_tag"]}
+    out.append(group_table("Trades by type", {k: _infs(v) for k, v in groups.items()}))
+    if doc["by_exit_reason"]:
+        out.append(exit_reason_table(doc["by_exit_reason"]))
+    if doc["by_symbol"]:
+        out.append(symbol_table(doc["by_symbol"]))
+    if doc["trades"]:
+        out.append(trade_list_table(doc["trades"]))
+    if doc.get("protective") is not None:
+        out.append(_protective_text(doc["protective"]))
+    out.append(Text(f"Note: {doc['note']}.", style="dim"))
     return out
 
 
@@ -535,6 +659,28 @@ def _protective_text(p: dict[str, Any]) -> Any:
         f"realized {_money(p['realized_usd'], True)} USD); against the "
         f"closes of those sessions it {'saved' if vs >= 0 else 'cost'} {_money(abs(vs))} USD."
     )
+
+
+def _infs(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _inf(v) for k, v in d.items()}
+
+
+BACKTEST_LIST_COLUMNS = [
+    "id", "created_at", "start_date", "end_date", "symbols", "trades", "return_pct",
+]  # fmt: skip
+
+
+def backtest_list_table(rows: list[dict[str, Any]]) -> Table:
+    """Stored backtests, newest first."""
+    t = table("Stored backtests")
+    for c in ("ID", "Run at (UTC)", "Start", "End", "Symbols", "Trades", "Return"):
+        t.add_column(c, justify="right" if c in ("ID", "Symbols", "Trades", "Return") else "left")
+    for r in rows:
+        t.add_row(
+            str(r["id"]), r["created_at"][:16].replace("T", " "), r["start_date"],
+            r["end_date"], str(r["symbols"]), str(r["trades"]), _pct(r["return_pct"]),
+        )  # fmt: skip
+    return fit(t)
 
 
 def asdict_safe(obj: Any) -> Any:

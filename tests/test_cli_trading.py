@@ -38,13 +38,13 @@ def test_sequence_of_run_once_as_of_then_report(cli, hermetic: Path, tmp_path: P
         assert r.exit_code == 0, r.output
     r = cli("report", "--json")
     doc = json.loads(r.stdout)
-    assert doc["performance"]["sessions"] == 4
-    assert doc["trades"]["trades"] + doc["open_positions"] >= 1
+    assert doc["stats"]["sessions"] == 4
+    assert doc["trades_stats"]["trades"] + doc["open_positions"] >= 1
     chart = tmp_path / "eq.png"
     r = cli("report", "--chart", str(chart))
     assert r.exit_code == 0 and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = cli("report", "--csv")
-    assert r.stdout.splitlines()[0] == "session,realized_usd"
+    r = cli("report", "--csv", "--table", "periods")
+    assert r.stdout.splitlines()[0] == "period,realized_usd,equity_end,return_pct"
     r = cli("positions", "--closed", "--csv")
     assert r.exit_code == 0 and r.stdout.startswith("id,symbol")
 
@@ -89,20 +89,22 @@ def test_backtest_json_and_its_own_database(cli, hermetic: Path, tmp_path: Path)
     doc = json.loads(r.stdout)
     assert doc["start"] == "2010-06-01" and doc["end"] == "2010-08-20"
     assert "close of the bar" in doc["note"]
-    perf = doc["performance"]
-    assert perf["start_equity"] == 100_000.0 and perf["sessions"] == doc["sessions"]
-    assert perf["end_equity"] == pytest.approx(doc["curve"][-1]["equity"])
-    realized = sum(t["realized"] for t in doc["trades"])
-    assert doc["stats"]["realized"] == pytest.approx(realized)
+    stats = doc["stats"]
+    assert stats["equity_start"] == 100_000.0 and stats["sessions"] == doc["sessions"]
+    assert stats["equity_final"] == pytest.approx(doc["curve"][-1]["equity"])
+    realized = sum(t["realized"] for t in doc["trades"] if t["status"] == "closed")
+    assert stats["realized_usd"] == pytest.approx(realized, abs=0.01)
     assert chart.exists()
     assert not (hermetic.parent / "home" / "etrade.db").exists()  # never the live book
 
 
 def test_backtest_db_can_be_inspected_and_rerun(cli, hermetic: Path):
-    assert cli("backtest", "--db", "demo.db").exit_code == 0
+    r = cli("backtest", "--db", "demo.db", "--json")
+    assert r.exit_code == 0
+    sessions = json.loads(r.stdout)["sessions"]
     r = cli("--db", "demo.db", "report", "--json")
     doc = json.loads(r.stdout)
-    assert doc["performance"]["sessions"] == 245
+    assert doc["stats"]["sessions"] == sessions
     assert cli("backtest", "--db", "demo.db").exit_code == 0  # replaces its own earlier run
     assert cli("run-once").exit_code == 0
     live = hermetic.parent / "home" / "etrade.db"
@@ -128,6 +130,7 @@ def test_backtest_table_output(cli):
     r = cli("backtest", "--symbols", "AAPL,IBM", "--symbols", "BA")
     assert r.exit_code == 0
     assert "Total return" in r.stdout and "Trade list" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
     assert "close of the bar" in r.stdout
 
 

@@ -153,6 +153,7 @@ def _register() -> None:
         auth_cmd,
         backtest_cmd,
         book,
+        chart_cmd,
         config_cmd,
         data_cmd,
         notify_cmd,
@@ -172,6 +173,7 @@ def _register() -> None:
     trading.register(app)
     book.register(app)
     backtest_cmd.register(app)
+    chart_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
     notify_cmd.register(app)

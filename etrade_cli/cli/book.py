@@ -30,22 +30,43 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report_cmd)
 
 
-def _book(ctx: typer.Context, broker: str | None) -> tuple[Any, Any, Any, Any]:
-    """(store, broker, market view at the book's clock, session) for the configured book."""
+def _book(
+    ctx: typer.Context, broker: str | None, statuses: tuple[str, ...] = ("open", "pending")
+) -> tuple[Any, Any, Any, Any]:
+    """(store, broker, market view at the book's clock, session) for the configured book; the
+    market holds bars of the symbols of positions in `statuses` and of the universe."""
+    store, b, market, session, _ = _book_and_bars(ctx, broker, statuses)
+    return store, b, market, session
+
+
+def _book_and_bars(
+    ctx: typer.Context,
+    broker: str | None,
+    statuses: tuple[str, ...] = ("open", "pending"),
+    extra: tuple[str, ...] = (),
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(store, broker, market view at the book's clock, session, bars of `extra` symbols by
+    symbol) for the configured book; the market holds bars of the symbols of positions in
+    `statuses` and of the universe."""
     import numpy as np
 
+    from ..config import universe
     from ..market import MarketView
     from ..services import bar_provider, make_broker, make_strategy, open_store
 
     cfg = state(ctx).config()
     store = open_store(cfg)
     b = make_broker(cfg, store, broker or state(ctx).broker)
-    symbols = sorted({p.symbol for p in store.positions(b.name, b.account, ("open", "pending"))})
-    bars, _ = bar_provider(cfg).get(symbols)
+    held = sorted({p.symbol for p in store.positions(b.name, b.account, statuses)})
+    # the universe too: sessions held count the sessions the trading loop saw (spec §6.2)
+    symbols = list(dict.fromkeys([*held, *universe(cfg)])) if held else []
+    provider = bar_provider(cfg)
+    bars, _ = provider.get(symbols)
+    found, _ = provider.get(extra) if extra else ([], [])
     market = MarketView.from_bars(bars, make_strategy(cfg))
     last = store.last_session(b.name, b.account)
     session = market.session_on_or_before(np.datetime64(last) if last else None)
-    return store, b, market, session
+    return store, b, market, session, {x.symbol: x for x in found}
 
 
 def positions_cmd(
@@ -58,13 +79,15 @@ def positions_cmd(
     """The position book: open positions with stops, targets, sessions held and unrealized P&L,
     and each position's resting stop at the broker (order id, level, status) when
     [risk] protective_stop = "broker"."""
+    import numpy as np
+
     from .. import views
     from ..engine import session_count
 
     fmt = output_format(as_json, as_csv)
-    store, b, market, session = _book(ctx, broker)
+    statuses = ("closed",) if closed else ("open", "pending")
+    store, b, market, session = _book(ctx, broker, statuses)
     try:
-        statuses = ("closed",) if closed else ("open", "pending")
         positions = store.positions(b.name, b.account, statuses)
         stops = {p.id: s for p in positions if (s := store.resting_stop(p.id)) is not None}
     finally:
@@ -74,6 +97,9 @@ def positions_cmd(
         return market.last_close(symbol, session) if session is not None else None
 
     def held(p: Any) -> int | None:
+        """Sessions held up to today, or up to the exit for a closed position."""
+        if p.exit_date:
+            return session_count(market, p, np.datetime64(p.exit_date))
         return session_count(market, p, session) if session is not None else None
 
     rows = views.position_rows(positions, price, held, stops)
@@ -89,50 +115,124 @@ def positions_cmd(
 
 def report_cmd(
     ctx: typer.Context,
-    since: str = typer.Option(None, "--since", help="Only P&L from this date, YYYY-MM-DD."),
+    since: str = typer.Option(
+        None,
+        "--since",
+        help="Report the window from this session, YYYY-MM-DD (returns, "
+        "drawdown and statistics measured inside it).",
+    ),
+    breakdown: str = typer.Option(
+        "month", "--breakdown", help="P&L and return by day, week, month or year."
+    ),
     chart: Path = typer.Option(
         None,
         "--chart",
-        help="Write an equity-curve PNG here.",  # noqa: B008
         dir_okay=False,
+        help="Write the equity chart with a drawdown panel (.png, .svg, .pdf).",
     ),
     broker: str = BROKER_OPT,
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
+    table: str = typer.Option(
+        None,
+        "--table",
+        help="With --csv: print only this table (stats, by_type, "
+        "by_exit_reason, by_symbol, periods, trades, equity).",
+    ),
+    output_dir: Path = typer.Option(
+        None, "--output-dir", file_okay=False, help="With --csv: write one NAME.csv per table here."
+    ),
 ) -> None:
-    """P&L report: realized/unrealized, by day and month, trade statistics, drawdown.
+    """P&L report: realized/unrealized, every statistic of the window, by period.
 
-    Win rate, average win/loss and profit factor overall, by B1/B2 and by exit reason; `--chart`
-    writes the equity curve as a PNG.
+    Trade statistics (win rate, average, profit factor, expectancy, SQN) overall, by B1/B2, by
+    symbol and by exit reason (win rate, average and profit factor of the exit fills); the
+    trade list with every exit fill. `--chart` writes the equity curve with its drawdown.
     """
     from .. import views
-    from ..report import build_report, equity_chart
+    from ..charts import check_chart_path, equity_chart
+    from ..errors import InputError
+    from ..report import BREAKDOWNS, REPORT_TABLES, build_report, report_json
+    from ..services import make_strategy
 
     fmt = output_format(as_json, as_csv)
     day = parse_date(since, "--since")
-    store, b, market, session = _book(ctx, broker)
+    if breakdown not in BREAKDOWNS:
+        raise InputError(f"bad --breakdown {breakdown!r}: use one of {', '.join(BREAKDOWNS)}")
+    if (table or output_dir) and fmt is not Format.csv:
+        raise InputError("--table and --output-dir go with --csv")
+    if table and table not in REPORT_TABLES:
+        raise InputError(f"no report table {table!r}; choose one of {', '.join(REPORT_TABLES)}")
+    if chart is not None:
+        check_chart_path(chart)
+    cfg = state(ctx).config()
+    bench = cfg.report.benchmark.upper()
+    store, b, market, session, extra = _book_and_bars(
+        ctx, broker, ("open", "pending", "closed"), (bench,)
+    )
     try:
-        initial = getattr(b, "starting_cash", None)
         doc = build_report(
             store,
             b.name,
             b.account,
             lambda s: market.last_close(s, session) if session is not None else None,
             since=day.isoformat() if day else None,
-            initial=initial,
+            initial=getattr(b, "starting_cash", None),
+            breakdown=breakdown,
+            initial_stop=make_strategy(cfg).initial_stop,
+            benchmark=extra.get(bench),
         )
     finally:
         store.close()
+    doc = report_json(doc)
     if chart is not None:
-        curve = [(c["session"], c["equity"], c["cash"]) for c in doc["equity_curve"]]
-        equity_chart(curve, chart, f"etrade-cli {b.name} account: equity")
+        curve = [
+            (c["session"], c["equity"], c["cash"], c.get("benchmark")) for c in doc["equity_curve"]
+        ]
+        equity_chart(
+            curve,
+            chart,
+            views.report_title(doc, b.name),
+            trades=doc["trades"],
+            initial=(doc["stats"] or {}).get("equity_start"),
+            benchmark=doc["benchmark"],
+        )
     if fmt is Format.json:
         emit_json(doc)
     elif fmt is Format.csv:
-        rows = [{"session": d, "realized_usd": v} for d, v in doc["by_day"].items()]
-        emit_csv(rows, ["session", "realized_usd"])
+        _report_csv(doc, table, output_dir)
     else:
         for part in views.report_renderables(doc):
             out.print(part)
         if chart is not None:
             out.print(f"Chart written to {chart}", markup=False)
+
+
+def _report_csv(doc: dict[str, Any], table: str | None, output_dir: Path | None) -> None:
+    """One table on stdout (`--table`), one file per table (`--output-dir`), or every table on
+    stdout, each after a `# table NAME` line and separated by a blank line."""
+    import csv
+    import sys
+
+    from ..errors import InputError
+    from ..report import report_tables
+
+    tables = report_tables(doc)
+    if table:
+        emit_csv(*tables[table])
+        return
+    if output_dir is not None:
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            for name, (rows, cols) in tables.items():
+                with open(output_dir / f"{name}.csv", "w", newline="") as fh:
+                    w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+                    w.writeheader()
+                    w.writerows(rows)
+        except OSError as exc:
+            raise InputError(f"cannot write {output_dir}: {exc.strerror or exc}") from None
+        out.print(f"{len(tables)} CSV files written to {output_dir}", markup=False)
+        return
+    for i, (name, (rows, cols)) in enumerate(tables.items()):
+        sys.stdout.write(("\n" if i else "") + f"# table {name}\n")
+        emit_csv(rows, cols)
