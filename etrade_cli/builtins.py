@@ -97,6 +97,12 @@ def _rajat_alpha(cfg: Config) -> Any:
     return RajatAlpha(cfg.strategy)
 
 
+def _http(cfg: Config) -> Any:
+    from .signals.strategy import HttpStrategy
+
+    return HttpStrategy(cfg.signals)
+
+
 def register_all() -> None:
     """Register every built-in part (called once by the registry on first lookup)."""
     reg.brokers.register(
@@ -161,6 +167,15 @@ def register_all() -> None:
             factory=_rajat_alpha,
             params_type=StrategyParams,
             description="Rajat Alpha v67: B1/B2 dual positions on MA pullbacks (spec §1-§8)",
+        )
+    )
+    reg.strategies.register(
+        reg.StrategySpec(
+            name="http",
+            factory=_http,
+            description="orders proposed by an external signal service ([signals] url)",
+            config_section="signals",
+            replayable=False,
         )
     )
     reg.bar_sources.register(

@@ -31,7 +31,16 @@ else:  # pragma: no cover
 
 APP_NAME = "etrade-cli"
 SECRET_KEYS = frozenset(
-    {"consumer_secret", "consumer_key", "api_key", "secret_key", "urls", "app_key", "app_secret"}
+    {
+        "consumer_secret",
+        "consumer_key",
+        "api_key",
+        "secret_key",
+        "urls",
+        "app_key",
+        "app_secret",
+        "token",
+    }
 )
 _BUNDLED_DIR = Path(__file__).parent / "data"
 
@@ -152,6 +161,33 @@ class RiskConfig:
     #: with its tiers and share count (a safety net for missed runs; spec §6 stays the exit)
     protective_stop: str = field(default="off", metadata=_r(choices=("off", "broker")))
     protective_stop_gap_pct: float = field(default=0.03, metadata=_r(min=0.0, max=0.5))
+    #: open + pending positions of the account, every strategy counted
+    max_positions: int = field(default=20, metadata=_r(min=1, max=10_000))
+    #: price sanity of a proposed order: a limit or stop price (USD) further than this fraction
+    #: (0.10 = 10 %) from the last bar's close is refused
+    max_price_deviation_pct: float = field(default=0.10, metadata=_r(min=0.0, max=1.0))
+
+
+@dataclass(frozen=True)
+class SignalsConfig:
+    """`[signals]`: the external signal service of the `http` strategy (see the README).
+
+    `url` is the service's base URL (https unless loopback); `token` is sent as
+    `Authorization: Bearer <token>` (a secret: masked, never logged; or env
+    `ETRADE_SIGNALS_TOKEN`); `timeout_s` bounds every call (seconds); `validate = true` asks
+    `POST {url}/validate` after the local policy checks. Positions opened from a proposal
+    without a `stop_loss` get `entry * (1 - stop_loss_pct)` (0.10 = 10 %); a proposal with
+    neither `quantity` nor `notional_usd` is sized at `percent_of_equity` of equity (0.05 = 5 %).
+    """
+
+    url: str = ""
+    token: str = ""
+    timeout_s: float = field(default=10.0, metadata=_r(min=0.1, max=300.0))
+    validate: bool = False
+    stop_loss_pct: float = field(default=0.10, metadata=_r(min=0.0, max=1.0, exclusive_min=True))
+    percent_of_equity: float = field(
+        default=0.05, metadata=_r(min=0.0, max=1.0, exclusive_min=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -208,6 +244,7 @@ class Config:
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
     strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -267,6 +304,7 @@ _SECTIONS: dict[str, type] = {
     "schwab": SchwabConfig,
     "ibkr": IbkrConfig,
     "risk": RiskConfig,
+    "signals": SignalsConfig,
     "notify": NotifyConfig,
     "paths": PathsConfig,
     "report": ReportConfig,
@@ -334,6 +372,7 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
+    _check_base_url(cfg.signals.url, where, "[signals] url")
     _check_base_url(cfg.schwab.callback_url, where, "[schwab] callback_url")
     _check_notify(cfg.notify, where)
     return cfg
@@ -460,7 +499,8 @@ def env_only_config() -> Config:
 
 
 def _apply_env(cfg: Config) -> Config:
-    """Secrets from the environment override the file: E*TRADE, Alpaca and Schwab keys."""
+    """Secrets from the environment override the file: E*TRADE, Alpaca and Schwab keys, the
+    signal service token (`ETRADE_SIGNALS_TOKEN`)."""
     env = os.environ.get
     et = replace(
         cfg.etrade,
@@ -479,7 +519,8 @@ def _apply_env(cfg: Config) -> Config:
     )
     extra = [u for u in re.split(r"[\s,]+", env("ETRADE_NOTIFY_URLS") or "") if u]
     nt = replace(cfg.notify, urls=tuple(dict.fromkeys([*cfg.notify.urls, *extra])))
-    return replace(cfg, etrade=et, alpaca=al, schwab=sw, notify=nt)
+    sig = replace(cfg.signals, token=env("ETRADE_SIGNALS_TOKEN") or cfg.signals.token)
+    return replace(cfg, etrade=et, alpaca=al, schwab=sw, notify=nt, signals=sig)
 
 
 def _did_you_mean(word: str, options: Any) -> str:

@@ -86,10 +86,47 @@ def make_strategy(cfg: Config, name: str | None = None) -> Strategy:
     Raises:
         UsageError: unknown strategy.
     """
+    from dataclasses import replace
+
     from .registry import resolve_strategy
 
-    strategy: Strategy = resolve_strategy(name or cfg.strategy_name).factory(cfg)
+    spec = resolve_strategy(name or cfg.strategy_name)
+    if spec.params_type is not None and not isinstance(cfg.strategy, spec.params_type):
+        # `--strategy X` while `[strategy]` configures another one: X's defaults
+        cfg = replace(cfg, strategy=spec.params_type())
+    strategy: Strategy = spec.factory(cfg)
     return strategy
+
+
+def backtest_strategy(cfg: Config, name: str | None = None) -> Strategy:
+    """The strategy to replay (`make_strategy`), refused when it cannot be replayed.
+
+    A strategy registered with `replayable=False` (the `http` signal service) is replayed only
+    when it says it takes past sessions (`supports_replay()`: the service's
+    `GET /capabilities` answers `{"past_sessions": true}`).
+
+    Raises:
+        UsageError: the strategy cannot be replayed. ConfigError: from its factory.
+    """
+    from .errors import ConfigError, UsageError
+    from .registry import resolve_strategy
+
+    spec = resolve_strategy(name or cfg.strategy_name)
+    if spec.replayable:
+        return make_strategy(cfg, name)
+    why = 'a service that takes past sessions says so with GET /capabilities -> {"past_sessions": true}'
+    try:
+        strategy = make_strategy(cfg, name)
+    except ConfigError as exc:
+        why = str(exc)
+    else:
+        check = getattr(strategy, "supports_replay", None)
+        if check is not None and check():
+            return strategy
+    raise UsageError(
+        f"strategy {spec.name!r} cannot be backtested: its orders come from an external "
+        f"service that cannot be replayed ({why})"
+    )
 
 
 def benchmark_bars(

@@ -249,7 +249,56 @@ def m003_backtest_results(db: sqlite3.Connection) -> None:
     )
 
 
-def m004_resting_orders(db: sqlite3.Connection) -> None:
+def m004_signal_proposals(db: sqlite3.Connection) -> None:
+    """Proposals of a proposing strategy (the `http` signal service) with their outcome and the
+    journal row each became, and the rewards outbox: one row per reward to deliver, kept until
+    the service accepts it (`idempotency_key` is sent with every attempt)."""
+    _script(
+        db,
+        """
+        CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            proposal_id TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            session_date TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs (id),
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ordered', 'refused', 'rejected')),
+            reason TEXT,
+            client_order_id TEXT,
+            order_id INTEGER REFERENCES orders (id),
+            position_id INTEGER REFERENCES positions (id),
+            stop_loss REAL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX proposals_order ON proposals (order_id) WHERE order_id IS NOT NULL;
+        CREATE INDEX proposals_position ON proposals (position_id);
+        CREATE TABLE rewards (
+            id INTEGER PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            proposal_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('fill', 'close')),
+            fill_id INTEGER REFERENCES fills (id),
+            position_id INTEGER REFERENCES positions (id),
+            body TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX rewards_pending ON rewards (broker, account, status)
+        """,
+    )
+
+
+def m005_resting_orders(db: sqlite3.Connection) -> None:
     """Resting orders (issue 16): `orders.replaces` links an order that changes another (E*TRADE
     cancels the old `orderId` and creates a new one; brokers without a change do cancel + new)
     to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
@@ -278,7 +327,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
     ("m002_strategy_tag", m002_strategy_tag),
     ("m003_backtest_results", m003_backtest_results),
-    ("m004_resting_orders", m004_resting_orders),
+    ("m004_signal_proposals", m004_signal_proposals),
+    ("m005_resting_orders", m005_resting_orders),
 ]
 
 #: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
@@ -552,6 +602,16 @@ class Store:
             reason,
         )
 
+    def exit_purposes(self, position_id: int) -> list[str]:
+        """Purposes (EXIT_<reason>) of the exit orders of `position_id` that were not cancelled
+        or rejected, oldest first."""
+        rows = self.query(
+            "SELECT purpose FROM orders WHERE position_id = ? AND purpose LIKE 'EXIT%' AND "
+            "status NOT IN ('cancelled', 'rejected') ORDER BY id",
+            position_id,
+        )
+        return [r[0] for r in rows]
+
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
         row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
@@ -607,13 +667,16 @@ class Store:
 
         The `clientOrderId` is the database's random 6-character tag followed by the journal row
         id (zero-padded to 8 digits): 14 alphanumerics, unique per database and so per account
-        (E*TRADE: "20 or less alphanumeric characters ... unique within this account").
+        (E*TRADE: "20 or less alphanumeric characters ... unique within this account"). A
+        caller may pass its own `client_order_id` (a proposal's derived one): the column's
+        UNIQUE constraint then refuses a second order with it.
 
         Raises:
             sqlite3.IntegrityError: a live order for the same exit, or an entry in the same
                 symbol and session, already exists (the duplicate guard).
         """
         now = utcnow()
+        given = "client_order_id" in values
         values = {
             "status": "intent",
             "created_at": now,
@@ -626,8 +689,9 @@ class Store:
             f"INSERT INTO orders ({cols}) VALUES ({','.join('?' * len(values))})",
             tuple(values.values()),
         )
-        coid = f"{self.meta('order_tag')}{cur.lastrowid:08d}"
-        db.execute("UPDATE orders SET client_order_id = ? WHERE id = ?", (coid, cur.lastrowid))
+        if not given:
+            coid = f"{self.meta('order_tag')}{cur.lastrowid:08d}"
+            db.execute("UPDATE orders SET client_order_id = ? WHERE id = ?", (coid, cur.lastrowid))
         return self.order_by_id(int(cur.lastrowid or 0), db)
 
     def order_by_id(self, order_id: int, db: sqlite3.Connection | None = None) -> OrderRow:
@@ -681,6 +745,101 @@ class Store:
                 sql += f" AND {col} = ?"
                 args.append(val)
         return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+
+    # -- proposals and the rewards outbox (a proposing strategy: the signal service) --------
+
+    def add_proposal(self, db: sqlite3.Connection, **values: Any) -> int:
+        """Record a proposal and its outcome (`ordered`, `refused` by the local checks,
+        `rejected` by the proposer's review) inside the caller's transaction; returns its row id.
+        `values`: the `proposals` columns; `body` is the proposal as JSON text."""
+        values = {"created_at": utcnow(), **values}
+        cur = db.execute(
+            f"INSERT INTO proposals ({', '.join(values)}) VALUES ({','.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def proposals(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Recorded proposals (of one run when `run_id` is given), oldest first."""
+        sql = "SELECT * FROM proposals" + (" WHERE run_id = ?" if run_id is not None else "")
+        args = () if run_id is None else (run_id,)
+        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+
+    def proposal_stop_loss(self, position_id: int) -> float | None:
+        """The stop (USD) the opening proposal of `position_id` asked for, or None."""
+        row = self.db.execute(
+            "SELECT stop_loss FROM proposals WHERE position_id = ? AND side = 'BUY' AND "
+            "outcome = 'ordered' AND stop_loss IS NOT NULL ORDER BY id LIMIT 1",
+            (position_id,),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def unrewarded_fills(self, broker: str, account: str) -> list[dict[str, Any]]:
+        """Fills of orders that came from proposals and have no reward row yet: fill_id,
+        proposal_id, symbol, side, quantity, price (USD), filled_at (UTC), realized_pnl (USD,
+        exits only, else None)."""
+        rows = self.query(
+            "SELECT f.id AS fill_id, pr.proposal_id, o.symbol, o.side, f.quantity, f.price, "
+            "f.filled_at, (SELECT e.realized_pnl FROM partial_exits e WHERE e.order_id = o.id "
+            "AND e.quantity = f.quantity AND e.price = f.price ORDER BY e.id LIMIT 1) "
+            "AS realized_pnl FROM fills f JOIN orders o ON o.id = f.order_id "
+            "JOIN proposals pr ON pr.order_id = o.id WHERE o.broker = ? AND o.account = ? AND "
+            "NOT EXISTS (SELECT 1 FROM rewards r WHERE r.kind = 'fill' AND r.fill_id = f.id) "
+            "ORDER BY f.id",
+            broker,
+            account,
+        )
+        return [dict(r) for r in rows]
+
+    def unrewarded_closes(self, broker: str, account: str) -> list[tuple[str, Position]]:
+        """(opening proposal id, position) of closed positions opened by a proposal that have
+        no close reward yet, oldest first."""
+        rows = self.query(
+            "SELECT pr.proposal_id AS opened_by, p.* FROM positions p JOIN proposals pr ON "
+            "pr.position_id = p.id AND pr.side = 'BUY' AND pr.outcome = 'ordered' WHERE "
+            "p.broker = ? AND p.account = ? AND p.status = 'closed' AND NOT EXISTS (SELECT 1 "
+            "FROM rewards r WHERE r.kind = 'close' AND r.position_id = p.id) ORDER BY p.id",
+            broker,
+            account,
+        )
+        out = []
+        for r in rows:
+            d = dict(r)
+            out.append((str(d.pop("opened_by")), Position(**d)))
+        return out
+
+    def add_reward(self, db: sqlite3.Connection, **values: Any) -> None:
+        """Queue a reward (`pending`) inside the caller's transaction; a second one with the same
+        `idempotency_key` is ignored. `values`: the `rewards` columns; `body` is JSON text."""
+        values = {"status": "pending", "created_at": utcnow(), **values}
+        db.execute(
+            f"INSERT OR IGNORE INTO rewards ({', '.join(values)}) VALUES "
+            f"({','.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+
+    def rewards(self, broker: str, account: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Rewards of a broker account (in `status` when given), oldest first."""
+        sql = "SELECT * FROM rewards WHERE broker = ? AND account = ?"
+        args: list[Any] = [broker, account]
+        if status is not None:
+            sql, args = sql + " AND status = ?", [*args, status]
+        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+
+    def reward_attempted(self, reward_id: int, error: str | None) -> None:
+        """Record a delivery attempt: `sent` when `error` is None, else kept pending with it."""
+        with self.tx() as db:
+            if error is None:
+                db.execute(
+                    "UPDATE rewards SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+                    "last_error = NULL WHERE id = ?",
+                    (utcnow(), reward_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE rewards SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    (error[:500], reward_id),
+                )
 
     # -- runs -------------------------------------------------------------------------------
 

@@ -228,6 +228,19 @@ def run_tables(res: Any) -> list[Any]:
     for f in res.findings:
         style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
         out.append(Text(f"reconcile {f.severity}: {f.message}", style=style))
+    proposals = getattr(res, "proposals", [])
+    if proposals:
+        from collections import Counter
+
+        n = Counter(p["outcome"] for p in proposals)
+        parts = [f"{n[k]} {k}" for k in ("ordered", "refused", "rejected", "duplicate") if n[k]]
+        dupes = ", ".join(p["id"] for p in proposals if p["outcome"] == "duplicate")
+        out.append(
+            Text(
+                f"Proposals: {len(proposals)} ({', '.join(parts)})"
+                + (f"; already in the journal, not sent again: {dupes}" if dupes else "")
+            )
+        )
     return out
 
 

@@ -23,6 +23,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "ETRADE_CLI_CONFIG",
         "ETRADE_CONSUMER_KEY",
         "ETRADE_CONSUMER_SECRET",
+        "ETRADE_SIGNALS_TOKEN",
         "ETRADE_NOTIFY_URLS",
     ):
         monkeypatch.delenv(var, raising=False)

@@ -45,7 +45,7 @@ def test_plugins_json_lists_the_built_ins(cli):
     doc = json.loads(cli("plugins", "--json").stdout)
     assert [b["name"] for b in doc["brokers"]][:3] == ["paper", "etrade", "alpaca"]
     assert {"csv", "alpaca"} <= {s["name"] for s in doc["bar_sources"]}
-    assert [s["name"] for s in doc["strategies"]] == ["rajat_alpha"]
+    assert [s["name"] for s in doc["strategies"]] == ["rajat_alpha", "http"]
     assert all(x["origin"] == "built-in" for v in doc.values() for x in v)
     assert {"brokers", "bar_sources", "strategies", "notifiers"} == set(doc)
 

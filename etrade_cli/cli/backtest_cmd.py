@@ -22,6 +22,7 @@ from .common import (
     progress_bar,
     state,
 )
+from .trading import STRATEGY_OPT
 
 #: `--watchlist ALL`: every symbol of the data source
 ALL = "ALL"
@@ -82,6 +83,7 @@ def backtest_cmd(
         dir_okay=False,
         help="Keep the backtest's book in this new database file.",
     ),
+    strategy: str = STRATEGY_OPT,
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
@@ -91,6 +93,9 @@ def backtest_cmd(
     the benchmark, drawdowns, trade statistics by B1/B2, exit reason and symbol) and the trade
     list with each exit fill; `--csv` prints one row per fill. Fills at the close of the
     triggering bar. The result is stored: see `backtest list` and `backtest show`.
+
+    A strategy whose orders come from an external service (`http`) is refused (exit 2) unless
+    the service declares it takes past sessions.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -100,7 +105,7 @@ def backtest_cmd(
     from ..backtest import run_backtest
     from ..charts import check_chart_path, equity_chart
     from ..errors import InputError
-    from ..services import bar_provider, benchmark_bars, make_strategy, open_store
+    from ..services import backtest_strategy, bar_provider, benchmark_bars, open_store
 
     cfg = state(ctx).config()
     fmt = output_format(as_json, as_csv)
@@ -109,6 +114,7 @@ def backtest_cmd(
         raise InputError("--start is after --end")
     if db is not None and db.resolve() == cfg.db_path.resolve():
         raise InputError("--db must not be the live position book")
+    chosen = backtest_strategy(cfg, strategy)
     if chart is not None:
         check_chart_path(chart)
     provider = bar_provider(cfg)
@@ -116,7 +122,7 @@ def backtest_cmd(
     bars, missing = provider.get(wanted, strict=bool(symbols))
     if not bars:
         raise InputError("no symbol to backtest has data")
-    rs_bench = benchmark_bars(cfg, provider)
+    rs_bench = benchmark_bars(cfg, provider, chosen)
     compare = _compare(provider, benchmark or cfg.report.benchmark, strict=bool(benchmark))
     if missing:
         err.print(
@@ -124,11 +130,10 @@ def backtest_cmd(
             + (" ..." if len(missing) > 10 else ""),
             markup=False,
         )
-    strategy = make_strategy(cfg)
     with progress_bar(fmt, "Backtesting") as bar:
         res = run_backtest(
             bars,
-            strategy,
+            chosen,
             cfg.risk,
             cash=cash or cfg.broker.paper_cash,
             commission=cfg.broker.commission_usd,
@@ -144,7 +149,7 @@ def backtest_cmd(
         err.print(f"note: {res.warmup.summary(res.start)}", markup=False)
     res.params = {
         "symbols": [b.symbol for b in bars],
-        "strategy": {"name": cfg.strategy_name, **_asdict(strategy.params)},
+        "strategy": {"name": chosen.name, **_asdict(chosen.params)},
         "risk": _asdict(cfg.risk),
         "commission_usd": cfg.broker.commission_usd,
         "data": {"first_bar": _first_bar(bars), "last_bar": _last_bar(bars)},

@@ -15,6 +15,12 @@ BROKER_OPT = typer.Option(
     help="Broker: paper, etrade, alpaca, schwab or ibkr (default: the global --broker, then "
     "[broker] name).",
 )
+STRATEGY_OPT = typer.Option(
+    None,
+    "--strategy",
+    help="Strategy: rajat_alpha, http (a signal service, [signals]) or package.module:Class "
+    "(default [strategy] name).",
+)
 LIVE_OPT = typer.Option(
     False,
     "--live",
@@ -28,25 +34,48 @@ def register(app: typer.Typer) -> None:
     app.command("run-loop")(run_loop_cmd)
 
 
-def _deps(ctx: typer.Context, broker: str | None, live: bool = False, dry_run: bool = False) -> Any:
-    """Engine dependencies for `broker`; the live guard applies unless nothing is sent."""
+def _deps(
+    ctx: typer.Context,
+    broker: str | None,
+    live: bool = False,
+    dry_run: bool = False,
+    strategy: str | None = None,
+) -> Any:
+    """Engine dependencies for `broker` and `strategy` (default `[strategy] name`); the live
+    guard applies unless nothing is sent."""
     from ..config import universe
     from ..registry import check_live_guard
-    from ..services import broker_spec, engine_deps, make_broker, notifiers, open_store
+    from ..services import (
+        broker_spec,
+        engine_deps,
+        make_broker,
+        make_strategy,
+        notifiers,
+        open_store,
+    )
 
     st = state(ctx)
     cfg = st.config()
     name = broker or st.broker or cfg.broker.name
     if not dry_run:  # nothing is sent in a dry run: it shows what a live run would send
         check_live_guard(cfg, broker_spec(cfg, name), live)  # before anything is opened
+    chosen = make_strategy(cfg, strategy)
     store = open_store(cfg)
     try:
-        deps = engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg))
+        deps = engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg), chosen)
     except BaseException:
         store.close()
         raise
     deps.subscribers.extend(notifiers(cfg))
     return deps
+
+
+def _service_failed(res: Any) -> None:
+    """A signal service that failed this cycle: one line, exit 5 (after the cycle's output)."""
+    from ..errors import ApiError
+
+    if res.service_errors:
+        raise ApiError("signal service: " + "; ".join(res.service_errors))
 
 
 def run_once_cmd(
@@ -67,16 +96,21 @@ def run_once_cmd(
     ),
     broker: str = BROKER_OPT,
     live: bool = LIVE_OPT,
+    strategy: str = STRATEGY_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """One cycle of the trading loop (made for cron): reconcile, exits, then entries."""
+    """One cycle of the trading loop (made for cron): reconcile, exits, then entries.
+
+    With a signal-service strategy (`--strategy http`), a service that is down, slow or answers
+    garbage gives no entries; exits still run and the exit code is 5.
+    """
     import numpy as np
 
     from .. import views
     from ..engine import run_once
 
     day = parse_date(as_of, "--as-of")
-    deps = _deps(ctx, broker, live, dry_run)
+    deps = _deps(ctx, broker, live, dry_run, strategy)
     try:
         res = run_once(deps, np.datetime64(day) if day else None, dry_run=dry_run, force=force)
     finally:
@@ -93,12 +127,14 @@ def run_once_cmd(
             f"reconcile: {res.halted}; nothing sent: check the account and the book "
             "(`etrade positions`) before the next run"
         )
+    _service_failed(res)
 
 
 def run_loop_cmd(
     ctx: typer.Context,
     broker: str = BROKER_OPT,
     live: bool = LIVE_OPT,
+    strategy: str = STRATEGY_OPT,
     max_cycles: int = typer.Option(None, "--max-cycles", min=1, help="Stop after N cycles."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and print; send nothing."),
 ) -> None:
@@ -125,18 +161,19 @@ def run_loop_cmd(
             last.append(event.summary())
 
     def cycle(_now: dt.datetime) -> str:
-        deps = _deps(ctx, broker, live, dry_run)
+        deps = _deps(ctx, broker, live, dry_run, strategy)
         deps.subscribers.insert(0, heartbeat_line)
         try:
-            run_once(deps, None, dry_run=dry_run, mode="run-loop")
+            res = run_once(deps, None, dry_run=dry_run, mode="run-loop")
         finally:
             deps.store.close()
-        return last.pop() if last else "no summary"
+        line = last.pop() if last else "no summary"
+        return line + "".join(f"; signal service: {e}" for e in res.service_errors)
 
     stats = run_loop(
         cycle,
         calendar=NyseCalendar(),
-        window=make_strategy(cfg).buy_window() or (9 * 60 + 30, 16 * 60),
+        window=make_strategy(cfg, strategy).buy_window() or (9 * 60 + 30, 16 * 60),
         now=lambda: dt.datetime.now(dt.timezone.utc),
         sleep=stop.wait,
         heartbeat=lambda line: err.print(line, markup=False, highlight=False),

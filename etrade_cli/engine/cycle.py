@@ -23,7 +23,7 @@ from ..events import (
 )
 from ..market import MarketView
 from ..store import BROKER_STOP, Position, unrealized  # noqa: F401  (re-exported)
-from ..strategy.base import Book, Decision, PositionState
+from ..strategy.base import Book, Decision, PositionState, Proposer
 from . import protect
 from .orders import send_order
 from .reconcile import reconcile
@@ -85,6 +85,7 @@ def run_once(
         deps.store.finish_run(
             run_id,
             "ok" if result.market_open else "closed",
+            error="; ".join(result.service_errors)[:500] or None,
             session_date=result.session,
             counts=result.counts(),
             equity=result.equity,
@@ -139,7 +140,11 @@ def _cycle(
         res.halted = "; ".join(mismatches)
     else:
         _exits(deps, session, res, blocked)
-        if m.in_buy_window(session):
+        if isinstance(deps.strategy, Proposer):  # orders proposed by the strategy, same checks
+            from .proposals import proposal_cycle
+
+            proposal_cycle(deps, session, res, blocked)
+        elif m.in_buy_window(session):
             _entries(deps, session, res, blocked)
         protect.sync(deps, session, res, blocked)
     res.cash = b.account_values().cash
@@ -238,6 +243,7 @@ class _EntryContext:
     orders_today: int
     entered_today: set[str]
     kill_reason: str | None
+    positions: int = 0  # open + pending positions of the account
 
 
 def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
@@ -263,6 +269,7 @@ def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
             if o.purpose.startswith("ENTRY") and o.status not in ("rejected", "cancelled")
         },
         kill_reason=kill,
+        positions=len(live),
     )
 
 
@@ -287,24 +294,43 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
     """Shares to buy for a B1/B2 decision, or 0 with the reason it is refused."""
-    sym, price, risk = d.signal.symbol, d.signal.close, deps.risk
-    if sym in ctx.entered_today:
-        return 0, "already entered this symbol in this session"
-    if ctx.kill_reason:
-        return 0, ctx.kill_reason
-    if ctx.orders_today >= risk.max_orders_per_day:
-        return 0, f"max_orders_per_day ({risk.max_orders_per_day}) reached"
+    sym, price = d.signal.symbol, d.signal.close
+    why = gate_refusal(deps, ctx, sym)
+    if why:
+        return 0, why
     shares, amount = deps.strategy.size(d.action, price, ctx.cash, ctx.open_value)
     if shares <= 0:
         return 0, f"size: 0 shares (amount {amount:,.2f} USD at {price:,.2f})"
+    why = ticket_refusal(deps, ctx, shares, price)
+    return (0, why) if why else (shares, None)
+
+
+def gate_refusal(deps: Deps, ctx: _EntryContext, sym: str) -> str | None:
+    """Why no new entry in `sym` may be sent now (one per symbol and session, the daily-loss
+    kill switch, `max_orders_per_day`, `max_positions`), or None."""
+    risk = deps.risk
+    if sym in ctx.entered_today:
+        return "already entered this symbol in this session"
+    if ctx.kill_reason:
+        return ctx.kill_reason
+    if ctx.orders_today >= risk.max_orders_per_day:
+        return f"max_orders_per_day ({risk.max_orders_per_day}) reached"
+    if ctx.positions >= risk.max_positions:
+        return f"max_positions ({risk.max_positions}) open or pending"
+    return None
+
+
+def ticket_refusal(deps: Deps, ctx: _EntryContext, shares: int, price: float) -> str | None:
+    """Why buying `shares` at `price` (USD) is refused (`max_ticket_usd`, cash), or None."""
+    risk = deps.risk
     if shares * price > risk.max_ticket_usd:
-        return 0, (
+        return (
             f"max_ticket_usd: {shares} x {price:,.2f} = {shares * price:,.2f} USD > "
             f"{risk.max_ticket_usd:,.2f}"
         )
     if shares * price > ctx.cash:
-        return 0, f"cash: {shares * price:,.2f} USD needed, {ctx.cash:,.2f} available"
-    return shares, None
+        return f"cash: {shares * price:,.2f} USD needed, {ctx.cash:,.2f} available"
+    return None
 
 
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
@@ -329,14 +355,19 @@ def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[st
         if action.status in ("rejected", "cancelled"):
             continue
         ctx.book.add(sig.symbol, d.action)
-        ctx.entered_today.add(sig.symbol)
-        ctx.orders_today += 1
-        spent = shares * (action.price or sig.close)
-        # a broker's balance may lag a fresh order: never size from more cash than we know is left
-        ctx.cash -= spent
-        if not res.dry_run:
-            ctx.cash = min(ctx.cash, deps.broker.account_values().cash)
-        ctx.open_value += spent
+        entered(deps, ctx, sig.symbol, shares * (action.price or sig.close), res.dry_run)
+
+
+def entered(deps: Deps, ctx: _EntryContext, sym: str, spent: float, dry_run: bool) -> None:
+    """Count an entry just sent in `ctx`: `spent` USD of cash, one more order and position."""
+    ctx.entered_today.add(sym)
+    ctx.orders_today += 1
+    ctx.positions += 1
+    # a broker's balance may lag a fresh order: never size from more cash than we know is left
+    ctx.cash -= spent
+    if not dry_run:
+        ctx.cash = min(ctx.cash, deps.broker.account_values().cash)
+    ctx.open_value += spent
 
 
 def _enter(deps: Deps, d: Decision, shares: int, day: str, res: RunResult) -> Action:

@@ -239,7 +239,7 @@ def _apply_fill(
             entry_price=entry,
             original_qty=total,
             remaining_qty=pos.remaining_qty + qty,
-            stop_loss=deps.strategy.initial_stop(pos.kind, entry),
+            stop_loss=st.proposal_stop_loss(pos.id) or deps.strategy.initial_stop(pos.kind, entry),
             realized_pnl=pos.realized_pnl - commission,
         )
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
@@ -89,6 +90,12 @@ class RunResult:
     cash: float | None = None
     #: why no order was sent this cycle when a person must decide first (reconcile mismatch)
     halted: str | None = None
+    #: a proposing strategy's proposals: id, symbol, side, outcome (ordered, refused, rejected,
+    #: duplicate), reason, clientOrderId
+    proposals: list[dict[str, Any]] = field(default_factory=list)
+    #: problems with a proposing strategy's service this cycle (one line each; exit code 5)
+    service_errors: list[str] = field(default_factory=list)
+    rewards_sent: int = 0
 
     def counts(self) -> dict[str, int]:
         """Numbers for the `runs` row and the heartbeat line."""

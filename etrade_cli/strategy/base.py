@@ -255,3 +255,103 @@ def classify_all(strategy: Strategy, signals: Iterable[Signal], book: Book) -> l
             work.add(sig.symbol, d.action)
         out.append(d)
     return out
+
+
+# --- the optional proposal capability ------------------------------------------------------------
+
+
+class ProposalsUnavailable(Exception):
+    """A proposer could not give proposals (service down, timeout, an answer that breaks the
+    contract); `str(exc)` names the problem in one line, without secrets."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An order proposed by a `Proposer` (the signal-service contract's `proposals[]` item).
+
+    Attributes:
+        id: the proposer's id (<= 64 chars, unique): the order's `clientOrderId` is derived
+            from it, so a proposal sent again is never executed twice.
+        symbol: ticker. side: "BUY" or "SELL".
+        quantity: shares (must be whole to pass the engine's checks) or None.
+        notional_usd: amount to invest (USD) when `quantity` is None, or None.
+        price_type: "MARKET" or "LIMIT". limit_price: USD, for LIMIT.
+        stop_loss: the stop (USD) of the position a BUY opens, or None for the default.
+        tag: the position tag of a BUY (free-form, <= 32 chars), or None.
+        reason: the proposer's explanation, or None.
+    """
+
+    id: str
+    symbol: str
+    side: str
+    quantity: float | None = None
+    notional_usd: float | None = None
+    price_type: str = "MARKET"
+    limit_price: float | None = None
+    stop_loss: float | None = None
+    tag: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class HeldPosition:
+    """An open position as a proposer sees it: shares, average fill price (USD), tag."""
+
+    symbol: str
+    quantity: int
+    avg_price: float
+    tag: str
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    """What a proposer is told: the session (YYYY-MM-DD, US/Eastern), the run's time (ISO-8601
+    UTC), the account's equity and cash (USD), its open positions and the tradable universe."""
+
+    session: str
+    as_of: str
+    equity: float
+    cash: float
+    positions: tuple[HeldPosition, ...]
+    universe: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The engine's sizing of a proposal after its local checks: whole shares at an estimated
+    price (USD; the limit price, else the last close), their notional and the order's
+    `clientOrderId`."""
+
+    quantity: int
+    price: float
+    notional_usd: float
+    client_order_id: str
+
+
+@runtime_checkable
+class Proposer(Protocol):
+    """An optional strategy capability: instead of bar signals, the strategy proposes orders.
+
+    The engine detects it (`isinstance(strategy, Proposer)`), asks `propose` once per cycle
+    after the rule exits, runs its own risk checks on every proposal, then `review`, and
+    journals an approved one before sending it. Rewards (`reward`) are kept in the book's
+    outbox until accepted. A proposer cannot reach around the engine's checks.
+    """
+
+    def propose(self, ctx: ProposalContext) -> list[Proposal]:
+        """This cycle's proposals. Raises `ProposalsUnavailable`."""
+        ...
+
+    def review(self, proposal: Proposal, sizing: Sizing, ctx: ProposalContext) -> tuple[bool, str]:
+        """A second opinion after the local checks: (approved, reason). Raises
+        `ProposalsUnavailable` when it could not be asked (the engine rejects the proposal)."""
+        ...
+
+    def reward(self, key: str, body: dict[str, Any]) -> None:
+        """Deliver one reward; `key` is its idempotency key (the same on every attempt).
+        Raises `ProposalsUnavailable` when it was not accepted."""
+        ...
+
+    def supports_replay(self) -> bool:
+        """True when proposals can be asked for past sessions (a backtest)."""
+        ...
