@@ -287,3 +287,16 @@ def test_backtest_with_the_net_on_lists_broker_stop_exits_where_a_low_crossed_it
         assert e["vs_close_usd"] == pytest.approx((e["fill"] - e["close"]) * e["shares"])
     text = cli("backtest")
     assert "Resting stop (1.0% below the strategy stop): fired" in text.stdout
+
+
+def test_a_broker_stop_fill_is_notified_with_its_exit_reason(tmp_path):
+    from etrade_cli.events import OrderFilled
+
+    seen: list = []
+    deps = deps_for(tmp_path, [100.0, 95.0], ohlc={("AAA", 1): (99.0, 100.0, 80.0)})
+    run_once(deps, day(0))
+    run_once(replace(deps, subscribers=[seen.append]), day(1))
+    (fill,) = [e for e in seen if isinstance(e, OrderFilled)]
+    assert (fill.side, fill.quantity, fill.price, fill.tag) == ("SELL", 10, 80.51, "B1 BROKER_STOP")
+    assert fill.pnl == pytest.approx((80.51 - 100.0) * 10)
+    assert "BROKER_STOP" in fill.title

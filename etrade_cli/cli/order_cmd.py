@@ -281,6 +281,12 @@ def change(
         raise InputError("no terminal to confirm on: pass --yes to change without asking")
     _cfg, store, broker = _broker(ctx, account)
     try:
+        if broker.name != "etrade":
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"order change is for E*TRADE orders; with {broker.name}, cancel and place anew"
+            )
         o = broker.client.order_details(broker.account, order_id)
         if o is None:
             raise InputError(f"no such order: {order_id}")
