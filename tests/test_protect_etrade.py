@@ -39,6 +39,7 @@ class FakeEtrade:
         self.next_id = 500
         self.orders: dict[int, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
+        self.before_cancel: Any = None  # called with the orderId before a cancel is handled
         any_q = r"(\?.*)?$"
         rs.add_callback(
             responses.GET, re.compile(re.escape(f"{BASE}/balance.json") + any_q), self._balance
@@ -140,6 +141,8 @@ class FakeEtrade:
     def _cancel(self, req):
         self._log(req)
         oid = json.loads(req.body)["CancelOrderRequest"]["orderId"]
+        if self.before_cancel:
+            self.before_cancel(oid)
         if self.orders[oid]["status"] != "OPEN":
             return 400, {}, json.dumps(P.error(5001, "This order cannot be cancelled."))
         self.orders[oid]["status"] = "CANCELLED"
@@ -397,3 +400,18 @@ def test_trailing_stop_percent_goes_in_stop_price_as_a_whole_number(cli, etrade)
         "TRAILING_STOP_CNST",
         "1.25",
     )
+
+
+def test_a_stop_that_fills_while_the_exit_cancels_it_is_booked_and_no_sell_follows(etrade):
+    fake, deps = etrade
+    closes = [100.0, 82.0]  # SL wants to sell all 10: the stop must be cancelled first ...
+    run_day(fake, deps, closes, 0)
+    (stop_id,) = fake.by(price_type="STOP", status="OPEN")
+    fake.before_cancel = lambda oid: fake.trigger(oid, 81.9)  # ... but it executes just then
+    fake.calls.clear()
+    res = run_day(fake, deps, closes, 1)
+    (pos,) = deps(closes).store.positions("etrade", P.KEY, ("closed",))
+    assert (pos.exit_reason, pos.exit_price) == ("BROKER_STOP", 81.9)
+    assert fake.by(action="SELL") == [stop_id]
+    assert [(a.reason, a.quantity, a.price) for a in res.exits] == [("BROKER_STOP", 10, 81.9)]
+    assert fake.calls == [("PUT", "/cancel.json")]

@@ -186,7 +186,7 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
             ]
             continue
         if plan.sells and not protect.before_exits(
-            deps, pos, plan.shares(), plan.stop_loss, day, res.run_id
+            deps, pos, plan.shares(), plan.stop_loss, day, res.run_id, res
         ):
             continue  # the resting stop sold shares meanwhile: re-planned at the next run
         if (plan.stop_loss, plan.targets_hit) != (pos.stop_loss, pos.targets_hit):

@@ -66,13 +66,19 @@ def _stepped(deps: Deps) -> Deps:
 
 
 def before_exits(
-    deps: Deps, pos: Position, selling: int, new_stop: float, day: str, run_id: int | None
+    deps: Deps,
+    pos: Position,
+    selling: int,
+    new_stop: float,
+    day: str,
+    run_id: int | None,
+    res: RunResult | None = None,
 ) -> bool:
     """Make room for a strategy exit of `selling` shares of `pos`: the resting stop is changed
     to the shares that will remain (at the level of the strategy's `new_stop`, USD), or
     cancelled when none will. Called before the exit plan is recorded, so a crash here
     re-plans the same exit. Returns False when the exit must not be sent this cycle (the stop
-    filled meanwhile, or could not be reduced)."""
+    filled meanwhile: its fill is added to `res.exits`; or it could not be reduced)."""
     st = deps.store
     row = st.resting_stop(pos.id)
     if row is None:
@@ -86,6 +92,8 @@ def before_exits(
         _change(deps, row, keep, level, day, run_id)
     after = st.position(pos.id)
     if (after.status, after.remaining_qty) != (before.status, before.remaining_qty):
+        if res is not None:
+            res.exits.append(fill_action(deps, row))
         return False  # the resting stop sold shares: re-plan at the next run
     live = st.resting_stop(pos.id)
     return live is None or live.quantity - live.filled_qty <= max(keep, 0)
@@ -291,8 +299,8 @@ def _cancel(deps: Deps, row: OrderRow, why: str, day: str) -> str:
             st.set_order(db, row.id, message=f"cancel requested: {why}")
         try:
             b.cancel(state.broker_order_id)
-        except OrderRejectedError:
-            pass  # no longer open at the broker: its state below says why
+        except (OrderRejectedError, ApiError):
+            pass  # refused or unanswered (it may have filled meanwhile): its state below says
         deps.faults("stop:after_cancel")
         state = b.order_status(row.client_order_id) or state
     apply_state(deps, st.order_by_id(row.id), state, day)
