@@ -42,17 +42,11 @@ def save_figure(fig: Any, path: Path) -> Path:
     """
     import matplotlib.pyplot as plt
 
+    from .chartio import save_figure as write_whole
+
     try:
         check_chart_path(path)
-        ext = path.suffix.lower().lstrip(".")
-        with open(path, "wb") as fh:
-            fig.savefig(fh, format=ext, bbox_inches="tight")
-            fh.flush()
-            size = fh.tell()
-        if size <= 0 or (path.is_file() and path.stat().st_size != size):
-            raise InputError(f"cannot write chart {path}: the file is incomplete")
-    except OSError as exc:
-        raise InputError(f"cannot write chart {path}: {exc.strerror or exc}") from None
+        write_whole(fig, path, bbox_inches="tight")  # in memory first; whole file or none
     finally:
         plt.close(fig)
     return path

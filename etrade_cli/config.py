@@ -15,10 +15,11 @@ Validation errors raise `ConfigError` naming file, section and key, with "did yo
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -369,6 +370,12 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     cfg = Config(**sections, source=path)
     for key, problem in getattr(cfg.strategy, "problems", list)():
         raise ConfigError(f"{where}: [strategy] {key}: {problem}")
+    strat = cfg.strategy
+    bench = getattr(strat, "rs_benchmark", None)
+    if isinstance(bench, str) and is_dataclass(strat) and not isinstance(strat, type):
+        if not is_ticker(bench.strip().upper()):
+            raise ConfigError(f"{where}: [strategy] rs_benchmark: not a valid symbol: {bench!r}")
+        cfg = replace(cfg, strategy=replace(strat, rs_benchmark=bench.strip().upper()))
     _check_base_url(cfg.etrade.base_url, where, "[etrade] base_url")
     _check_base_url(cfg.alpaca.data_url, where, "[alpaca] data_url")
     _check_base_url(cfg.alpaca.trading_url, where, "[alpaca] trading_url")
@@ -458,6 +465,8 @@ def _check_value(value: Any, hint: Any, rules: dict[str, Any], where: str) -> An
                 f"{where}: expected {'an integer' if hint is int else 'a number'}, "
                 f"got {_tname(value)}"
             )
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number; got {value}")
         _check_range(value, rules, where)
         return hint(value)
     if not isinstance(value, str):
@@ -578,12 +587,13 @@ def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
 
 # --- symbol lists ------------------------------------------------------------------------------
 
-_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.\-/][A-Z0-9]{1,3})?$")
-
 
 def is_ticker(token: str) -> bool:
-    """True for a US equity ticker such as `AAPL`, `BRK.B`, `BF-B` (upper case expected)."""
-    return bool(_TICKER.match(token))
+    """True for a valid symbol such as `AAPL`, `BRK.B`, `BF-B` (upper case expected); the rule
+    is `etrade_cli.symbols.is_symbol`."""
+    from .symbols import is_symbol
+
+    return is_symbol(token)
 
 
 def read_symbol_list(path: Path) -> list[str]:
@@ -606,7 +616,10 @@ def read_symbol_list(path: Path) -> list[str]:
         if not token:
             continue
         if not is_ticker(token):
-            raise ConfigError(f"{path}:{lineno}: not a valid ticker: {line.strip()!r}")
+            raise ConfigError(
+                f"{path}:{lineno}: not a valid symbol: {line.strip()!r} (letters and digits "
+                "with . - / between them, at most 10 characters)"
+            )
         seen.setdefault(token, None)
     return list(seen)
 
@@ -615,9 +628,17 @@ def universe(cfg: Config, watchlist: Path | None = None, exclude: Path | None = 
     """The symbols to trade: the watchlist minus the exclusion list, in watchlist order.
 
     Raises:
-        ConfigError: from `read_symbol_list`.
+        ConfigError: from `read_symbol_list`; an empty watchlist; every symbol excluded.
     """
-    symbols = read_symbol_list(watchlist or cfg.watchlist_path)
+    path = watchlist or cfg.watchlist_path
+    symbols = read_symbol_list(path)
+    if not symbols:
+        raise ConfigError(f"the watchlist is empty: {path} has no symbols (one a line)")
     excl_path = exclude or cfg.exclusionlist_path
     excluded = set(read_symbol_list(excl_path)) if excl_path else set()
-    return [s for s in symbols if s not in excluded]
+    kept = [s for s in symbols if s not in excluded]
+    if not kept:
+        raise ConfigError(
+            f"every symbol of the watchlist {path} is in the exclusion list {excl_path}"
+        )
+    return kept

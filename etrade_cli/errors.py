@@ -3,7 +3,8 @@
 Every error a user can cause or meet is one of these classes. The CLI's single error boundary
 (`etrade_cli.cli.app`) turns them into a one-line message on stderr and the class's exit code;
 nothing else in the package decides exit codes. Codes follow `docs/style.md`: config 3, auth 4,
-API 5, order rejected 6, Ctrl-C 130; Click owns 2 (usage errors).
+API 5, order rejected 6, Ctrl-C 130; Click owns 2 (usage errors); busy 7; the databases'
+read-only 9, corrupt 10 and disk-full 11 conditions (`etrade_cli.db.translate`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ class ExitStatus(IntEnum):
     AUTH = 4
     API = 5
     ORDER_REJECTED = 6
-    BUSY = 7  # another run holds the trading lock
+    BUSY = 7  # another run holds the trading lock, or the book is busy (locked by a writer)
     RECONCILE = 8  # the book and the broker disagree and a person must decide
+    READ_ONLY = (
+        9  # a database (the book, the bar cache) cannot be written: file or folder read-only
+    )
+    CORRUPT = 10  # a database file is not an SQLite database or is damaged
+    DISK_FULL = 11  # the disk (or the database's size limit) is full
     INTERRUPTED = 130
 
 
@@ -85,9 +91,34 @@ class OrderRejectedError(EtradeCliError):
 
 
 class BusyError(EtradeCliError):
-    """Another `run-once`/`run-loop` holds the trading lock."""
+    """Another `run-once`/`run-loop` holds the trading lock, or another program holds a write
+    transaction on the book for longer than the bounded wait (`db.BUSY_TIMEOUT_S`)."""
 
     exit_code = ExitStatus.BUSY
+
+
+class StorageError(EtradeCliError):
+    """A database (the position book, the bar cache) that cannot be used as it is: the base of
+    the read-only, corrupt and disk-full errors. Nothing was written when it is raised: the
+    transaction in progress was rolled back."""
+
+
+class ReadOnlyError(StorageError):
+    """The database file or its folder cannot be written (permissions, read-only mount)."""
+
+    exit_code = ExitStatus.READ_ONLY
+
+
+class CorruptError(StorageError):
+    """The file is not an SQLite database, or SQLite reports it damaged (malformed image)."""
+
+    exit_code = ExitStatus.CORRUPT
+
+
+class DiskFullError(StorageError):
+    """The disk holding the database is full (SQLITE_FULL)."""
+
+    exit_code = ExitStatus.DISK_FULL
 
 
 class ReconcileError(EtradeCliError):

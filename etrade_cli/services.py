@@ -200,7 +200,7 @@ def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> Etr
     from .etrade.auth import token_store
     from .etrade.client import EtradeClient
 
-    return EtradeClient(cfg.etrade, token_store(cfg.etrade), warn=warn)
+    return EtradeClient(cfg.etrade, token_store(cfg.etrade, warn), warn=warn)
 
 
 def resolve_account(

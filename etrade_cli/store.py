@@ -414,7 +414,9 @@ class Store:
     """The position book: open with `Store(path)` (created and migrated as needed).
 
     Raises:
-        ConfigError: the path cannot be created or is not an SQLite database.
+        ConfigError: the folder cannot be created. BusyError, ReadOnlyError, CorruptError,
+            DiskFullError, StorageError: the file cannot be used (see `db.translate`); the same
+            errors from any method that reads or writes.
     """
 
     def __init__(self, path: Path | str):
@@ -426,11 +428,15 @@ class Store:
                 raise ConfigError(
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
+        self.db = dbutil.connect(path, "the position book")
         try:
-            self.db = dbutil.connect(path)
             self.migrate()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:  # a migration that fails on this file: rolled back
+            self.db.close()
             raise DataError(f"{self.path}: not a usable SQLite database ({exc})") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""

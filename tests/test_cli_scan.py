@@ -75,7 +75,7 @@ def test_scan_watchlist_option(cli, hermetic: Path):
     [
         (["scan", "--as-of", "2010-02-30"], ExitStatus.ERROR, "bad --as-of '2010-02-30'"),
         (["scan", "ZZZZ"], ExitStatus.ERROR, "no data for symbol(s): ZZZZ"),
-        (["scan", "A$B"], ExitStatus.ERROR, "not a valid ticker"),
+        (["scan", "A$B"], ExitStatus.ERROR, "not a valid symbol"),
         (["scan", "--as-of", "1990-01-01"], ExitStatus.ERROR, "no bars on or before"),
         (["scan", "--json", "--csv"], ExitStatus.ERROR, "choose one of --json and --csv"),
         (["scan", "--watchlist", "missing.txt"], ExitStatus.CONFIG, "cannot read symbol list"),

@@ -67,10 +67,11 @@ def test_run_once_refuses_to_go_back_in_time(cli):
     assert r.exit_code == ExitStatus.ERROR and "before the last traded session" in r.stderr
 
 
-def test_run_once_unknown_broker_is_a_usage_error_listing_the_known_ones(cli):
+def test_run_once_unknown_broker_is_a_usage_error_listing_the_known_ones(cli, hermetic: Path):
     r = cli("run-once", "--broker", "robinhood")
     assert r.exit_code == ExitStatus.USAGE
     assert "unknown broker 'robinhood'" in r.stderr and "paper, etrade, alpaca" in r.stderr
+    assert not list((hermetic.parent / "home").glob("*.db"))  # nothing opened or written
 
 
 def test_run_once_busy_lock(cli, hermetic: Path):

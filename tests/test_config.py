@@ -123,10 +123,10 @@ def test_symbol_list_rules(tmp_path: Path):
     assert read_symbol_list(f) == ["AAPL", "MSFT", "BRK.B", "BF-B"]
 
 
-@pytest.mark.parametrize("bad", ["AAPL MSFT", "12AB", "A$B", "TOOLONGSYMBOL"])
+@pytest.mark.parametrize("bad", ["AAPL MSFT", "A..B", "A$B", "TOOLONGSYMBOL", "<script>", "../A"])
 def test_symbol_list_rejects_bad_tokens_with_line_number(tmp_path: Path, bad: str):
     f = write(tmp_path / "wl.txt", f"AAPL\n# ok\n{bad}\n")
-    with pytest.raises(ConfigError, match=r"wl.txt:3: not a valid ticker"):
+    with pytest.raises(ConfigError, match=r"wl.txt:3: not a valid symbol"):
         read_symbol_list(f)
 
 

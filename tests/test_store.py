@@ -9,7 +9,7 @@ import pytest
 from etrade_cli import store as store_mod
 from etrade_cli.brokers.base import OrderRequest
 from etrade_cli.brokers.paper import PaperBroker
-from etrade_cli.errors import DataError, InputError, OrderRejectedError
+from etrade_cli.errors import CorruptError, DataError, InputError, OrderRejectedError
 from etrade_cli.store import Store
 
 
@@ -57,7 +57,7 @@ def test_a_failing_migration_rolls_back_and_is_not_recorded(tmp_path, monkeypatc
 def test_not_a_database(tmp_path):
     f = tmp_path / "x.db"
     f.write_text("hello, this is not sqlite" * 100)
-    with pytest.raises(DataError, match="not a usable SQLite database"):
+    with pytest.raises(CorruptError, match="not a usable SQLite database"):
         Store(f)
 
 

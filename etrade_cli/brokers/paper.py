@@ -103,14 +103,16 @@ class PaperBroker:
         self._prices: PriceSource = prices or (lambda _s: None)
         self.session_date = session_date
         self._bars: BarSource | None = None
-        with store.tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
-                (account, starting_cash, commission, utcnow()),
-            )
-        row = store.query(
-            "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?", account
-        )[0]
+        select = "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?"
+        rows = store.query(select, account)
+        if not rows:  # only a new account writes: a read-only book can still be shown
+            with store.tx() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
+                    (account, starting_cash, commission, utcnow()),
+                )
+            rows = store.query(select, account)
+        row = rows[0]
         self.starting_cash, self.commission = float(row[0]), float(row[1])
 
     def set_market(

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, state
+from .common import JSON_OPT, emit_json, err, out, state, warn
 
 auth_app = typer.Typer(
     help="Log in to E*TRADE (or Schwab with --broker schwab) and manage the token.",
@@ -94,7 +94,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT, broker: str = BROKER_OP
         _schwab_status(ctx, as_json)
         return
     cfg = state(ctx).config()
-    tokens = token_store(cfg.etrade).load()
+    tokens = token_store(cfg.etrade, warn).load()
     now = utc_now()
     if tokens is None:
         doc: dict[str, Any] = {"status": "missing", "environment": cfg.etrade.environment}

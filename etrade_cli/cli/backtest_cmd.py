@@ -15,6 +15,7 @@ from .common import (
     emit_csv,
     emit_json,
     err,
+    finite,
     out,
     output_format,
     parse_date,
@@ -63,7 +64,10 @@ def backtest_cmd(
         help="Watchlist file (default: the configured one); ALL: every symbol of the data.",
     ),
     cash: float = typer.Option(
-        None, "--cash", min=1.0, help="Starting cash, USD (default \\[broker] paper_cash)."
+        None,
+        "--cash",
+        callback=finite(1.0),
+        help="Starting cash, USD (default \\[broker] paper_cash).",
     ),
     benchmark: str = typer.Option(
         None,

@@ -52,9 +52,10 @@ def _book_and_bars(
 
     from ..config import universe
     from ..market import MarketView
-    from ..services import bar_provider, make_broker, make_strategy, open_store
+    from ..services import bar_provider, broker_spec, make_broker, make_strategy, open_store
 
     cfg = state(ctx).config()
+    broker_spec(cfg, broker)  # unknown --broker: usage error before the book is opened
     store = open_store(cfg)
     b = make_broker(cfg, store, broker or state(ctx).broker)
     held = sorted({p.symbol for p in store.positions(b.name, b.account, statuses)})

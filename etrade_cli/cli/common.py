@@ -76,6 +76,27 @@ def output_format(as_json: bool, as_csv: bool) -> Format:
     return Format.json if as_json else Format.csv if as_csv else Format.table
 
 
+def finite(minimum: float | None = None) -> Any:
+    """A Typer callback for a number option (prices, cash) that refuses `nan`, `inf` and
+    `1e400`, and values below `minimum` when given.
+
+    The callback raises `InputError` naming the option and the value (exit 1).
+    """
+    import math
+
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None:
+            return value
+        name = (param.opts or [param.name or "value"])[0]
+        if not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise InputError(f"{name} must be at least {minimum:g}, got {value:g}")
+        return value
+
+    return check
+
+
 JSON_OPT = typer.Option(False, "--json", help="Print JSON on stdout (for scripts).")
 CSV_OPT = typer.Option(False, "--csv", help="Print CSV on stdout (for spreadsheets).")
 
@@ -100,15 +121,12 @@ def parse_symbols(tokens: Iterable[str]) -> list[str]:
     Raises:
         InputError: a token is not a valid ticker.
     """
-    from ..config import is_ticker
+    from ..symbols import validate_symbol
 
     seen: dict[str, None] = {}
     for raw in tokens:
         for tok in raw.replace(",", " ").split():
-            sym = tok.strip().upper()
-            if not is_ticker(sym):
-                raise InputError(f"not a valid ticker: {tok!r}")
-            seen.setdefault(sym, None)
+            seen.setdefault(validate_symbol(tok), None)
     return list(seen)
 
 
@@ -188,4 +206,9 @@ def warn(message: str) -> None:
 
     from ..redact import redact
 
-    err.print(f"[yellow]warning:[/] {escape(redact(message))}", markup=True, highlight=False)
+    err.print(
+        f"[yellow]warning:[/] {escape(redact(message))}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,  # one line, whatever the terminal width
+    )

@@ -134,6 +134,8 @@ def fetch(
         f"({provider.requests} request(s) to {provider.source.name}).",
         markup=False,
     )
+    for w in provider.warnings:
+        warn(w)
     if missing:
         warn(f"no data for: {', '.join(missing)}")
 
@@ -163,11 +165,8 @@ def import_(
             warn(w)
         loaded.append((f, bars))
     cache = bar_cache(state(ctx).config())
-    counts: dict[str, int] = {}
-    try:
-        for f, bars in loaded:
-            for b in bars.values():
-                counts[b.symbol] = counts.get(b.symbol, 0) + cache.store(b, f"csv:{f.name}")
+    try:  # one transaction: a failure midway imports nothing
+        counts = cache.store_all((b, f"csv:{f.name}") for f, bars in loaded for b in bars.values())
     finally:
         cache.close()
     if as_json:

@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, err, out, output_format, state
+from .common import (
+    CSV_OPT,
+    JSON_OPT,
+    Format,
+    emit_csv,
+    emit_json,
+    err,
+    finite,
+    out,
+    output_format,
+    state,
+)
 
 order_app = typer.Typer(
     help="Equity orders: preview, place, change, cancel, list, status.", no_args_is_help=True
@@ -37,13 +48,10 @@ def _order(
     term: str,
     session: str,
 ) -> Any:
-    from ..config import is_ticker
-    from ..errors import InputError
     from ..etrade.orders import EquityOrder, validate
+    from ..symbols import validate_symbol
 
-    sym = symbol.upper()
-    if not is_ticker(sym):
-        raise InputError(f"not a valid ticker: {symbol!r}")
+    sym = validate_symbol(symbol)
     o = EquityOrder(
         sym,
         action.upper(),
@@ -68,9 +76,14 @@ TYPE_OPT = typer.Option(
     help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT, TRAILING_STOP_CNST (trail in USD in "
     "--stop) or TRAILING_STOP_PRCT (trail as a whole-number percent in --stop, 5 = 5 %).",
 )
-LIMIT_OPT = typer.Option(None, "--limit", help="limitPrice, USD (LIMIT, STOP_LIMIT).")
+LIMIT_OPT = typer.Option(
+    None, "--limit", callback=finite(), help="limitPrice, USD (LIMIT, STOP_LIMIT)."
+)
 STOP_OPT = typer.Option(
-    None, "--stop", help="stopPrice, USD (STOP, STOP_LIMIT); the trail of a trailing stop."
+    None,
+    "--stop",
+    callback=finite(),
+    help="stopPrice, USD (STOP, STOP_LIMIT); the trail of a trailing stop.",
 )
 TERM_OPT = typer.Option(
     "GOOD_FOR_DAY",
@@ -247,6 +260,7 @@ def change(
     stop: float = typer.Option(
         None,
         "--stop",
+        callback=finite(),
         help="stopPrice, USD (STOP, STOP_LIMIT); the trail for trailing stops (USD, or a "
         "whole-number percent for TRAILING_STOP_PRCT).",
     ),

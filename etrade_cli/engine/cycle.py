@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BusyError, DataError, InputError
+from ..errors import BusyError, DataError, InputError, ReadOnlyError
 from ..events import (
     ExitDecided,
     KillSwitch,
@@ -21,6 +21,7 @@ from ..events import (
     RunStarted,
     StaleData,
 )
+from ..interrupts import deferred_sigint
 from ..market import MarketView
 from ..store import BROKER_STOP, Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState, Proposer
@@ -32,7 +33,8 @@ from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
 @contextmanager
 def trading_lock(path: Path | None) -> Iterator[None]:
-    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it."""
+    """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it,
+    `ReadOnlyError` when the lock file cannot be created."""
     if path is None:
         yield
         return
@@ -43,6 +45,11 @@ def trading_lock(path: Path | None) -> Iterator[None]:
         lock.acquire()
     except Timeout:
         raise BusyError(f"another run is trading (lock {path} is held); try again later") from None
+    except OSError as exc:  # a read-only folder or file system, permissions
+        raise ReadOnlyError(
+            f"cannot create the trading lock {path} ({exc.strerror or exc}): the book's folder "
+            "must be writable, or use another --db"
+        ) from None
     try:
         yield
     finally:
@@ -74,23 +81,29 @@ def run_once(
         b = deps.broker
         run_mode = "dry-run" if dry_run else mode
         as_of_text = str(as_of) if as_of is not None else None
-        run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
-        deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
+        run_id: int | None = None
         try:
+            with deferred_sigint():  # the runs row is started and finished whole (Ctrl-C)
+                run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
+            deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
-            outcome = "crashed" if isinstance(exc, SimulatedCrash) else "error"
-            deps.store.finish_run(run_id, outcome, error=f"{type(exc).__name__}: {exc}"[:500])
+            if run_id is not None:
+                with deferred_sigint():
+                    deps.store.finish_run(
+                        run_id, _outcome(exc), error=f"{type(exc).__name__}: {exc}"[:500]
+                    )
             raise
-        deps.store.finish_run(
-            run_id,
-            "ok" if result.market_open else "closed",
-            error="; ".join(result.service_errors)[:500] or None,
-            session_date=result.session,
-            counts=result.counts(),
-            equity=result.equity,
-            cash=result.cash,
-        )
+        with deferred_sigint():
+            deps.store.finish_run(
+                run_id,
+                "ok" if result.market_open else "closed",
+                error="; ".join(result.service_errors)[:500] or None,
+                session_date=result.session,
+                counts=result.counts(),
+                equity=result.equity,
+                cash=result.cash,
+            )
         deps.emit(
             RunFinished(
                 run_mode,
@@ -102,6 +115,13 @@ def run_once(
             )
         )
         return result
+
+
+def _outcome(exc: BaseException) -> str:
+    """The `runs.outcome` of a cycle ended by `exc`: crashed (tests), interrupted, or error."""
+    if isinstance(exc, SimulatedCrash):
+        return "crashed"
+    return "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "error"
 
 
 def _cycle(

@@ -12,8 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
+import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,18 +127,28 @@ class FileTokenStore:
     """A JSON file per environment and consumer key under `<data dir>/tokens/`, mode 0600,
     replaced atomically (write a temp file, fsync, rename)."""
 
-    def __init__(self, environment: str, consumer_key: str, folder: Path | None = None):
+    def __init__(
+        self,
+        environment: str,
+        consumer_key: str,
+        folder: Path | None = None,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.path = (
             folder or home_dirs()[1] / "tokens"
         ) / f"{_key_id(environment, consumer_key)}.json"
+        self._warn = warn or logging.getLogger(__name__).warning
 
     def load(self) -> Tokens | None:
-        """The stored tokens; None when there is no file.
+        """The stored tokens; None when there is no file. A file readable or writable by
+        others (e.g. mode 0644 after a copy) is set back to 0600 with a one-line warning.
 
         Raises:
-            AuthError: the file is unreadable or malformed.
+            AuthError: the file is unreadable or malformed, or open to others and its mode
+                cannot be fixed (not our file).
         """
         try:
+            self._check_mode()
             data = json.loads(self.path.read_text(encoding="utf-8"))
             tokens = Tokens(**data)
         except FileNotFoundError:
@@ -145,6 +158,19 @@ class FileTokenStore:
         register_secret(tokens.secret)
         register_secret(tokens.token)
         return tokens
+
+    def _check_mode(self) -> None:
+        mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        if not mode & 0o077:
+            return
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise AuthError(
+                f"token file {self.path} is open to other users (mode {mode:04o}) and its mode "
+                f"cannot be set to 0600 ({exc.strerror or exc}); {LOGIN_HINT}"
+            ) from None
+        self._warn(f"token file {self.path} was open to other users (mode {mode:04o}); set to 0600")
 
     def save(self, tokens: Tokens) -> None:
         """Write atomically with mode 0600."""
@@ -213,8 +239,9 @@ def environment_name(cfg: EtradeConfig) -> str:
     return "custom" if cfg.base_url else cfg.environment
 
 
-def token_store(cfg: EtradeConfig) -> TokenStore:
-    """The configured token store for this environment and consumer key.
+def token_store(cfg: EtradeConfig, warn: Callable[[str], None] | None = None) -> TokenStore:
+    """The configured token store for this environment and consumer key; `warn` receives
+    one-line warnings (a token file whose mode was fixed).
 
     Raises:
         AuthError: no consumer key configured.
@@ -223,7 +250,7 @@ def token_store(cfg: EtradeConfig) -> TokenStore:
     env = environment_name(cfg)
     if cfg.token_store == "keyring":
         return KeyringTokenStore(env, cfg.consumer_key)
-    return FileTokenStore(env, cfg.consumer_key)
+    return FileTokenStore(env, cfg.consumer_key, warn=warn)
 
 
 def require_consumer(cfg: EtradeConfig) -> None:

@@ -10,6 +10,7 @@ times epoch seconds (`dateTimeUTC`); all are converted to UTC ISO-8601 strings.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +35,30 @@ def as_list(x: Any) -> list[Any]:
 
 
 def _num(x: Any) -> float | None:
+    """A payload number as float; None when absent, malformed or not finite (`NaN`,
+    `Infinity`, `1e400`: Python's JSON parser accepts them), so garbage never becomes a price."""
     try:
-        return None if x is None or x == "" else float(x)
-    except (TypeError, ValueError):
+        v = None if x is None or x == "" or isinstance(x, bool) else float(x)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _symbol(x: Any) -> str:
+    """A payload symbol, upper-cased; "" when absent.
+
+    Raises:
+        ApiError: the broker sent something that is not a symbol (`etrade_cli.symbols`).
+    """
+    if x is None or x == "":
+        return ""
+    from ..errors import ApiError, InputError
+    from ..symbols import validate_symbol
+
+    try:
+        return validate_symbol(str(x))
+    except InputError as exc:
+        raise ApiError(f"E*TRADE sent an invalid symbol: {exc}") from None
 
 
 def _ms(x: Any) -> str | None:
@@ -162,7 +183,7 @@ class PortfolioPosition:
         product = get(p, "Product", default={})
         quick = get(p, "Quick", default={})
         return cls(
-            str(get(product, "symbol") or get(p, "symbolDescription", default="")),
+            _symbol(get(product, "symbol") or get(p, "symbolDescription", default="")),
             _num(get(p, "quantity")) or 0.0,
             str(get(p, "positionType", default="")),
             _num(get(p, "pricePaid")),
@@ -223,7 +244,7 @@ class Quote:
         """From one `QuoteData` object."""
         a = get(q, "All", default={})
         return cls(
-            str(get(get(q, "Product"), "symbol", default="")),
+            _symbol(get(get(q, "Product"), "symbol", default="")),
             str(get(a, "symbolDescription", "companyName", default="")),
             _num(get(a, "lastTrade")),
             _num(get(a, "bid")),
@@ -341,7 +362,7 @@ class Order:
         return cls(
             order_id=str(get(o, "orderId", default="")),
             status=str(get(d, "status", default="")),
-            symbol=str(get(get(i, "Product"), "symbol", default="")),
+            symbol=_symbol(get(get(i, "Product"), "symbol", default="")),
             action=str(get(i, "orderAction", default="")),
             ordered_qty=_num(get(i, "orderedQuantity", "quantity")) or 0.0,
             filled_qty=_num(get(i, "filledQuantity")) or 0.0,

@@ -9,6 +9,7 @@ pyetrade issue 57). Values are sent as strings, as in the documented samples. An
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,8 @@ class EquityOrder:
 
 
 def _price(value: float | None, name: str) -> str:
-    if value is None or value <= 0:
-        raise InputError(f"{name} must be a positive price in USD")
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{name} must be a positive price in USD, got {value!r}")
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 

@@ -14,6 +14,7 @@ instants of the session) become session dates in US/Eastern.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..alpaca_common import no_sdk_retry, require_keys, sdk, with_retries
 from ..config import AlpacaConfig
+from ..symbols import is_symbol
 from ..values import Bars
 
 ET = ZoneInfo("America/New_York")
@@ -48,6 +50,7 @@ class AlpacaBarSource:
             StockHistoricalDataClient(key, secret, raw_data=True, url_override=cfg.data_url or None)
         )
         self.requests = 0  # bar requests sent (pages count once each)
+        self.warnings: list[str] = []  # one line per dropped payload value, taken by the caller
 
     def fetch(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> dict[str, Bars]:
         """Adjusted daily bars of `symbols` for sessions in [start, end], by symbol.
@@ -77,11 +80,32 @@ class AlpacaBarSource:
 
             raw = with_retries(call, "Alpaca bars", self.sleep)
             for sym, rows in (raw or {}).items():
+                if not is_symbol(str(sym)):
+                    self.warnings.append(f"Alpaca sent bars for an invalid symbol {sym!r}; ignored")
+                    continue
                 out[sym] = _bars(sym, rows)
+                if dropped := len(rows) - len(out[sym]):
+                    self.warnings.append(
+                        f"Alpaca: dropped {dropped} of {len(rows)} bars of {sym} (missing, "
+                        "non-finite or non-positive values)"
+                    )
         return out
 
 
+def _usable(row: dict[str, Any]) -> bool:
+    """A bar with finite positive prices, high >= low and a finite volume >= 0."""
+    try:
+        o, h, lo, c, v = (float(row[k]) for k in ("o", "h", "l", "c", "v"))
+        dt.datetime.fromisoformat(str(row["t"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return False
+    prices = (o, h, lo, c)
+    return all(map(math.isfinite, (*prices, v))) and min(prices) > 0 and h >= lo and v >= 0
+
+
 def _bars(symbol: str, rows: list[dict[str, Any]]) -> Bars:
+    """Bars from Alpaca's raw rows; unusable rows (`_usable`) are left out."""
+    rows = [r for r in rows if _usable(r)]
     days = [
         dt.datetime.fromisoformat(r["t"].replace("Z", "+00:00")).astimezone(ET).date() for r in rows
     ]
@@ -107,6 +131,11 @@ class LazyAlpacaSource:
     def requests(self) -> int:
         """Bar requests sent so far."""
         return self._source.requests if self._source else 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """The source's warnings (see `AlpacaBarSource.warnings`)."""
+        return self._source.warnings if self._source else []
 
     def fetch(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> dict[str, Bars]:
         """See `AlpacaBarSource.fetch`."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import db as dbutil
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..values import Bars
 
 
@@ -55,7 +55,8 @@ class BarCache:
     """Daily bars in SQLite at `path` (created and migrated on first use).
 
     Raises:
-        ConfigError: the folder cannot be created. DataError: not an SQLite database.
+        ConfigError: the folder cannot be created. BusyError, ReadOnlyError, CorruptError,
+            DiskFullError, StorageError: the file cannot be used (see `etrade_cli.db`).
     """
 
     def __init__(self, path: Path):
@@ -64,11 +65,12 @@ class BarCache:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the bar cache folder {path.parent}: {exc}") from None
+        self.db = dbutil.connect(path, "the bar cache")
         try:
-            self.db = dbutil.connect(path)
             dbutil.migrate(self.db, MIGRATIONS)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"{path}: not a usable bar cache ({exc})") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""
@@ -84,6 +86,22 @@ class BarCache:
     ) -> int:
         """Upsert `bars` and widen the symbol's coverage to [start, end] (default: the bars'
         own first and last dates), in one transaction. Returns the number of bars written."""
+        with self._tx() as db:
+            return self._upsert(db, bars, source, start, end)
+
+    def store_all(self, items: Iterable[tuple[Bars, str]]) -> dict[str, int]:
+        """Upsert several (bars, source) pairs in ONE transaction, all or nothing (a full disk
+        or a busy cache midway leaves the cache as it was). Returns bars written per symbol."""
+        counts: dict[str, int] = {}
+        with self._tx() as db:
+            for bars, source in items:
+                n = self._upsert(db, bars, source, None, None)
+                counts[bars.symbol] = counts.get(bars.symbol, 0) + n
+        return counts
+
+    def _upsert(
+        self, db: sqlite3.Connection, bars: Bars, source: str, start: str | None, end: str | None
+    ) -> int:
         rows = [
             (bars.symbol, str(d), float(o), float(h), float(lo), float(c), float(v), source)
             for d, o, h, lo, c, v in zip(
@@ -92,10 +110,9 @@ class BarCache:
         ]
         start = start or (str(bars.dates[0]) if len(bars) else None)
         end = end or (str(bars.dates[-1]) if len(bars) else None)
-        with self._tx() as db:
-            db.executemany("INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?)", rows)
-            if start and end:
-                self._widen(db, bars.symbol, start, end)
+        db.executemany("INSERT OR REPLACE INTO bars VALUES (?,?,?,?,?,?,?,?)", rows)
+        if start and end:
+            self._widen(db, bars.symbol, start, end)
         return len(rows)
 
     def _widen(self, db: sqlite3.Connection, symbol: str, start: str, end: str) -> None:

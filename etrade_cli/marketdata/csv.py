@@ -8,13 +8,19 @@ Formats (column names case-insensitive, any order, extra columns ignored):
 Dates: `YYYYMMDD`, `YYYY-MM-DD`, or `M/D/YYYY HH:MM:SS` (time dropped), as session dates.
 
 Bad rows are dropped and counted in `LoadReport.dropped`: a missing or non-numeric field, a
+non-finite number (`inf`, `nan`, `1e400`), an invalid symbol (`etrade_cli.symbols`), a
 non-positive price, high < low, negative volume, and a date not after the previous kept date of
-the same symbol (duplicate or unsorted). A file that cannot be read at all raises `DataError`.
+the same symbol (duplicate or unsorted). A file that cannot be read at all raises `DataError`:
+a missing file, a corrupt or truncated gzip, a header line over `MAX_HEADER_CHARS` (checked
+before anything else is read), missing columns. A first header cell left empty (what pandas'
+`DataFrame.to_csv()` writes for a date index) is read as the date column when it holds dates.
 """
 
 from __future__ import annotations
 
+import csv
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataError
+from ..interrupts import deferred_sigint
+from ..symbols import is_symbol, validate_symbol
 from ..values import Bars
 
 if TYPE_CHECKING:
@@ -47,6 +55,7 @@ class LoadReport:
     path: Path
     rows: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    bad_symbols: list[str] = field(default_factory=list)  # a few of the refused values
 
     def warning(self) -> str | None:
         """A one-line summary of dropped rows, or None when nothing was dropped."""
@@ -54,7 +63,10 @@ class LoadReport:
         if not total:
             return None
         why = ", ".join(f"{n} {reason}" for reason, n in self.dropped.most_common())
-        return f"{self.path.name}: dropped {total} of {self.rows} rows ({why})"
+        bad = f"; invalid symbols: {', '.join(map(repr, self.bad_symbols))}" * bool(
+            self.bad_symbols
+        )
+        return f"{self.path.name}: dropped {total} of {self.rows} rows ({why}){bad}"
 
 
 def symbol_from_filename(path: Path) -> str:
@@ -64,7 +76,7 @@ def symbol_from_filename(path: Path) -> str:
         DataError: the result is not a plausible ticker.
     """
     token = re.split(r"[_.]", path.name, maxsplit=1)[0].upper()
-    if not re.fullmatch(r"[A-Z][A-Z0-9\-]{0,9}", token):
+    if not is_symbol(token):
         raise DataError(f"{path}: cannot tell the symbol from the file name; name it like AMZN.csv")
     return token
 
@@ -92,46 +104,54 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     """
     import pandas as pd
 
+    fixed = validate_symbol(symbol, "--symbol") if symbol is not None else None
     df = _read_frame(path)
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{path}: missing column(s) {', '.join(missing)}; "
-            f"need Date,Open,High,Low,Close,Volume (and Symbol for the long format)"
-        )
     if df.empty:
         raise DataError(f"{path}: no rows")
     report = LoadReport(path, rows=len(df))
     if "symbol" in df.columns:
-        syms = _map_unique(df["symbol"], lambda u: u.fillna("").astype(str).str.strip().str.upper())
+        syms = _map_unique(df["symbol"], _clean_symbols)
     else:
-        syms = np.full(
-            len(df), symbol.upper() if symbol else symbol_from_filename(path), dtype=object
-        )
+        syms = np.full(len(df), fixed or symbol_from_filename(path), dtype=object)
     dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
     cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in REQUIRED[1:]}
-    keep = _drop_bad_rows(dates, syms, cols, report)
+    invalid = _drop_invalid_values(syms, cols, report)
+    keep = _drop_bad_rows(dates, syms, cols, report, invalid)
     return _split(syms[keep], dates[keep], {k: v[keep] for k, v in cols.items()}, report)
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
-    """Read the CSV with normalized column names; Date and Symbol kept as text."""
+    """Read the columns `check_header` found, named date/symbol/open/...; Date and Symbol as
+    text. Only those columns are parsed."""
     import pandas as pd
 
-    def norm(c: object) -> str:
-        return re.sub(r"[\s_]", "", str(c)).lower()
-
+    columns = check_header(path)
+    wanted = sorted(columns.values())
+    names = {i: name for name, i in columns.items()}
+    # pandas' C parser turns a Ctrl-C inside its read callback into "Error tokenizing data":
+    # hold SIGINT while it reads, then raise KeyboardInterrupt as usual
     try:
-        header = pd.read_csv(path, nrows=0)
-        text_cols = {c: str for c in header.columns if norm(c) in ("date", "symbol")}
-        df = pd.read_csv(path, dtype=text_cols, skipinitialspace=True)  # type: ignore[arg-type]
-    except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not a CSV file") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot read CSV: {str(exc).splitlines()[0]}") from None
-    df.columns = [norm(c) for c in df.columns]
+        with deferred_sigint():
+            df = pd.read_csv(
+                path,
+                header=None,
+                skiprows=1,
+                usecols=wanted,
+                index_col=False,  # never an implicit index column from short rows
+                dtype={columns[c]: str for c in ("date", "symbol") if c in columns},
+                skipinitialspace=True,
+            )
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        UnicodeDecodeError,
+        ValueError,  # includes pandas' ParserError and EmptyDataError
+    ) as exc:
+        raise DataError(f"{path}: cannot read CSV: {_first_line(exc)}") from None
+    if [int(c) for c in df.columns] != wanted:
+        raise DataError(f"{path}: cannot read CSV: its rows do not line up with the header")
+    df.columns = [names[int(c)] for c in df.columns]
     return df
 
 
@@ -157,16 +177,23 @@ def _parse_dates(raw: pd.Series, path: Path) -> np.ndarray:
 
 
 def _drop_bad_rows(
-    dates: np.ndarray, syms: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+    dates: np.ndarray,
+    syms: np.ndarray,
+    cols: dict[str, np.ndarray],
+    report: LoadReport,
+    invalid: np.ndarray | None = None,
 ) -> np.ndarray:
+    """Rows to keep; `invalid` rows (already counted by `_drop_invalid_values`) are dropped."""
+    invalid = np.zeros(len(dates), dtype=bool) if invalid is None else invalid
     bad_field = np.isnat(dates) | (syms == "")
     for v in cols.values():
         bad_field |= np.isnan(v)
+    bad_field &= ~invalid
     with np.errstate(invalid="ignore"):
-        nonpos = ~bad_field & np.any([cols[c] <= 0 for c in PRICES], axis=0)
-        inverted = ~bad_field & ~nonpos & (cols["high"] < cols["low"])
-        negvol = ~bad_field & ~nonpos & ~inverted & (cols["volume"] < 0)
-    keep = ~(bad_field | nonpos | inverted | negvol)
+        nonpos = ~bad_field & ~invalid & np.any([cols[c] <= 0 for c in PRICES], axis=0)
+        inverted = ~bad_field & ~invalid & ~nonpos & (cols["high"] < cols["low"])
+        negvol = ~bad_field & ~invalid & ~nonpos & ~inverted & (cols["volume"] < 0)
+    keep = ~(invalid | bad_field | nonpos | inverted | negvol)
     order = _not_after_previous(dates, syms, keep)
     report.dropped.update(
         {
@@ -222,3 +249,114 @@ def _split(
             cols["volume"][a:b],
         )
     return out, report
+
+
+# --- input checks: bounded header, invalid symbols, non-finite numbers ----------------------
+
+#: the longest header line read; a longer one is refused before the file is parsed
+MAX_HEADER_CHARS = 4096
+_OPENERS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, (EOFError, zlib.error)) or "decompress" in text:
+        return f"corrupt or truncated compressed file ({text or type(exc).__name__})"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _head_lines(path: Path) -> list[str]:
+    """The header line and the first data line (each at most `MAX_HEADER_CHARS + 1` chars).
+
+    Raises:
+        DataError: missing file, a folder, unreadable or corrupt file, a header line too long.
+    """
+    import importlib
+
+    module = _OPENERS.get(path.suffix.lower())
+    try:
+        opener = importlib.import_module(module).open if module else open
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            lines = [fh.readline(MAX_HEADER_CHARS + 1) for _ in range(2)]
+    except FileNotFoundError:
+        raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: cannot read CSV: not UTF-8 text") from None
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise DataError(f"{path}: cannot read CSV: {_first_line(exc)}") from None
+    if len(lines[0]) > MAX_HEADER_CHARS:
+        raise DataError(
+            f"{path}: the header line is longer than {MAX_HEADER_CHARS} characters; "
+            "need Date,Open,High,Low,Close,Volume (and Symbol for the long format)"
+        )
+    return [line for line in lines if line.strip()]
+
+
+def _cells(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return [line]
+
+
+def _norm(cell: str) -> str:
+    return re.sub(r"[\s_]", "", cell).lower()
+
+
+def check_header(path: Path) -> dict[str, int]:
+    """Column positions of date, open, high, low, close, volume (and symbol when present),
+    from the header line alone: cheap and bounded however wide or long the file is.
+
+    Raises:
+        DataError: unreadable file, header too long, no rows, missing columns.
+    """
+    lines = _head_lines(path)
+    if not lines:
+        raise DataError(f"{path}: cannot read CSV: the file is empty")
+    header = _cells(lines[0])
+    columns: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        columns.setdefault(_norm(cell), i)
+    if "date" not in columns and header and not header[0].strip() and len(lines) > 1:
+        first = _cells(lines[1])[:1]
+        if first and any(p.match(first[0].strip()) for p, _ in _DATE_FORMATS):
+            columns["date"] = 0  # DataFrame.to_csv() with a date index
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"need Date,Open,High,Low,Close,Volume (and Symbol for the long format)"
+        )
+    if len(lines) < 2:
+        raise DataError(f"{path}: no rows")
+    return {c: columns[c] for c in (*REQUIRED, "symbol") if c in columns}
+
+
+def _clean_symbols(raw: pd.Series) -> np.ndarray:
+    """Distinct raw symbol cells -> upper-cased symbols; invalid ones become "!" + the raw text
+    (so that `_drop_invalid_values` can count and quote them)."""
+    text = raw.fillna("").astype(str).str.strip().str.upper()
+    return np.array(
+        [s if (not s or is_symbol(s)) else "!" + r for s, r in zip(text, raw.astype(str))],
+        dtype=object,
+    )
+
+
+def _drop_invalid_values(
+    syms: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+) -> np.ndarray:
+    """Rows with an invalid symbol or a non-finite number (`inf`, `1e400`): counted in
+    `report` (a few bad symbols quoted) and returned as a mask for `_drop_bad_rows`."""
+    bad_sym = np.array([s.startswith("!") for s in syms], dtype=bool) if len(syms) else syms == ""
+    infinite = np.zeros(len(syms), dtype=bool)
+    for v in cols.values():
+        infinite |= np.isinf(v)
+    infinite &= ~bad_sym
+    report.dropped.update(
+        {"invalid symbol": int(bad_sym.sum()), "non-finite number": int(infinite.sum())}
+    )
+    if bad_sym.any():
+        report.bad_symbols = [s[1:][:20] for s in dict.fromkeys(syms[bad_sym].tolist())][:3]
+    return bad_sym | infinite

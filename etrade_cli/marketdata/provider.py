@@ -98,6 +98,9 @@ class CachedBarProvider:
         stored = 0
         for (lo, hi), syms in plan.items():
             fetched = self.source.fetch(syms, dt.date.fromisoformat(lo), dt.date.fromisoformat(hi))
+            if notes := getattr(self.source, "warnings", None):  # dropped payload values
+                self.warnings.extend(notes)
+                notes.clear()
             for sym in syms:
                 if sym in fetched:
                     stored += self.cache.store(fetched[sym], self.source.name, lo, hi)
