@@ -90,12 +90,15 @@ class Preview:
 
 @dataclass(frozen=True)
 class Fill:
-    """One execution: `key` is unique per execution (broker id, or order id + cumulative qty)."""
+    """One execution: `key` is unique per execution (broker id, or order id + cumulative qty).
+    `session_date` is the exchange session (YYYY-MM-DD) it happened in when the broker says
+    (a paper order resting across skipped sessions); the engine then books it there."""
 
     key: str
     quantity: int
     price: float
     commission: float = 0.0
+    session_date: str | None = None
 
 
 @dataclass(frozen=True)

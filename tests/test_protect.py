@@ -106,7 +106,9 @@ def test_sessions_skipped_by_cron_are_swept_and_the_fill_keeps_its_session(tmp_p
         80.51,
         "2024-01-04",
     )
-    assert deps.store.positions("paper", "paper", ("closed",))[0].exit_reason == "BROKER_STOP"
+    (pos,) = deps.store.positions("paper", "paper", ("closed",))
+    assert (pos.exit_reason, pos.exit_date) == ("BROKER_STOP", "2024-01-04")  # not the run's
+    assert deps.store.query("SELECT session_date FROM fills ORDER BY id")[-1][0] == "2024-01-04"
 
 
 def test_a_tier_rise_changes_the_net_by_cancel_and_new_linked_in_the_journal(tmp_path):

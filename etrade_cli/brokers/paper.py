@@ -343,7 +343,15 @@ def _state(r: object) -> OrderState:
     row = dict(r)  # type: ignore[call-overload]
     filled = row["quantity"] if row["status"] == EXECUTED else 0
     fills = (
-        (Fill(f"paper-{row['id']}", filled, row["fill_price"], row["commission"]),)
+        (
+            Fill(
+                f"paper-{row['id']}",
+                filled,
+                row["fill_price"],
+                row["commission"],
+                session_date=row["filled_session"],  # a resting order's later session
+            ),
+        )
         if filled
         else ()
     )

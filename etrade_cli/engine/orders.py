@@ -163,15 +163,16 @@ def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) ->
         for f in fills_of(order, state):
             if db.execute("SELECT 1 FROM fills WHERE fill_key = ?", (f.key,)).fetchone():
                 continue
+            day = f.session_date or session
             cur = db.execute(
                 "INSERT INTO fills (order_id, fill_key, quantity, price, commission, session_date,"
                 " filled_at) VALUES (?,?,?,?,?,?,?)",
-                (order.id, f.key, f.quantity, f.price, f.commission, session, utcnow()),
+                (order.id, f.key, f.quantity, f.price, f.commission, day, utcnow()),
             )
             new_ids.append(int(cur.lastrowid or 0))
             pnl = None
             if order.position_id:
-                pnl = _apply_fill(deps, db, order, f.quantity, f.price, f.commission, session)
+                pnl = _apply_fill(deps, db, order, f.quantity, f.price, f.commission, day)
             filled.append((f, pnl))
         status = _journal_status(state)
         st.set_order(
