@@ -218,6 +218,22 @@ def run_tables(res: Any) -> list[Any]:
         out.append(fit(t))
     elif res.market_open:
         out.append(Text("No exits or entries this session."))
+    if getattr(res, "stops", None):
+        t = table("Resting stops at the broker")
+        for col in ("Step", "Symbol", "Type", "Shares", "Stop", "Status", "clientOrderId", "Note"):
+            t.add_column(col, justify="right" if col in ("Shares", "Stop") else "left")
+        for a in res.stops:
+            t.add_row(
+                a.reason.removeprefix("STOP_").lower(),
+                a.symbol,
+                a.kind,
+                str(a.quantity),
+                _money(a.price),
+                a.status,
+                a.client_order_id or "",
+                a.message,
+            )
+        out.append(fit(t))
     if res.refusals:
         t = table("Refused by risk checks")
         for col in ("Symbol", "Action", "Reason"):

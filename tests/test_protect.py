@@ -41,7 +41,10 @@ def reopen(deps):
 
 def test_entry_fill_places_a_gtc_stop_below_the_strategy_stop(tmp_path):
     deps = deps_for(tmp_path, [100.0])
-    run_once(deps, day(0))
+    res = run_once(deps, day(0))
+    assert [(a.reason, a.quantity, a.price, a.status) for a in res.stops] == [
+        ("STOP_PLACED", 10, 80.51, "placed")
+    ]
     (stop,) = resting(deps.store)
     assert (stop["side"], stop["quantity"], stop["stop_price"], stop["order_term"]) == (
         "SELL",
@@ -114,7 +117,8 @@ def test_sessions_skipped_by_cron_are_swept_and_the_fill_keeps_its_session(tmp_p
 def test_a_tier_rise_changes_the_net_by_cancel_and_new_linked_in_the_journal(tmp_path):
     deps = deps_for(tmp_path, [100.0, 106.0])  # +6 %: strategy stop 91, net 88.27
     run_once(deps, day(0))
-    run_once(deps, day(1))
+    res = run_once(deps, day(1))
+    assert [(a.reason, a.quantity, a.price) for a in res.stops] == [("STOP_CHANGED", 10, 88.27)]
     (stop,) = resting(deps.store)
     assert (stop["quantity"], stop["stop_price"]) == (10, 88.27)
     old, new = [o for o in deps.store.orders() if o.purpose == BROKER_STOP]
@@ -144,6 +148,7 @@ def test_a_full_exit_cancels_the_net_before_the_sell_and_leaves_nothing_resting(
     run_once(deps, day(0))
     res = run_once(deps, day(1))
     assert [(a.reason, a.quantity) for a in res.exits] == [("SL", 10)]
+    assert [(a.reason, a.status) for a in res.stops] == [("STOP_CANCELLED", "cancelled")]
     stop, sell = [r for r in paper(deps.store) if r["side"] == "SELL"]
     assert (stop["status"], sell["status"], sell["fill_price"]) == ("CANCELLED", "EXECUTED", 82.0)
     assert resting(deps.store) == [] and deps.store.resting_stops("paper", "paper") == []

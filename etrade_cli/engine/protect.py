@@ -86,10 +86,10 @@ def before_exits(
     before = st.position(pos.id)
     keep = before.remaining_qty - st.pending_exit_qty(pos.id) - selling
     if keep <= 0:
-        _cancel(deps, row, "the strategy exits the whole position", day)
+        _cancel(deps, row, "the strategy exits the whole position", day, res)
     elif row.quantity - row.filled_qty > keep:
         level = round(new_stop * (1.0 - deps.risk.protective_stop_gap_pct), 2)
-        _change(deps, row, keep, level, day, run_id)
+        _change(deps, row, keep, level, day, run_id, res)
     after = st.position(pos.id)
     if (after.status, after.remaining_qty) != (before.status, before.remaining_qty):
         if res is not None:
@@ -116,21 +116,21 @@ def sync(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) 
         pos = st.position(row.position_id or 0)
         if not on or pos.status != "open" or pos.remaining_qty <= 0:
             why = "protective_stop is off" if on is False else f"position {pos.status}"
-            _cancel(deps, row, why, day)
+            _cancel(deps, row, why, day, res)
     if not on:
         return
     for pos in st.positions(b.name, b.account):
         if pos.symbol in blocked or pos.entry_price is None:
             continue
         try:
-            _ensure(deps, pos, day, res.run_id)
+            _ensure(deps, pos, day, res)
         except (ApiError, OrderRejectedError) as exc:  # the net is best effort: say so, go on
             res.findings.append(
                 Finding("warning", f"{pos.symbol}: resting stop not updated: {exc}")
             )
 
 
-def _ensure(deps: Deps, pos: Position, day: str, run_id: int | None) -> None:
+def _ensure(deps: Deps, pos: Position, day: str, res: RunResult) -> None:
     st = deps.store
     qty = pos.remaining_qty - st.pending_exit_qty(pos.id)
     level = stop_level(deps, pos)
@@ -139,14 +139,14 @@ def _ensure(deps: Deps, pos: Position, day: str, run_id: int | None) -> None:
         return  # a change on its way: the next reconcile resolves it first
     if qty <= 0:
         if row is not None:
-            _cancel(deps, row, "no shares left to protect", day)
+            _cancel(deps, row, "no shares left to protect", day, res)
         return
     if row is None:
-        _new_stop(deps, pos, qty, level, day, run_id)
+        _new_stop(deps, pos, qty, level, day, res)
     elif row.status in _UNSENT:
         return
     elif row.quantity - row.filled_qty != qty or abs((row.stop_price or 0.0) - level) >= 0.005:
-        _change(deps, row, qty, level, day, run_id)
+        _change(deps, row, qty, level, day, res.run_id, res)
 
 
 def _journal_stop(
@@ -181,21 +181,48 @@ def _journal_stop(
         )
 
 
-def _new_stop(
-    deps: Deps, pos: Position, qty: int, level: float, day: str, run_id: int | None
-) -> OrderRow:
+def _new_stop(deps: Deps, pos: Position, qty: int, level: float, day: str, res: RunResult) -> None:
     """Journal, then place, a resting stop for `pos`."""
-    order = _journal_stop(deps, pos.id, pos.symbol, qty, level, day, run_id)
+    order = _journal_stop(deps, pos.id, pos.symbol, qty, level, day, res.run_id)
     sd = _stepped(deps)
     sd.faults("after_intent")
-    return send_order(sd, order, day)
+    _note(deps, res, "STOP_PLACED", send_order(sd, order, day))
+
+
+def _note(deps: Deps, res: RunResult | None, what: str, row: OrderRow) -> None:
+    """List a protective step in `res.stops` (run-once output): `what` is STOP_PLACED,
+    STOP_CHANGED or STOP_CANCELLED; `price` is the stop level (USD)."""
+    if res is None:
+        return
+    kind = deps.store.position(row.position_id).kind if row.position_id else ""
+    done = deps.store.order_by_id(row.id)
+    res.stops.append(
+        Action(
+            "SELL",
+            row.symbol,
+            kind,
+            what,
+            done.quantity,
+            done.stop_price,
+            done.status,
+            done.client_order_id,
+            done.position_id,
+            message=f"orderId {done.broker_order_id}" if done.broker_order_id else "",
+        )
+    )
 
 
 # --- change and cancel ---------------------------------------------------------------------------
 
 
 def _change(
-    deps: Deps, old: OrderRow, qty: int, level: float, day: str, run_id: int | None
+    deps: Deps,
+    old: OrderRow,
+    qty: int,
+    level: float,
+    day: str,
+    run_id: int | None,
+    res: RunResult | None = None,
 ) -> None:
     """Change resting stop `old` to `qty` shares at `level`: journal the replacement, then the
     broker's change, or cancel + new where the broker has no change."""
@@ -219,15 +246,17 @@ def _change(
         if _cancel(deps, old, why, day) != CANCELLED:
             _finalize_rejected(deps, new, "not sent: the order to replace is not open", "cancelled")
             return
-        send_order(sd, deps.store.order_by_id(new.id), day)
+        _note(deps, res, "STOP_CHANGED", send_order(sd, deps.store.order_by_id(new.id), day))
         return
-    _change_at_broker(sd, old, new, day)
+    _note(deps, res, "STOP_CHANGED", _change_at_broker(sd, old, new, day))
 
 
-def _change_at_broker(deps: Deps, old: OrderRow, new: OrderRow, day: str) -> None:
+def _change_at_broker(deps: Deps, old: OrderRow, new: OrderRow, day: str) -> OrderRow:
     """`broker.change(old orderId, new request)`; a lost reply is looked up, never re-sent."""
     change = deps.broker.change  # type: ignore[attr-defined]
-    change_journaled(deps, new, day, lambda: change(old.broker_order_id or "", _request(new)))
+    return change_journaled(
+        deps, new, day, lambda: change(old.broker_order_id or "", _request(new))
+    )
 
 
 def change_journaled(
@@ -285,7 +314,7 @@ def refresh(deps: Deps, row: OrderRow, day: str) -> OrderState | None:
     return state
 
 
-def _cancel(deps: Deps, row: OrderRow, why: str, day: str) -> str:
+def _cancel(deps: Deps, row: OrderRow, why: str, day: str, res: RunResult | None = None) -> str:
     """Cancel resting stop `row` at the broker and record the outcome. Returns the broker's
     final status (CANCELLED when the shares are free to sell; EXECUTED when it filled first),
     or OPEN when the cancel is not confirmed yet."""
@@ -307,6 +336,7 @@ def _cancel(deps: Deps, row: OrderRow, why: str, day: str) -> str:
     if state.status == CANCELLED:
         with st.tx() as db:
             st.set_order(db, row.id, message=f"cancelled: {why}")
+        _note(deps, res, "STOP_CANCELLED", row)
     return CANCELLED if state.status in (CANCELLED, EXPIRED, REJECTED) else state.status
 
 
