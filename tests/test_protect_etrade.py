@@ -415,3 +415,23 @@ def test_a_stop_that_fills_while_the_exit_cancels_it_is_booked_and_no_sell_follo
     assert fake.by(action="SELL") == [stop_id]
     assert [(a.reason, a.quantity, a.price) for a in res.exits] == [("BROKER_STOP", 10, 81.9)]
     assert fake.calls == [("PUT", "/cancel.json")]
+
+
+def test_order_change_of_the_engines_resting_stop_keeps_it_the_positions_stop(
+    cli, etrade, tmp_path
+):
+    fake, deps = etrade
+    fake.rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
+    run_day(fake, deps, [100.0], 0)
+    (old_id,) = fake.by(price_type="STOP", status="OPEN")
+    r = cli("--db", str(tmp_path / "book.db"), "order", "change", str(old_id), "--stop", "79",
+            "--yes", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    old, new = stops(Store(tmp_path / "book.db"))
+    assert (old.status, new.status, new.replaces, new.stop_price) == (
+        "cancelled",
+        "placed",
+        old.id,
+        79.0,
+    )
+    assert new.broker_order_id == json.loads(r.stdout)["orderId"] != str(old_id)
