@@ -624,8 +624,18 @@ def read_symbol_list(path: Path) -> list[str]:
     return list(seen)
 
 
-def universe(cfg: Config, watchlist: Path | None = None, exclude: Path | None = None) -> list[str]:
+def universe(
+    cfg: Config,
+    watchlist: Path | None = None,
+    exclude: Path | None = None,
+    *,
+    allow_empty: bool = False,
+) -> list[str]:
     """The symbols to trade: the watchlist minus the exclusion list, in watchlist order.
+
+    Args:
+        allow_empty: return [] for an empty watchlist instead of raising (the trading loop:
+            no entries, but the exits of open positions must still be managed).
 
     Raises:
         ConfigError: from `read_symbol_list`; an empty watchlist; every symbol excluded.
@@ -633,6 +643,8 @@ def universe(cfg: Config, watchlist: Path | None = None, exclude: Path | None = 
     path = watchlist or cfg.watchlist_path
     symbols = read_symbol_list(path)
     if not symbols:
+        if allow_empty:
+            return []
         raise ConfigError(f"the watchlist is empty: {path} has no symbols (one a line)")
     excl_path = exclude or cfg.exclusionlist_path
     excluded = set(read_symbol_list(excl_path)) if excl_path else set()

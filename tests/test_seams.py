@@ -167,3 +167,14 @@ def test_a_book_written_before_the_seams_migrates_in_place(tmp_path: Path):
     fk = store.query("PRAGMA foreign_key_check")
     assert list(fk) == []
     store.close()
+
+
+def test_an_empty_watchlist_stops_entries_but_not_exits(cli, hermetic):
+    r = cli("run-once", "--as-of", "2010-07-07", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["entries"]  # AAPL B1
+    (hermetic / "watchlist.txt").write_text("# emptied on purpose\n")
+    r = cli("run-once", "--as-of", "2010-08-09", "--json")  # 21 sessions: time exit
+    assert r.exit_code == 0, r.output
+    assert "the watchlist is empty" in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["entries"] == [] and doc["exits"]  # AAPL's exit still runs

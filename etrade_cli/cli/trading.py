@@ -62,7 +62,14 @@ def _deps(
     chosen = make_strategy(cfg, strategy)
     store = open_store(cfg)
     try:
-        deps = engine_deps(cfg, store, make_broker(cfg, store, name), universe(cfg), chosen)
+        symbols = universe(cfg, allow_empty=True)
+        if not symbols:  # exits are never blocked: open positions are still managed
+            err.print(
+                f"warning: the watchlist is empty ({cfg.watchlist_path}): no entries; "
+                "open positions are still managed",
+                markup=False,
+            )
+        deps = engine_deps(cfg, store, make_broker(cfg, store, name), symbols, chosen)
     except BaseException:
         store.close()
         raise
