@@ -10,8 +10,7 @@ import pytest
 
 from etrade_cli.brokers.paper import PaperBroker
 from etrade_cli.config import RiskConfig
-from etrade_cli.engine import SimulatedCrash, run_once
-from etrade_cli.engine.protect import PROTECT_FAULT_POINTS
+from etrade_cli.engine import run_once
 from etrade_cli.store import BROKER_STOP, Store
 from etrade_cli.values import OrderRequest
 from tests.fakes import day, fake_market, make_deps
@@ -32,11 +31,6 @@ def paper(store: Store, status: str | None = None) -> list[dict]:
 
 def resting(store: Store) -> list[dict]:
     return [r for r in paper(store, "OPEN") if r["price_type"] == "STOP"]
-
-
-def reopen(deps):
-    store = Store(deps.store.path)
-    return replace(deps, store=store, broker=PaperBroker(store, "paper"), faults=lambda _p: None)
 
 
 def test_entry_fill_places_a_gtc_stop_below_the_strategy_stop(tmp_path):
@@ -199,66 +193,6 @@ def test_day_limit_expires_at_its_close_and_gtc_limit_fills_when_the_bar_trades_
     g = b.order_status("G1")
     assert (g.status, g.avg_fill_price) == ("EXECUTED", 48.0)
     assert b.positions()[0].quantity == 10
-
-
-# --- crashes at every step of placing, changing and cancelling a resting stop ----------------
-
-
-def crash_at(point: str):
-    def fault(name: str) -> None:
-        if name == point:
-            raise SimulatedCrash(name)
-
-    return fault
-
-
-#: scenario -> (closes, bars, the session run with the crash hook, the protective steps it passes)
-SCENARIOS = {
-    "place": ([100.0, 100.0, 100.0], None, 0, PROTECT_FAULT_POINTS[:5]),
-    "tier": ([100.0, 106.0, 106.0], None, 1, PROTECT_FAULT_POINTS),
-    "partial": ([100.0, 111.0, 111.0], None, 1, PROTECT_FAULT_POINTS),
-    "full": ([100.0, 82.0, 82.0], {("AAA", 1): (90.0, 90.0, 81.0)}, 1, ("stop:after_cancel",)),
-}
-CASES = [(s, p) for s, (_c, _o, _d, points) in SCENARIOS.items() for p in points]
-
-
-def assert_one_net_per_open_position(store: Store) -> None:
-    open_pos = {p.id: p for p in store.positions("paper", "paper")}
-    live = store.resting_stops("paper", "paper")
-    at_broker = resting(store)
-    assert sorted(r.position_id for r in live) == sorted(open_pos)
-    assert len(at_broker) == len(open_pos)
-    assert {r.client_order_id for r in live} == {r["client_order_id"] for r in at_broker}
-    for r in live:
-        assert r.status == "placed" and r.quantity == open_pos[r.position_id].remaining_qty
-    held = {p.symbol: p.quantity for p in PaperBroker(store, "paper").positions()}
-    book: dict[str, int] = {}
-    for p in open_pos.values():
-        book[p.symbol] = book.get(p.symbol, 0) + p.remaining_qty
-    assert held == book  # never sold twice
-
-
-@pytest.mark.parametrize("scenario, point", CASES)
-def test_a_crash_in_a_protective_step_ends_with_one_net_per_open_position(
-    tmp_path, scenario, point
-):
-    closes, ohlc, crash_day, _points = SCENARIOS[scenario]
-    deps = deps_for(tmp_path, closes, ohlc)
-    if crash_day:
-        run_once(deps, day(0))
-    with pytest.raises(SimulatedCrash):
-        run_once(replace(reopen(deps), faults=crash_at(point)), day(crash_day))
-    again = reopen(deps)
-    run_once(again, day(crash_day))
-    assert_one_net_per_open_position(again.store)
-    run_once(again, day(2))
-    assert_one_net_per_open_position(again.store)
-    if scenario == "full":
-        (pos,) = again.store.positions("paper", "paper", ("closed",))
-        assert (pos.exit_reason, pos.remaining_qty) == ("SL", 0)
-    if scenario == "partial":
-        (pos,) = again.store.positions("paper", "paper")
-        assert (pos.remaining_qty, pos.targets_hit) == (7, 1)
 
 
 # --- backtests on the bundled sample -------------------------------------------------------------
