@@ -33,7 +33,11 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
                     f"{state.status}, {state.filled_qty} filled: recorded",
                 )
             )
-        elif order.replaces is not None and order.status in ("intent", "previewed", "unknown"):
+        elif (order.replaces is not None or order.purpose == BROKER_STOP) and order.status in (
+            "intent",
+            "previewed",
+            "unknown",
+        ):
             _drop_change(deps, order, res)
         elif order.status in ("intent", "previewed", "unknown"):
             _resume_or_drop(deps, order, day, res)
@@ -64,15 +68,17 @@ def _record(deps: Deps, order: OrderRow, state: OrderState, day: str, res: RunRe
 
 
 def _drop_change(deps: Deps, order: OrderRow, res: RunResult) -> None:
-    """A change (replacement) the broker never received: dropped, never re-sent (the order it
-    would replace may still rest there; the cycle's `protect.sync` changes it again if needed)."""
+    """A change (replacement), or a resting stop, the broker never received: dropped, never
+    re-sent (the order a change would replace may still rest there); the cycle's
+    `protect.sync` places or changes the position's stop again if it still needs one."""
     if res.dry_run:
         return
-    _finalize_rejected(deps, order, "change never reached the broker; dropped", "cancelled")
+    what = "change" if order.replaces is not None else "resting stop"
+    _finalize_rejected(deps, order, f"{what} never reached the broker; dropped", "cancelled")
     res.findings.append(
         Finding(
             "info",
-            f"dropped change {order.client_order_id} ({order.symbol}) that never "
+            f"dropped {what} {order.client_order_id} ({order.symbol}) that never "
             "reached the broker",
         )
     )
