@@ -62,7 +62,7 @@ def _csv_bars(cfg: Config) -> Any:
     from .marketdata.provider import CsvBarProvider
 
     paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
-    return CsvBarProvider(paths or None)
+    return CsvBarProvider(paths or None, cache_path=cfg.bars_db_path)
 
 
 def _alpaca_bars(cfg: Config) -> Any:
@@ -182,7 +182,8 @@ def register_all() -> None:
         reg.BarSourceSpec(
             name="csv",
             factory=_csv_bars,
-            description="CSV files ([data] csv_paths), the bundled S&P 500 sample by default",
+            description="the local bar cache for the symbols it holds, then CSV files "
+            "([data] csv_paths, the bundled S&P 500 sample by default)",
             config_section="data",
         )
     )

@@ -8,7 +8,8 @@ backtest replaying every session costs one evaluation, not one per day.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -36,6 +37,9 @@ class MarketView:
         self.closed_reason: str | None = None
         #: live runs only: whether now is inside the buy window (always True on the data clock)
         self.buy_window_open = True
+        #: the exchange calendar, when known: True if a date is a session (NYSE), so that a
+        #: date missing from the data can be told apart from a holiday (set by services)
+        self.exchange_session: Callable[[dt.date], bool] | None = None
 
     @classmethod
     def from_bars(

@@ -88,6 +88,31 @@ def next_buy_window(
     return None
 
 
+def nyse_session(day: dt.date) -> bool:
+    """True when `day` was (or will be) a regular NYSE session on the XNYS calendar of
+    `exchange_calendars`; False for weekends, holidays and dates outside its range."""
+    import pandas as pd
+
+    cal = _xnys()
+    ts = pd.Timestamp(day)
+    if not cal.first_session <= ts <= cal.last_session:
+        return False
+    return bool(cal.is_session(ts))
+
+
+_XNYS: Any = None
+
+
+def _xnys() -> Any:
+    """The XNYS calendar from 1990 on, built once per process."""
+    global _XNYS
+    if _XNYS is None:
+        import exchange_calendars as xcals
+
+        _XNYS = xcals.get_calendar("XNYS", start="1990-01-01")
+    return _XNYS
+
+
 def interval(now: dt.datetime, window: tuple[int, int]) -> int:
     """Seconds to the next cycle: 60 inside the buy window (minutes after midnight ET), else 120."""
     et = now.astimezone(ET)

@@ -293,8 +293,29 @@ def engine_deps(
         bars, closed, window_open = _live_bars(cfg, broker, bars, strategy)
     market = MarketView.from_bars(bars, strategy, tradable=universe, benchmark=benchmark)
     market.closed_reason, market.buy_window_open = closed, window_open
+    market.exchange_session = exchange_session
     lock = Path(str(store.path) + ".lock")
     return Deps(strategy, cfg.risk, store, broker, market, lock)
+
+
+def exchange_session(day: dt.date) -> bool:
+    """True when NYSE had (or will have) a regular session on `day` (exchange_calendars)."""
+    from .schedule import nyse_session
+
+    return nyse_session(day)
+
+
+def session_note(day: dt.date, session: dt.date) -> str | None:
+    """Why an evaluation at `day` used the bar of `session` (an earlier date), or None when
+    they are the same day: `day` is no NYSE session, or the data has a gap on that session."""
+    if day == session:
+        return None
+    if exchange_session(day):
+        return (
+            f"no bars on {day} although NYSE was open (a gap in the data); used the last bar "
+            f"before it, {session}"
+        )
+    return f"{day} is not a NYSE session; used the last bar before it, {session}"
 
 
 def notifiers(cfg: Config, warn: Callable[[str], None] | None = None) -> list[Subscriber]:
@@ -351,6 +372,73 @@ def _login_event(cfg: Config) -> Event | None:
     except EtradeCliError:
         return None
     return None if check.ok else check.event()
+
+
+def paths(cfg: Config) -> dict[str, dict[str, str | bool | None]]:
+    """The files and folders this configuration uses, for `etrade paths`: name ->
+    {"path": absolute path or None, "exists": bool, "note": how it was chosen}."""
+    from .config import home_dirs
+
+    config_dir, data_dir = home_dirs()
+    tokens = (
+        (None, "the OS keyring ([etrade] token_store)")
+        if cfg.etrade.token_store == "keyring"
+        else (data_dir / "tokens", "one JSON file per environment and consumer key, mode 0600")
+    )
+    rows: dict[str, tuple[Path | None, str]] = {
+        "config_file": (
+            cfg.source,
+            "--config, $ETRADE_CLI_CONFIG, ./config.toml, <config dir>/config.toml; "
+            "none: built-in defaults",
+        ),
+        "config_dir": (config_dir, "user config dir ($ETRADE_CLI_HOME overrides)"),
+        "data_dir": (data_dir, "user data dir ($ETRADE_CLI_HOME overrides)"),
+        "book": (cfg.db_path, "--db, else [paths] db, else <data dir>/etrade.db"),
+        "bar_cache": (cfg.bars_db_path, "[paths] bars_db, else <data dir>/bars.db"),
+        "token_store": tokens,
+        "lock_file": (Path(str(cfg.db_path) + ".lock"), "held while run-once/run-loop trades"),
+        "watchlist": (cfg.watchlist_path, "[paths] watchlist, ./watchlist.txt, bundled list"),
+        "exclusionlist": (cfg.exclusionlist_path, "[paths] exclusionlist, ./exclusionlist.txt"),
+    }
+    return {
+        name: {
+            "path": str(path.resolve()) if path is not None else None,
+            "exists": bool(path is not None and path.exists()),
+            "note": note,
+        }
+        for name, (path, note) in rows.items()
+    }
+
+
+def reset_paper(cfg: Config, cash: float | None = None) -> tuple[Path | None, float]:
+    """Start the paper account of the book over, under the trading lock: back the whole book
+    up next to it (`<book>.<UTC timestamp>.bak`), then delete the paper broker's rows and open
+    the account again with `cash` USD (default `[broker] paper_cash`). Other brokers' rows are
+    kept. Returns (backup path or None when there was no book yet, starting cash USD).
+
+    Raises:
+        BusyError: a run holds the trading lock.
+    """
+    from .engine import trading_lock
+
+    starting = cash if cash is not None else cfg.broker.paper_cash
+    existed = cfg.db_path.exists()
+    with trading_lock(Path(str(cfg.db_path) + ".lock")):
+        store = open_store(cfg)
+        try:
+            backup = None
+            if existed:
+                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+                backup = cfg.db_path.with_name(f"{cfg.db_path.name}.{stamp}.bak")
+                n = 1
+                while backup.exists():  # two resets in one second
+                    n += 1
+                    backup = cfg.db_path.with_name(f"{cfg.db_path.name}.{stamp}-{n}.bak")
+                store.backup_to(backup)
+            store.reset_paper("paper", starting, cfg.broker.commission_usd)
+        finally:
+            store.close()
+    return backup, starting
 
 
 def live_clock(cfg: Config, broker: Broker) -> bool:

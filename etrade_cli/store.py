@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import db as dbutil
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, InputError
 
 #: journal statuses that are not final (final: filled, cancelled, rejected)
 LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
@@ -336,6 +336,41 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 BROKER_STOP = "EXIT_BROKER_STOP"
 #: statuses of a replacement that has not reached the broker yet
 _UNSENT = ("intent", "previewed", "unknown")
+
+
+#: `Store.history` kinds: (SELECT ... FROM ..., session-date, symbol and broker columns)
+HISTORY: dict[str, tuple[str, str, str, str]] = {
+    "orders": (
+        "SELECT id, session_date, broker, account, symbol, side, quantity, price_type, "
+        "limit_price, stop_price, purpose, status, filled_qty, avg_fill_price, client_order_id, "
+        "broker_order_id, position_id, run_id, message, created_at, updated_at FROM orders",
+        "session_date",
+        "symbol",
+        "broker",
+    ),
+    "fills": (
+        "SELECT f.id, f.session_date, o.broker, o.account, o.symbol, o.side, f.quantity, "
+        "f.price, f.commission, o.purpose, o.client_order_id, f.order_id, f.filled_at "
+        "FROM fills f JOIN orders o ON o.id = f.order_id",
+        "f.session_date",
+        "o.symbol",
+        "o.broker",
+    ),
+    "runs": (
+        "SELECT id, coalesce(session_date, as_of) AS session_date, broker, account, mode, "
+        "outcome, counts, error, equity, cash, as_of, started_at, ended_at FROM runs",
+        "coalesce(session_date, as_of, substr(started_at, 1, 10))",
+        "",
+        "broker",
+    ),
+    "refusals": (
+        "SELECT id, session_date, broker, account, symbol, action, reason, run_id, created_at "
+        "FROM refusals",
+        "session_date",
+        "symbol",
+        "broker",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -751,6 +786,99 @@ class Store:
                 sql += f" AND {col} = ?"
                 args.append(val)
         return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+
+    # -- history (`etrade history`) -----------------------------------------------------------
+
+    def history(
+        self,
+        kind: str,
+        *,
+        since: str | None = None,
+        symbol: str | None = None,
+        broker: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Journal rows of one kind for `etrade history`, oldest first, as dicts.
+
+        Args:
+            kind: one of `HISTORY` ("orders", "fills", "runs", "refusals").
+            since: session date YYYY-MM-DD (US/Eastern market date); rows from it on.
+            symbol: only this symbol (not for runs). broker: only this broker's rows.
+
+        Prices and money are USD as stored (unrounded); `*_at` are UTC ISO timestamps.
+
+        Raises:
+            KeyError: an unknown kind.
+        """
+        select, date_col, symbol_col, broker_col = HISTORY[kind]
+        sql, args = select + " WHERE 1=1", []
+        for col, op, val in (
+            (date_col, ">=", since),
+            (symbol_col, "=", symbol),
+            (broker_col, "=", broker),
+        ):
+            if val is not None and col:
+                sql += f" AND {col} {op} ?"
+                args.append(val)
+        rows = [dict(r) for r in self.query(sql + " ORDER BY 1", *args)]
+        for r in rows:
+            if isinstance(r.get("counts"), str):  # runs: stored as JSON text
+                r["counts"] = json.loads(r["counts"])
+        return rows
+
+    def history_columns(self, kind: str) -> list[str]:
+        """The column names `history(kind)` returns, in order (a CSV header with no rows)."""
+        cur = self.db.execute(HISTORY[kind][0] + " LIMIT 0")
+        return [d[0] for d in cur.description]
+
+    # -- backup and paper reset (`etrade paper reset`) -----------------------------------------
+
+    def backup_to(self, dest: Path) -> None:
+        """Copy the whole book to a new file `dest` with SQLite's online backup (consistent
+        even in WAL mode while others read).
+
+        Raises:
+            InputError: `dest` exists already.
+        """
+        if dest.exists():
+            raise InputError(f"backup file {dest} exists already")
+        target = sqlite3.connect(dest)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+
+    def reset_paper(self, account: str, starting_cash: float, commission: float) -> dict[str, int]:
+        """Start paper account `account` over in one transaction: delete its positions, partial
+        exits, orders, fills, refusals, runs, signal-service proposals and rewards and simulated
+        broker orders, and open it again with
+        `starting_cash` and `commission` (USD). Rows of other brokers are kept.
+
+        Returns the number of rows deleted per table.
+        """
+        mine = "broker = 'paper' AND account = ?"
+        steps = [
+            ("rewards", mine),
+            ("proposals", mine),
+            ("fills", f"order_id IN (SELECT id FROM orders WHERE {mine})"),
+            ("partial_exits", f"position_id IN (SELECT id FROM positions WHERE {mine})"),
+            ("refusals", mine),
+            ("orders", mine),
+            ("positions", mine),
+            ("runs", mine),
+            ("paper_orders", "account = ?"),
+            ("paper_accounts", "account = ?"),
+        ]
+        deleted: dict[str, int] = {}
+        with self.tx() as db:
+            for table, where in steps:
+                deleted[table] = db.execute(
+                    f"DELETE FROM {table} WHERE {where}", (account,)
+                ).rowcount
+            db.execute(
+                "INSERT INTO paper_accounts VALUES (?, ?, ?, ?)",
+                (account, starting_cash, commission, utcnow()),
+            )
+        return deleted
 
     # -- proposals and the rewards outbox (a proposing strategy: the signal service) --------
 

@@ -24,29 +24,111 @@ PART_LABELS = {
 ACTION_STYLE = {"B1": "bold green", "B2": "bold cyan", "OPP": "yellow", "SKIP": "dim"}
 
 
-def table(title: str, **kw: Any) -> Table:
-    """A compact table (header rule only, shared padding) that fits 80 columns more often."""
+#: legends of the abbreviations in the tables: (column, text), shown while the column is
+PARTS_LEGEND = (
+    (
+        "Parts",
+        "Parts: RS relative strength, Wk weekly trend, Mo monthly trend, Vol volume, "
+        "DZ demand zone, E21 EMA21 touch, S50 SMA50 touch",
+    ),
+)
+EXIT_LEGEND = (
+    ("Reason", "Reason: SL stop loss (or trailing stop), TES time exit, PTn profit target n"),
+)
+TRADE_LIST_LEGEND = (
+    (
+        "Event",
+        "Event: SL stop loss (or trailing stop), TES time exit, PTn profit target n, "
+        "MTM marked at the last close",
+    ),
+)
+POSITIONS_LEGEND = (
+    ("Shares", "Shares: remaining/original"),
+    ("PT", "PT: profit targets hit"),
+    ("Held", "Held: sessions held"),
+)
+
+
+class FitTable(Table):
+    """A Rich table that fits the width it is rendered at (80 columns in a pipe or cron mail)
+    without cutting a number: numbers, dates and codes never wrap, text columns fold, and when
+    even that is too wide the columns named in `drop_order` are left out, first ones first."""
+
+    drop_order: tuple[str, ...] = ()
+    #: (column header, legend text): shown as the caption while that column is shown
+    legend: tuple[tuple[str, str], ...] = ()
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        while self.columns and self._needed(console, options) > options.max_width:
+            names = [str(c.header) for c in self.columns]
+            victim = next((n for n in self.drop_order if n in names), None)
+            if victim is None:
+                break
+            del self.columns[names.index(victim)]
+            for i, col in enumerate(self.columns):
+                col._index = i
+        shown = {str(c.header) for c in self.columns}
+        if self.legend:
+            self.caption = "; ".join(text for col, text in self.legend if col in shown) or None
+        yield from super().__rich_console__(console, options)
+
+    def _needed(self, console: Any, options: Any) -> int:
+        """Width needed: whole numbers and dates, and at least the header (and up to 10
+        cells) of each text column."""
+        total = self._extra_width
+        for col in self.columns:
+            m = self._measure_column(console, options, col)
+            if col.no_wrap:
+                total += m.maximum
+            else:
+                pad = self._get_padding_width(col._index)
+                total += min(m.maximum, max(len(str(col.header)) + pad, 10 + pad))
+        return total
+
+
+def table(
+    title: str,
+    drop: tuple[str, ...] = (),
+    legend: tuple[tuple[str, str], ...] = (),
+    **kw: Any,
+) -> Table:
+    """A compact table (header rule only, shared padding) that fits 80 columns (see
+    `FitTable`); `drop`: low-value columns to leave out when the width is too small;
+    `legend`: (column, text) explaining its abbreviations, as the caption."""
     from rich import box
 
-    return Table(
+    t = FitTable(
         title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         collapse_padding=True,
+        caption_justify="left",
         **kw,
     )
+    t.drop_order, t.legend = drop, legend
+    return t
 
 
 def fit(t: Table) -> Table:
-    """Keep dates and numbers whole when the terminal is narrow: text columns give way."""
+    """Keep dates and numbers whole when the terminal is narrow: they never wrap; text
+    columns wrap, folding long words such as `max_positions_b1_reached`; the title is kept on
+    one line when the terminal allows."""
+    import re
+
     for col in t.columns:
         header = str(col.header).lower()
-        if "date" in header or header in ("session", "month"):
+        cells = [str(c) for c in col._cells]
+        dates = any(cells) and all(re.fullmatch(r"(\d{4}-\d{2}-\d{2})?", c) for c in cells)
+        if "date" in header or header in ("session", "month") or dates:
             col.min_width, col.no_wrap = 10, True
-        elif col.justify == "right" or header in ("symbol", "type", "action", "side"):
+        elif col.justify == "right" or header in ("symbol", "type", "action", "side", "#"):
             col.no_wrap = True
+        else:
+            col.overflow = "fold"
+    if t.title:
+        t.min_width = max(t.min_width or 0, len(str(t.title)))
     return t
 
 
@@ -127,7 +209,7 @@ def parts_text(parts: dict[str, float]) -> str:
 
 def scan_table(res: ScanResult) -> Table:
     """The signals in spec §4 order with score parts and B1/B2/OPP/SKIP."""
-    t = table(f"Signals at {res.session}")
+    t = table(f"Signals at {res.session}", drop=("Parts", "Pattern", "#"), legend=PARTS_LEGEND)
     t.add_column("#", justify="right")
     t.add_column("Symbol", no_wrap=True)
     t.add_column("Close", justify="right")
@@ -153,7 +235,7 @@ def scan_table(res: ScanResult) -> Table:
 
 def verdict_table(res: ScanResult) -> Table:
     """Every symbol with its result: signal, or the first failing filter (`--all`)."""
-    t = table(f"All symbols at {res.session}")
+    t = table(f"All symbols at {res.session}", drop=("Pattern", "Score"))
     for col in ("Symbol", "Date", "Close", "Result", "Pattern", "Score"):
         t.add_column(col, justify="right" if col in ("Close", "Score") else "left")
     for v in sorted(res.verdicts + res.stale, key=lambda v: v.symbol):
@@ -182,15 +264,19 @@ def run_tables(res: Any) -> list[Any]:
     from rich.text import Text
 
     out: list[Any] = []
-    mode = "dry run: nothing sent" if res.dry_run else "orders sent"
-    head = f"Session {res.session}" + ("" if res.market_open else " (market closed)")
+    sent = len(res.exits) + len(res.entries)
+    mode = (
+        "dry run: nothing sent" if res.dry_run else f"{sent} order(s) sent" if sent else "no orders"
+    )
+    closed = " (data gap)" if "gap in the data" in res.message else " (market closed)"
+    head = f"Session {res.session}" + ("" if res.market_open else closed)
     if res.equity is not None:
         head += f" · equity {_money(res.equity)} USD · cash {_money(res.cash)} USD · {mode}"
     out.append(Text(head, style="bold"))
     if res.message:
         out.append(Text(res.message))
     if res.exits or res.entries:
-        t = table("Orders")
+        t = table("Orders", drop=("clientOrderId", "Type", "Status"))
         for col in (
             "Side",
             "Symbol",
@@ -258,6 +344,73 @@ def run_tables(res: Any) -> list[Any]:
             )
         )
     return out
+
+
+# --- journal history (`etrade history`) ---------------------------------------------------------
+
+#: table columns per history kind: (header, row key, format); JSON/CSV carry every column
+HISTORY_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "orders": [
+        ("Session", "session_date", "text"),
+        ("Symbol", "symbol", "text"),
+        ("Side", "side", "text"),
+        ("Shares", "quantity", "int"),
+        ("Purpose", "purpose", "text"),
+        ("Status", "status", "text"),
+        ("Fill", "avg_fill_price", "money"),
+        ("clientOrderId", "client_order_id", "text"),
+    ],
+    "fills": [
+        ("Session", "session_date", "text"),
+        ("Symbol", "symbol", "text"),
+        ("Side", "side", "text"),
+        ("Shares", "quantity", "int"),
+        ("Price", "price", "money"),
+        ("Comm.", "commission", "money"),
+        ("Purpose", "purpose", "text"),
+        ("clientOrderId", "client_order_id", "text"),
+    ],
+    "runs": [
+        ("Run", "id", "int"),
+        ("Session", "session_date", "text"),
+        ("Mode", "mode", "text"),
+        ("Broker", "broker", "text"),
+        ("Outcome", "outcome", "text"),
+        ("Equity", "equity", "money"),
+        ("Cash", "cash", "money"),
+        ("Counts", "counts", "counts"),
+    ],
+    "refusals": [
+        ("Session", "session_date", "text"),
+        ("Symbol", "symbol", "text"),
+        ("Action", "action", "text"),
+        ("Reason", "reason", "text"),
+    ],
+}
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "money":
+        return _money(value)
+    if kind == "counts":  # {"exits": 0, "entries": 2, ...}: the non-zero ones
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v)
+    return str(value)
+
+
+def history_table(kind: str, rows: list[dict[str, Any]], where: str) -> Table:
+    """Journal rows of `kind` (orders, fills, runs, refusals) as a table titled with the book."""
+    t = table(f"{kind.capitalize()} in {where}", drop=("clientOrderId", "Purpose", "Comm."))
+    cols = HISTORY_COLUMNS[kind]
+    brokers = {r.get("broker") for r in rows}
+    if len(brokers) > 1 and not any(key == "broker" for _, key, _ in cols):
+        cols = [*cols[:2], ("Broker", "broker", "text"), *cols[2:]]
+    for header, _key, fmt in cols:
+        t.add_column(header, justify="right" if fmt in ("int", "money") else "left")
+    for r in rows:
+        t.add_row(*(_cell(r.get(key), fmt) for _, key, fmt in cols))
+    return fit(t)
 
 
 POSITION_COLUMNS = [
@@ -352,7 +505,11 @@ TRADE_COLUMNS = ("Symbol", "Type", "Entry date", "Entry", "Shares", "Exit date",
 
 def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
     """The position book as a table."""
-    t = table("Closed positions" if closed else "Open positions")
+    t = (
+        table("Closed positions", drop=("Type", "Entry date"), legend=EXIT_LEGEND)
+        if closed
+        else table("Open positions", drop=("PT", "Held", "Stop"), legend=POSITIONS_LEGEND)
+    )
     cols = [
         "Symbol",
         "Type",
@@ -525,7 +682,7 @@ def exit_reason_table(by_reason: dict[str, dict[str, Any]]) -> Table:
     """Exit fills by reason: exits, shares, win rate, average, profit factor, realized."""
     from .stats import fmt
 
-    t = table("By exit reason")
+    t = table("By exit reason", legend=(*EXIT_LEGEND, ("PF", "PF: profit factor")))
     cols = ("Reason", "Exits", "Shares", "Win rate", "Avg USD", "PF", "Realized USD")
     for c in cols:
         t.add_column(c, justify="left" if c == "Reason" else "right")
@@ -551,7 +708,7 @@ def symbol_table(by_symbol: dict[str, dict[str, Any]]) -> Table:
     """Per-symbol trade statistics."""
     from .stats import fmt
 
-    t = table("By symbol")
+    t = table("By symbol", legend=(("PF", "PF: profit factor"),))
     for c in ("Symbol", "Trades", "Win rate", "Avg trade", "PF", "Realized USD"):
         t.add_column(c, justify="left" if c == "Symbol" else "right")
     for sym, g in by_symbol.items():
@@ -606,7 +763,7 @@ def fill_rows(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def trade_list_table(trades: list[dict[str, Any]]) -> Table:
     """The trade list: a BUY row per trade, one row per exit fill, then the trade's total."""
-    t = table("Trade list")
+    t = table("Trade list", legend=TRADE_LIST_LEGEND)
     for c in ("Symbol", "Type", "Date", "Event", "Shares", "Price", "P&L USD"):
         t.add_column(c, justify="right" if c in ("Shares", "Price", "P&L USD") else "left")
     for tr in trades:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from etrade_cli.cli.machine import machine_columns
 from etrade_cli.errors import ExitStatus
 from etrade_cli.stats import STAT_LINES
 
@@ -69,28 +70,29 @@ def test_default_window_starts_after_the_warm_up(runs):
     assert d["start"] == "2010-06-16"  # the first session a symbol of the sample can signal
     assert d["warmup"]["bars"] == 199
     assert [trade_key(t) for t in d["trades"]] == [trade_key(t) for t in full["trades"]]
-    assert full["stats"]["exposure_pct"] < d["stats"]["exposure_pct"]  # no flat warm-up months
+    assert full["stats"]["exposure_fraction"] < d["stats"]["exposure_fraction"]  # no flat warm-up months
 
 
 def test_json_carries_every_statistic_fills_and_the_benchmark(runs):
     doc = runs["window"]
-    assert list(doc["stats"]) == [k for k, _, _ in STAT_LINES]
+    assert list(doc["stats"]) == machine_columns([k for k, _, _ in STAT_LINES])
     assert doc["benchmark"] == "equal-weight universe"  # the sample has no SPY
-    assert doc["stats"]["buy_hold_return_pct"] is not None and doc["stats"]["beta"] is not None
+    assert doc["stats"]["buy_hold_return_fraction"] is not None and doc["stats"]["beta"] is not None
     first, last = doc["curve"][0], doc["curve"][-1]
     assert first["benchmark"] is not None
-    bh = doc["stats"]["buy_hold_return_pct"]
-    assert last["benchmark"] == pytest.approx(100_000 * (1 + bh / 100), abs=0.1)
+    bh = doc["stats"]["buy_hold_return_fraction"]
+    assert last["benchmark"] == pytest.approx(100_000 * (1 + bh), abs=0.1)
     assert set(doc["by_tag"]) <= {"B1", "B2"} and doc["by_exit_reason"] and doc["by_symbol"]
     for reason in doc["by_exit_reason"].values():
-        assert {"win_rate_pct", "avg_usd", "profit_factor"} <= set(reason)
+        assert {"win_rate_fraction", "avg_usd", "profit_factor"} <= set(reason)
     closed = [t for t in doc["trades"] if t["status"] == "closed"]
     for t in closed:
         assert t["fills"] and sum(f["shares"] for f in t["fills"]) == t["shares"]
         assert t["realized"] == pytest.approx(sum(f["pnl"] for f in t["fills"]), abs=0.02)
     text = json.dumps(doc)
-    # money to cents, prices to 4 decimals: no float noise anywhere in the document
-    assert not re.search(r"\d\.\d{5,}", text)
+    # money to cents, prices to 4 decimals, fractions (percentages) to 6: no float noise
+    assert not re.search(r"\d\.\d{7,}", text)
+    assert not re.search(r"\d\.\d{5,}", re.sub(r'"\w+_fraction": -?\d+\.\d+', "", text))
     assert doc["stats"]["trades"] == len(closed)
 
 

@@ -77,7 +77,7 @@ def test_scan_watchlist_option(cli, hermetic: Path):
         (["scan", "ZZZZ"], ExitStatus.ERROR, "no data for symbol(s): ZZZZ"),
         (["scan", "A$B"], ExitStatus.ERROR, "not a valid symbol"),
         (["scan", "--as-of", "1990-01-01"], ExitStatus.ERROR, "no bars on or before"),
-        (["scan", "--json", "--csv"], ExitStatus.ERROR, "choose one of --json and --csv"),
+        (["scan", "--json", "--csv"], ExitStatus.USAGE, "choose one of --json and --csv"),
         (["scan", "--watchlist", "missing.txt"], ExitStatus.CONFIG, "cannot read symbol list"),
         (["--config", "missing.toml", "scan"], ExitStatus.CONFIG, "config file not found"),
     ],

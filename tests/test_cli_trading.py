@@ -44,7 +44,7 @@ def test_sequence_of_run_once_as_of_then_report(cli, hermetic: Path, tmp_path: P
     r = cli("report", "--chart", str(chart))
     assert r.exit_code == 0 and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = cli("report", "--csv", "--table", "periods")
-    assert r.stdout.splitlines()[0] == "period,realized_usd,equity_end,return_pct"
+    assert r.stdout.splitlines()[0] == "period,realized_usd,equity_end,return_fraction"
     r = cli("positions", "--closed", "--csv")
     assert r.exit_code == 0 and r.stdout.startswith("id,symbol")
 
@@ -254,9 +254,11 @@ def test_run_loop_command_runs_bounded_cycles(cli, monkeypatch):
 def test_positions_csv_header_even_when_empty(cli):
     r = cli("positions", "--csv")
     assert r.exit_code == 0
+    from etrade_cli.cli.machine import machine_columns
     from etrade_cli.views import POSITION_COLUMNS
 
-    assert list(csv.reader(io.StringIO(r.stdout))) == [POSITION_COLUMNS]
+    assert list(csv.reader(io.StringIO(r.stdout))) == [machine_columns(POSITION_COLUMNS)]
+    assert "unrealized_fraction" in r.stdout  # percentages are fractions in machine output
 
 
 def test_benchmark_rs_mode_scores_the_same_in_scan_run_once_and_backtest(cli, hermetic):

@@ -312,12 +312,12 @@ def _patch_connect(monkeypatch, after: Callable[[sqlite3.Connection], None]) -> 
 
 def test_read_only_book_run_once_is_exit_9_and_positions_still_show(cli, hermetic, monkeypatch):
     assert cli("run-once", "--as-of", "2010-07-22").exit_code == 0
-    _patch_connect(monkeypatch, lambda con: con.execute("PRAGMA query_only=ON"))
-    r = cli("positions", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["positions"], r.output
-    assert cli("report", "--json").exit_code == 0
-    one_line_error(cli("run-once", "--as-of", "2010-07-23"), 9, "is read-only")
-    monkeypatch.undo()
+    with monkeypatch.context() as m:  # only the patch is undone: the test stays hermetic
+        _patch_connect(m, lambda con: con.execute("PRAGMA query_only=ON"))
+        r = cli("positions", "--json")
+        assert r.exit_code == 0 and json.loads(r.stdout)["positions"], r.output
+        assert cli("report", "--json").exit_code == 0
+        one_line_error(cli("run-once", "--as-of", "2010-07-23"), 9, "is read-only")
     con = sqlite3.connect(hermetic.parent / "home" / "etrade.db")
     outcomes = [r[0] for r in con.execute("SELECT outcome FROM runs ORDER BY id")]
     assert outcomes == ["ok"]  # the refused run left no row
@@ -330,9 +330,9 @@ def test_disk_full_is_exit_11_and_rolls_back(cli, hermetic, monkeypatch):
         pages = con.execute("PRAGMA page_count").fetchone()[0]
         con.execute(f"PRAGMA max_page_count={max(pages, 1)}")
 
-    _patch_connect(monkeypatch, full)
-    one_line_error(cli("run-once", "--as-of", "2010-07-22"), 11, "the disk is full")
-    monkeypatch.undo()
+    with monkeypatch.context() as m:  # only the patch is undone: the test stays hermetic
+        _patch_connect(m, full)
+        one_line_error(cli("run-once", "--as-of", "2010-07-22"), 11, "the disk is full")
     con = sqlite3.connect(book)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -41,15 +41,15 @@ def test_since_measures_the_window_only(cli, book):
     before = max(d for d in curve if d < "2010-08-01")
     s = win["stats"]
     assert s["start"] == "2010-08-02" and s["equity_start"] == curve[before]
-    expected = (curve["2010-08-20"] / curve[before] - 1) * 100
-    assert s["return_pct"] == pytest.approx(expected, abs=1e-4)
-    assert s["return_pct"] != pytest.approx(whole["stats"]["return_pct"], abs=1e-4)
+    expected = curve["2010-08-20"] / curve[before] - 1  # JSON percentages are fractions
+    assert s["return_fraction"] == pytest.approx(expected, abs=1e-6)
+    assert s["return_fraction"] != pytest.approx(whole["stats"]["return_fraction"], abs=1e-6)
     values = [curve[before]] + [c["equity"] for c in win["equity_curve"]]
     peak, dd = values[0], 0.0
     for v in values:
         peak = max(peak, v)
         dd = min(dd, v / peak - 1)
-    assert s["max_drawdown_pct"] == pytest.approx(dd * 100, abs=1e-4)
+    assert s["max_drawdown_fraction"] == pytest.approx(dd, abs=1e-6)
     assert sum(p["realized_usd"] for p in win["periods"]) == pytest.approx(
         win["realized"], abs=0.02
     )
@@ -73,8 +73,8 @@ def test_breakdowns(cli, book, breakdown: str, first: str):
     assert periods[-1]["equity_end"] == pytest.approx(last_eq, abs=0.01)
     growth = 1.0
     for p in periods:
-        growth *= 1 + (p["return_pct"] or 0) / 100
-    assert (growth - 1) * 100 == pytest.approx(doc["stats"]["return_pct"], abs=1e-3)
+        growth *= 1 + (p["return_fraction"] or 0)
+    assert growth - 1 == pytest.approx(doc["stats"]["return_fraction"], abs=1e-5)
 
 
 def test_exit_reason_table_has_win_rate_average_and_profit_factor(cli, book):
@@ -84,7 +84,7 @@ def test_exit_reason_table_has_win_rate_average_and_profit_factor(cli, book):
     assert tes["exits"] == len(fills)
     assert tes["avg_usd"] == pytest.approx(sum(f["pnl"] for f in fills) / len(fills), abs=0.01)
     wins = sum(f["pnl"] > 0 for f in fills)
-    assert tes["win_rate_pct"] == pytest.approx(wins / len(fills) * 100)
+    assert tes["win_rate_fraction"] == pytest.approx(wins / len(fills), abs=1e-6)
     r = cli("--db", "bt.db", "report")
     assert "Win rate" in r.stdout and "PF" in r.stdout and "By exit reason" in r.stdout
     assert max(len(x) for x in r.stdout.splitlines()) <= 80
@@ -97,7 +97,7 @@ def test_csv_tables(cli, book, hermetic: Path):
                      "equity"]  # fmt: skip
     r = cli("--db", "bt.db", "report", "--csv", "--table", "by_exit_reason")
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert {"reason", "win_rate_pct", "profit_factor"} <= set(rows[0])
+    assert {"reason", "win_rate_fraction", "profit_factor"} <= set(rows[0])
     r = cli("--db", "bt.db", "report", "--csv", "--output-dir", "out")
     assert r.exit_code == 0
     assert sorted(p.name for p in (hermetic / "out").iterdir())[0] == "by_exit_reason.csv"
@@ -123,10 +123,10 @@ def test_report_benchmark_from_config(cli, book, hermetic: Path):
     doc = report(cli, "--since", "2010-07-01")
     assert doc["benchmark"] == "AAPL"
     curve = doc["equity_curve"]
-    bh = doc["stats"]["buy_hold_return_pct"]
+    bh = doc["stats"]["buy_hold_return_fraction"]
     start = doc["stats"]["equity_start"]
-    assert curve[-1]["benchmark"] == pytest.approx(start * (1 + bh / 100), abs=0.1)
-    assert doc["stats"]["beta"] is not None and doc["stats"]["alpha_pct"] is not None
+    assert curve[-1]["benchmark"] == pytest.approx(start * (1 + bh), abs=0.1)
+    assert doc["stats"]["beta"] is not None and doc["stats"]["alpha_fraction"] is not None
     (hermetic / "config.toml").write_text('[report]\nbenchmark = "SPY"\n')  # not in the sample
     doc = report(cli)
-    assert doc["benchmark"] is None and doc["stats"]["buy_hold_return_pct"] is None
+    assert doc["benchmark"] is None and doc["stats"]["buy_hold_return_fraction"] is None

@@ -2,7 +2,9 @@
 
 Every command lives in a module of this package and only parses options, calls the library and
 renders the result. Library errors (`etrade_cli.errors`) become a one-line message on stderr and
-their documented exit code here, in `_Group.invoke`, and nowhere else.
+their documented exit code here, in `_Group.invoke`, and nowhere else; Click's usage errors become
+one line too (exit 2). Global options (`--config`, `--db`, `--debug`, `--broker`) may come before
+or after the command name: `_Group.main` moves them to where they are defined (`move_globals`).
 """
 
 from __future__ import annotations
@@ -12,19 +14,43 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer._click import Command, Context, Parameter  # Typer vendors Click since 0.22
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
 from ..errors import EtradeCliError, ExitStatus
-from .common import err, state
+from .common import complete_broker, err, state
 
 
 class _Group(TyperGroup):
     """The root group: the single error boundary of the CLI."""
 
-    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+    def main(self, args: Any = None, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
+        """Click's entry point, with the global options put where they are defined."""
+        argv = list(sys.argv[1:] if args is None else args)
+        _completion_for_shell(argv)
+        argv = move_globals(self, argv)
         try:
-            return super().invoke(ctx)
+            argv = _json_args(self, argv)
+        except EtradeCliError as exc:
+            _fail(str(exc), int(exc.exit_code))
+        return super().main(argv, *a, **kw)
+
+    def make_context(self, info_name: Any, args: list[str], *a: Any, **kw: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, *a, **kw)
+        except UsageError as exc:
+            _usage_error(exc)
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        from .machine import stdout_to
+
+        try:
+            with stdout_to(ctx.params.get("output")):
+                return super().invoke(ctx)
+        except UsageError as exc:
+            _usage_error(exc)
         except EtradeCliError as exc:
             _notify_failure(ctx, str(exc), int(exc.exit_code), exc)
             _fail(str(exc), int(exc.exit_code))
@@ -64,6 +90,147 @@ def _notify_failure(ctx: typer.Context, message: str, code: int, exc: Exception)
     notify_failure(cfg, command, code, message, auth=isinstance(exc, AuthError))
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _completion_for_shell(argv: list[str]) -> None:
+    """`etrade --show-completion bash` / `--install-completion zsh`: the named shell rather
+    than the detected one (Typer's options are flags that detect the shell)."""
+    if len(argv) != 2 or argv[1] not in SHELLS:
+        return
+    from typer._completion_shared import get_completion_script, install
+
+    if argv[0] == "--show-completion":
+        script = get_completion_script(
+            prog_name="etrade", complete_var="_ETRADE_COMPLETE", shell=argv[1]
+        )
+        typer.echo(script)
+        raise SystemExit(0)
+    if argv[0] == "--install-completion":
+        shell, path = install(shell=argv[1], prog_name="etrade", complete_var="_ETRADE_COMPLETE")
+        typer.echo(f"{shell} completion installed in {path}; it takes effect in a new shell")
+        raise SystemExit(0)
+
+
+def _usage_error(exc: UsageError) -> None:
+    """A usage error as one line on stderr, exit 2 (help itself still shows as help)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
+    where = exc.ctx.command_path if exc.ctx is not None else "etrade"
+    _fail(f"{exc.format_message()} (see '{where} --help')", int(ExitStatus.USAGE))
+
+
+def move_globals(group: TyperGroup, args: list[str]) -> list[str]:
+    """Reorder `args` so that each option sits where it is defined: a root option given after
+    the command (`etrade positions --db demo.db`) moves before it, and a root-position option
+    that the command defines itself (`etrade --db g.db backtest`, `etrade --broker paper
+    positions`) moves after it. Anything after `--` is left alone; unknown options stay put for
+    Click to refuse."""
+    root_opts = _options(group.params)
+    any_opts = {**_tree_options(group), **root_opts}
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+        i += _option_span(args, i, any_opts)
+    if i >= len(args) or args[i] == "--":
+        return args
+    head, rest = args[:i], args[i:]
+    leaf, path_len = _leaf(group, rest)
+    if leaf is None:
+        return args
+    leaf_opts = _options(leaf.params)
+    # root-position options that the command defines itself go to the command
+    kept, moved_in = _split(head, lambda name: name in leaf_opts, {**root_opts, **leaf_opts})
+    kept2, moved_out = _split(
+        rest[path_len:],
+        lambda name: name in root_opts and name not in leaf_opts,
+        {**leaf_opts, **root_opts},
+    )
+    return [*kept, *moved_out, *rest[:path_len], *moved_in, *kept2]
+
+
+def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
+    """`--json FIELDS` and `--jsonl` (see `machine.extract_json_args`) for a command that has
+    `--json`; other command lines are left as they are."""
+    from . import machine
+
+    machine.current = machine.MachineOutput()
+    i = 0
+    root_opts = _options(group.params)
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+        i += _option_span(args, i, root_opts)
+    leaf, n = _leaf(group, args[i:])
+    if leaf is None or "--json" not in _options(leaf.params):
+        return args
+    # a group's sub-command names count as positional words (`backtest --json list`)
+    positionals = isinstance(leaf, TyperGroup) or any(
+        not isinstance(p, TyperOption) for p in leaf.params
+    )
+    cut = i + n
+    return args[:cut] + machine.extract_json_args(args[cut:], positionals)
+
+
+def _options(params: list[Parameter]) -> dict[str, bool]:
+    """Option name -> takes a value, for every option of `params`."""
+    found: dict[str, bool] = {}
+    for p in params:
+        if isinstance(p, TyperOption):
+            for name in (*p.opts, *p.secondary_opts):
+                found[name] = not p.is_flag and not p.count
+    return found
+
+
+def _tree_options(group: TyperGroup) -> dict[str, bool]:
+    """`_options` of every command under `group` (to step over a command's option given
+    before the command name)."""
+    found: dict[str, bool] = {}
+    ctx = Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if isinstance(cmd, TyperGroup):
+            found.update(_tree_options(cmd))
+        elif cmd is not None:
+            found.update(_options(cmd.params))
+    return found
+
+
+def _option_span(args: list[str], i: int, opts: dict[str, bool]) -> int:
+    """How many tokens the option at `args[i]` occupies (1, or 2 with a separate value)."""
+    name = args[i].split("=", 1)[0]
+    return 2 if "=" not in args[i] and opts.get(name, False) and i + 1 < len(args) else 1
+
+
+def _split(tokens: list[str], move: Any, opts: dict[str, bool]) -> tuple[list[str], list[str]]:
+    """(tokens kept, options moved): options for which `move(name)` is true, with their values."""
+    kept: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "--":
+            kept += tokens[i:]
+            break
+        if not tok.startswith("-") or tok == "-":
+            kept.append(tok)
+            i += 1
+            continue
+        n = _option_span(tokens, i, opts)
+        (moved if move(tok.split("=", 1)[0]) else kept).extend(tokens[i : i + n])
+        i += n
+    return kept, moved
+
+
+def _leaf(group: TyperGroup, rest: list[str]) -> tuple[Command | None, int]:
+    """The command named at the start of `rest` (descending into sub-groups) and how many
+    tokens its name path takes."""
+    ctx = Context(group)
+    cmd: Command | None = group
+    n = 0
+    while isinstance(cmd, TyperGroup) and n < len(rest) and not rest[n].startswith("-"):
+        cmd = cmd.get_command(ctx, rest[n])
+        n += 1
+    return (cmd, n) if n else (None, 0)
+
+
 def _debug_enabled() -> bool:
     import logging
 
@@ -87,7 +254,8 @@ app = typer.Typer(
     help="Run an E*TRADE account from the terminal: scan the strategy, trade it on paper or "
     "E*TRADE, and report. Offline by default (paper broker, bundled sample data).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
+    rich_markup_mode=None,  # help shows [paths] and [risk] literally, and no <bool> placeholders
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -118,9 +286,18 @@ def root(
         "-b",
         help="Broker for every command: paper, etrade, alpaca, schwab or ibkr (default: "
         "[broker] name; accounts, quote, order and auth default to etrade).",
+        autocompletion=complete_broker,
     ),
     debug: bool = typer.Option(
         False, "--debug", help="Log HTTP requests on stderr (secrets redacted)."
+    ),
+    output: Path = typer.Option(  # noqa: B008
+        None,
+        "--output",
+        "-o",
+        help="Write what the command prints on stdout to this file (replaced only when the "
+        "command succeeds).",
+        dir_okay=False,
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -156,8 +333,10 @@ def _register() -> None:
         chart_cmd,
         config_cmd,
         data_cmd,
+        history_cmd,
         notify_cmd,
         order_cmd,
+        paths_cmd,
         plugins_cmd,
         quote_cmd,
         scan,
@@ -172,13 +351,34 @@ def _register() -> None:
     scan.register(app)
     trading.register(app)
     book.register(app)
+    history_cmd.register(app)
     backtest_cmd.register(app)
     chart_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)
+    paths_cmd.register(app)
     notify_cmd.register(app)
     schedule_cmd.register(app)
     plugins_cmd.register(app)
+    _plain_help(app)
+
+
+def _plain_help(typer_app: typer.Typer, path: str = "etrade") -> None:
+    """Plain Click help for every (sub-)app, with the examples of `examples.EXAMPLES` as the
+    epilog of each command that has none of its own."""
+    from .examples import epilog
+
+    typer_app.rich_markup_mode = None
+    for info in typer_app.registered_commands:
+        name = info.name or (info.callback.__name__ if info.callback else "")
+        if info.epilog is None:
+            info.epilog = epilog(f"{path} {name}")
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            text = epilog(f"{path} {group.name}")  # a group that runs by itself (backtest)
+            if text and not isinstance(group.epilog, str):
+                group.epilog = text
+            _plain_help(group.typer_instance, f"{path} {group.name}")
 
 
 _register()

@@ -28,10 +28,7 @@ from .trading import STRATEGY_OPT
 #: `--watchlist ALL`: every symbol of the data source
 ALL = "ALL"
 
-backtest_app = typer.Typer(
-    help="Replay run-once over history with a fresh paper account (never the live book).",
-    no_args_is_help=False,
-)
+backtest_app = typer.Typer(no_args_is_help=False)  # help: the callback's docstring, in full
 
 
 def register(app: typer.Typer) -> None:
@@ -67,12 +64,12 @@ def backtest_cmd(
         None,
         "--cash",
         callback=finite(1.0),
-        help="Starting cash, USD (default \\[broker] paper_cash).",
+        help="Starting cash, USD (default [broker] paper_cash).",
     ),
     benchmark: str = typer.Option(
         None,
         "--benchmark",
-        help="Buy-and-hold benchmark symbol (default \\[report] benchmark, SPY; the "
+        help="Buy-and-hold benchmark symbol (default [report] benchmark, SPY; the "
         "equal-weight universe when the data lacks it).",
     ),
     chart: Path = typer.Option(
@@ -97,6 +94,8 @@ def backtest_cmd(
     the benchmark, drawdowns, trade statistics by B1/B2, exit reason and symbol) and the trade
     list with each exit fill; `--csv` prints one row per fill. Fills at the close of the
     triggering bar. The result is stored: see `backtest list` and `backtest show`.
+    The [risk] checks and the [strategy] parameters of the config apply; the book is a
+    temporary database or --db, never the live book of [paths] db.
 
     A strategy whose orders come from an external service (`http`) is refused (exit 2) unless
     the service declares it takes past sessions.
@@ -173,9 +172,8 @@ def backtest_cmd(
             benchmark=res.benchmark,
             trades=doc["trades"],
         )
+        err.print(f"Chart written to {chart}", markup=False, highlight=False)
     _print(doc, fmt)
-    if chart is not None and fmt is Format.table:
-        out.print(f"Chart written to {chart}", markup=False)
 
 
 def _print(doc: dict[str, Any], fmt: Format) -> None:

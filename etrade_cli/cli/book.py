@@ -11,16 +11,23 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
+    complete_broker,
     emit_csv,
     emit_json,
+    err,
     out,
     output_format,
     parse_date,
+    require_book,
     state,
 )
 
 BROKER_OPT = typer.Option(
-    None, "--broker", "-b", help="Broker whose book to show (default from config)."
+    None,
+    "--broker",
+    "-b",
+    help="Broker whose book to show (default from config).",
+    autocompletion=complete_broker,
 )
 
 
@@ -54,6 +61,7 @@ def _book_and_bars(
     from ..market import MarketView
     from ..services import bar_provider, broker_spec, make_broker, make_strategy, open_store
 
+    require_book(ctx)
     cfg = state(ctx).config()
     broker_spec(cfg, broker)  # unknown --broker: usage error before the book is opened
     store = open_store(cfg)
@@ -198,6 +206,7 @@ def report_cmd(
             initial=(doc["stats"] or {}).get("equity_start"),
             benchmark=doc["benchmark"],
         )
+        err.print(f"Chart written to {chart}", markup=False, highlight=False)
     if fmt is Format.json:
         emit_json(doc)
     elif fmt is Format.csv:
@@ -205,8 +214,6 @@ def report_cmd(
     else:
         for part in views.report_renderables(doc):
             out.print(part)
-        if chart is not None:
-            out.print(f"Chart written to {chart}", markup=False)
 
 
 def _report_csv(doc: dict[str, Any], table: str | None, output_dir: Path | None) -> None:
@@ -217,6 +224,7 @@ def _report_csv(doc: dict[str, Any], table: str | None, output_dir: Path | None)
 
     from ..errors import InputError
     from ..report import report_tables
+    from .machine import machine_columns, to_machine
 
     tables = report_tables(doc)
     if table:
@@ -227,12 +235,12 @@ def _report_csv(doc: dict[str, Any], table: str | None, output_dir: Path | None)
             output_dir.mkdir(parents=True, exist_ok=True)
             for name, (rows, cols) in tables.items():
                 with open(output_dir / f"{name}.csv", "w", newline="") as fh:
-                    w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+                    w = csv.DictWriter(fh, fieldnames=machine_columns(cols), extrasaction="ignore")
                     w.writeheader()
-                    w.writerows(rows)
+                    w.writerows(to_machine(list(rows)))
         except OSError as exc:
             raise InputError(f"cannot write {output_dir}: {exc.strerror or exc}") from None
-        out.print(f"{len(tables)} CSV files written to {output_dir}", markup=False)
+        err.print(f"{len(tables)} CSV files written to {output_dir}", markup=False)
         return
     for i, (name, (rows, cols)) in enumerate(tables.items()):
         sys.stdout.write(("\n" if i else "") + f"# table {name}\n")

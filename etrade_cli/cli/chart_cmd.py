@@ -28,7 +28,7 @@ def chart_cmd(
         help="Image file (.png, .svg, .pdf; default SYMBOL.png).",
     ),
     data: list[Path] = typer.Option(
-        None, "--data", dir_okay=False, help="CSV file(s) to read bars from instead of \\[data]."
+        None, "--data", dir_okay=False, help="CSV file(s) to read bars from instead of [data]."
     ),
     db: Path = typer.Option(
         None, "--db", dir_okay=False, help="Book whose trades to show (e.g. a backtest's --db)."

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -61,6 +61,21 @@ class State:
         return self._config
 
 
+def require_book(ctx: typer.Context) -> None:
+    """Refuse a `--db` that names no file, for commands that only read the book (positions,
+    report, history): they would otherwise create an empty book and show nothing.
+
+    Raises:
+        InputError: the file does not exist.
+    """
+    path = state(ctx).db_path
+    if path is not None and not path.exists():
+        raise InputError(
+            f"no position book at {path} (--db must name an existing book; run-once and "
+            "backtest --db create one)"
+        )
+
+
 def state(ctx: typer.Context) -> State:
     """The `State` of this invocation (created by the root callback)."""
     root = ctx.find_root()
@@ -72,8 +87,52 @@ def state(ctx: typer.Context) -> State:
 def output_format(as_json: bool, as_csv: bool) -> Format:
     """Resolve `--json`/`--csv` flags (mutually exclusive) into a `Format`."""
     if as_json and as_csv:
-        raise InputError("choose one of --json and --csv")
+        raise UsageError("choose one of --json and --csv")
     return Format.json if as_json else Format.csv if as_csv else Format.table
+
+
+# --- shell completion (`etrade --install-completion`): values offered after a flag -----------
+
+
+def complete_broker(incomplete: str) -> list[str]:
+    """Registered broker names (paper, etrade, alpaca and plug-ins) starting with `incomplete`."""
+    from ..registry import brokers
+
+    return [n for n in brokers.names() if n.startswith(incomplete)]
+
+
+def complete_strategy(incomplete: str) -> list[str]:
+    """Registered strategy names starting with `incomplete`."""
+    from ..registry import strategies
+
+    return [n for n in strategies.names() if n.startswith(incomplete)]
+
+
+PRICE_TYPES = (
+    "MARKET",
+    "LIMIT",
+    "STOP",
+    "STOP_LIMIT",
+    "TRAILING_STOP_CNST",
+    "TRAILING_STOP_PRCT",
+)
+
+
+def complete_price_type(incomplete: str) -> list[str]:
+    """E*TRADE priceType values starting with `incomplete` (any case)."""
+    return [p for p in PRICE_TYPES if p.startswith(incomplete.upper())]
+
+
+def complete_symbol(incomplete: str) -> list[str]:
+    """Symbols of the configured watchlist starting with `incomplete` (none when the config
+    cannot be read: completion must never fail loudly)."""
+    try:
+        from ..config import load_config, read_symbol_list
+
+        symbols = read_symbol_list(load_config(None).watchlist_path)
+    except Exception:
+        return []
+    return [s for s in symbols if s.startswith(incomplete.upper())]
 
 
 def finite(minimum: float | None = None) -> Any:
@@ -97,7 +156,12 @@ def finite(minimum: float | None = None) -> Any:
     return check
 
 
-JSON_OPT = typer.Option(False, "--json", help="Print JSON on stdout (for scripts).")
+JSON_OPT = typer.Option(
+    False,
+    "--json",
+    help="Print JSON on stdout (for scripts); --json f1,f2 keeps those fields, --jsonl "
+    "prints one object a line.",
+)
 CSV_OPT = typer.Option(False, "--csv", help="Print CSV on stdout (for spreadsheets).")
 
 
@@ -131,17 +195,34 @@ def parse_symbols(tokens: Iterable[str]) -> list[str]:
 
 
 def emit_json(data: Any) -> None:
-    """Write `data` as JSON to stdout (dates and numpy scalars converted)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write `data` as JSON to stdout (dates and numpy scalars converted) under the machine
+    output conventions of `machine` (rounding, `_fraction` percentages), keeping only the
+    `--json FIELDS` asked for, one record a line with `--jsonl`.
+
+    Raises:
+        UsageError: an unknown field in `--json FIELDS`.
+    """
+    from . import machine
+
+    plain = json.loads(json.dumps(data, default=_json_default))
+    doc = machine.select(machine.to_machine(plain), machine.current.fields)
+    if machine.current.lines:
+        for rec in machine.records(doc):
+            sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    else:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
 def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
-    """Write dict rows as CSV to stdout with a header line."""
-    cols = list(columns or (rows[0].keys() if rows else []))
+    """Write dict rows as CSV to stdout with a header line, numbers as in `emit_json`."""
+    from . import machine
+
+    cols = machine.machine_columns(list(columns or (rows[0].keys() if rows else [])))
     writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in cols})
+        conv = machine.to_machine(dict(row))
+        writer.writerow({k: _csv_value(conv.get(k)) for k in cols})
 
 
 def _csv_value(v: Any) -> Any:

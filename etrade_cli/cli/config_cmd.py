@@ -18,17 +18,22 @@ def register(app: typer.Typer) -> None:
 def show(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Print the effective configuration (defaults + file + env), secrets masked."""
     from ..config import config_as_dict
+    from ..services import paths
 
     cfg = state(ctx).config()
     data = config_as_dict(cfg)
+    in_use = paths(cfg)
     if as_json:
-        emit_json({"source": str(cfg.source) if cfg.source else None, **data})
+        emit_json({"source": str(cfg.source) if cfg.source else None, **data, "in_use": in_use})
         return
     out.print(f"# source: {cfg.source or 'built-in defaults (no config file found)'}")
     for section, values in data.items():
         out.print(f"\n[bold]\\[{section}][/]")
         for key, value in values.items():
             out.print(f"{key} = {_toml(value)}", markup=False)
+    out.print("\n# files in use (etrade paths):")
+    for name, row in in_use.items():
+        out.print(f"#   {name} = {row['path'] or 'none'}", markup=False, soft_wrap=True)
 
 
 @config_app.command("check")

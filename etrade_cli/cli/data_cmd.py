@@ -50,8 +50,6 @@ def status(
     """Coverage per symbol: covered range, first/last bar, bars, missing NYSE sessions."""
     from dataclasses import asdict
 
-    from rich.table import Table
-
     from ..marketdata.coverage import session_gaps
     from ..services import bar_cache
 
@@ -73,7 +71,10 @@ def status(
             markup=False,
         )
     else:
-        t = Table(title=f"Bar cache ({len(docs)} symbols)", title_justify="left")
+        from ..views import fit, table
+
+        n = len(docs)
+        t = table(f"Bar cache ({n} symbol{'s' if n != 1 else ''})", drop=("Covered from", "to"))
         for c in ("Symbol", "Covered from", "to", "First bar", "Last bar", "Bars", "Gaps"):
             t.add_column(c, justify="right" if c in ("Bars", "Gaps") else "left")
         for d in docs:
@@ -86,7 +87,7 @@ def status(
                 str(d["bars"]),
                 "" if d["gaps"] is None else str(d["gaps"]),
             )
-        out.print(t)
+        out.print(fit(t))
 
 
 @data_app.command("fetch")

@@ -12,6 +12,7 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
+    complete_price_type,
     emit_csv,
     emit_json,
     err,
@@ -75,6 +76,7 @@ TYPE_OPT = typer.Option(
     "-t",
     help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT, TRAILING_STOP_CNST (trail in USD in "
     "--stop) or TRAILING_STOP_PRCT (trail as a whole-number percent in --stop, 5 = 5 %).",
+    autocompletion=complete_price_type,
 )
 LIMIT_OPT = typer.Option(
     None, "--limit", callback=finite(), help="limitPrice, USD (LIMIT, STOP_LIMIT)."
@@ -278,7 +280,6 @@ def change(
     """Change an open order: change preview, confirm, then change place.
 
     E*TRADE cancels the old orderId and creates a new one; the journal links the two.
-    Example: etrade order change 485 --stop 88.27
     """
     from ..errors import InputError, OrderRejectedError
     from ..etrade.orders import EquityOrder

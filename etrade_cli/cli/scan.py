@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import typer
@@ -10,6 +11,7 @@ from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
+    complete_symbol,
     output_format,
     parse_date,
     parse_symbols,
@@ -27,7 +29,9 @@ def register(app: typer.Typer) -> None:
 def scan_cmd(
     ctx: typer.Context,
     symbols: list[str] = typer.Argument(  # noqa: B008
-        None, help="Symbols to scan (default: the watchlist minus the exclusion list)."
+        None,
+        help="Symbols to scan (default: the watchlist minus the exclusion list).",
+        autocompletion=complete_symbol,
     ),
     watchlist: Path = typer.Option(
         None,
@@ -50,7 +54,9 @@ def scan_cmd(
         "this date, YYYY-MM-DD (default: the latest bar).",
     ),
     show_all: bool = typer.Option(
-        False, "--all", help="List every symbol with its first failing filter."
+        False,
+        "--all",
+        help="List every symbol with its first failing filter (the default for named symbols).",
     ),
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
@@ -64,6 +70,7 @@ def scan_cmd(
     from ..services import bar_provider, benchmark_bars, make_strategy, open_book
 
     fmt = output_format(as_json, as_csv)
+    show_all = show_all or bool(symbols)  # symbols named by the user: show each one's result
     cfg = state(ctx).config()
     day = parse_date(as_of, "--as-of")
     if symbols:
@@ -90,6 +97,11 @@ def scan_cmd(
             benchmark=benchmark,
             on_progress=bar.advance if bar else None,
         )
+    if day is not None:
+        from ..services import session_note
+
+        if note := session_note(day, result.session.astype(dt.date)):
+            warn(note)
     if fmt is Format.json:
         from .common import emit_json
 

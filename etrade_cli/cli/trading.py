@@ -6,7 +6,16 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, parse_date, state
+from .common import (
+    JSON_OPT,
+    complete_broker,
+    complete_strategy,
+    emit_json,
+    err,
+    out,
+    parse_date,
+    state,
+)
 
 BROKER_OPT = typer.Option(
     None,
@@ -14,12 +23,14 @@ BROKER_OPT = typer.Option(
     "-b",
     help="Broker: paper, etrade, alpaca, schwab or ibkr (default: the global --broker, then "
     "[broker] name).",
+    autocompletion=complete_broker,
 )
 STRATEGY_OPT = typer.Option(
     None,
     "--strategy",
     help="Strategy: rajat_alpha, http (a signal service, [signals]) or package.module:Class "
     "(default [strategy] name).",
+    autocompletion=complete_strategy,
 )
 LIVE_OPT = typer.Option(
     False,
@@ -107,6 +118,9 @@ def run_once_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """One cycle of the trading loop (made for cron): reconcile, exits, then entries.
+
+    Entries pass the [risk] checks first (notional cap, orders per day, daily-loss kill switch,
+    cash); every order is journaled in the book at [paths] db (or --db) before it is sent.
 
     With a signal-service strategy (`--strategy http`), a service that is down, slow or answers
     garbage gives no entries; exits still run and the exit code is 5.

@@ -4,6 +4,7 @@ exits reduce risk and are never blocked."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,13 +136,18 @@ def _cycle(
     if m.closed_reason and as_of is None and not force:
         return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
     if as_of is not None and not m.is_session(as_of) and not force:
+        gap = m.exchange_session is not None and m.exchange_session(as_of.astype(dt.date))
+        why = (
+            f"no bars on {as_of} although NYSE was open (a gap in the data)"
+            if gap
+            else f"market closed on {as_of} (not a session in the data)"
+        )
         return RunResult(
             run_id,
             day,
             False,
             dry_run,
-            f"market closed on {as_of} (not a session in the data); nothing managed. "
-            f"--force runs the last session, {day}",
+            f"{why}; nothing managed. --force runs the last session, {day}",
         )
     last = deps.store.last_session(b.name, b.account)
     if last and day < last:

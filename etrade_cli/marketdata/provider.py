@@ -16,13 +16,21 @@ from .csv import LoadReport, read_bars_csv
 
 
 class CsvBarProvider:
-    """Bars from one or more CSV files (later files win for a symbol present in several).
+    """Bars from one or more CSV files (later files win for a symbol present in several), and
+    before them from the local bar cache for every symbol it holds (`etrade data import`,
+    `etrade data fetch`), so imported bars need no further setup and no keys.
 
     Files are read once, on first use. `warnings` collects one line per file with dropped rows.
+
+    Args:
+        paths: CSV files (default: the bundled S&P 500 sample).
+        cache_path: the bar cache (`[paths] bars_db`); ignored when the file does not exist
+            (it is never created here).
     """
 
-    def __init__(self, paths: Iterable[Path] | None = None):
+    def __init__(self, paths: Iterable[Path] | None = None, cache_path: Path | None = None):
         self.paths = list(paths) if paths else [SAMPLE_SP500]
+        self.cache_path = cache_path
         self._bars: dict[str, Bars] | None = None
         self.reports: list[LoadReport] = []
 
@@ -52,16 +60,30 @@ class CsvBarProvider:
         Raises:
             DataError: with `strict`, when any symbol has no data (all of them named).
         """
-        data = self.all()
+        wanted = list(symbols)
+        cached = self._cached(wanted)
+        data = self.all() if len(cached) < len(set(wanted)) else {}
         found, missing = [], []
-        for s in symbols:
-            (found.append(data[s]) if s in data else missing.append(s))
+        for s in wanted:
+            bars = cached.get(s) or data.get(s)
+            (found.append(bars) if bars is not None else missing.append(s))
         if strict and missing:
             raise DataError(f"no data for symbol(s): {', '.join(missing)} in {self._where()}")
         return found, missing
 
+    def _cached(self, symbols: list[str]) -> dict[str, Bars]:
+        """Bars of `symbols` held by the bar cache (none without a cache file)."""
+        if self.cache_path is None or not self.cache_path.exists():
+            return {}
+        cache = BarCache(self.cache_path)
+        try:
+            return cache.load(symbols)
+        finally:
+            cache.close()
+
     def _where(self) -> str:
-        return ", ".join(p.name for p in self.paths)
+        files = ", ".join(p.name for p in self.paths)
+        return files + (" or the bar cache" if self.cache_path is not None else "")
 
 
 class CachedBarProvider:
