@@ -187,8 +187,8 @@ def protective_summary(store: Store, market: MarketView, gap_pct: float) -> dict
     """How the resting protective stop did in a backtest: `fired` exits (reason BROKER_STOP),
     `shares`, `realized_usd`, and `vs_close_usd` = sum of (fill - that session's close) x
     shares: positive when the net sold above the close the strategy would have seen at that
-    run (it saved money), negative when the close recovered (it cost money). `gap_pct` as
-    0.03 for 3 %. Each fill is listed under `exits` with its session and prices (USD)."""
+    run (it saved money), negative when the close recovered (it cost money). `gap_pct` (and
+    `gap_fraction` in the result) as 0.03 for 3 %. Each fill is listed under `exits` with its session and prices (USD)."""
     exits = []
     for sym, day, qty, price, pnl in store.exits_by_reason("paper", "paper", "BROKER_STOP"):
         close = market.close(sym, np.datetime64(day))
@@ -204,7 +204,7 @@ def protective_summary(store: Store, market: MarketView, gap_pct: float) -> dict
             }
         )
     return {
-        "gap_pct": gap_pct,
+        "gap_fraction": gap_pct,
         "fired": len(exits),
         "shares": sum(e["shares"] for e in exits),
         "realized_usd": sum(e["realized_usd"] for e in exits),

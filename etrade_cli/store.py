@@ -304,20 +304,27 @@ def m005_resting_orders(db: sqlite3.Connection) -> None:
     to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
     unknown) does not count as a second live exit of its position; at most one live
     replacement per order. Paper orders keep their stop price, `orderTerm` and the session of
-    a later fill (resting STOP/LIMIT orders fill at a later bar)."""
+    a later fill (resting STOP/LIMIT orders fill at a later bar). Columns a development build
+    of this migration already added (under an earlier name) are kept."""
+
+    def add(table: str, column: str, decl: str) -> None:
+        if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    add("orders", "replaces", "INTEGER REFERENCES orders (id)")
+    add("paper_orders", "stop_price", "REAL")
+    add("paper_orders", "order_term", "TEXT NOT NULL DEFAULT 'GOOD_FOR_DAY'")
+    add("paper_orders", "filled_session", "TEXT")
     _script(
         db,
         """
-        ALTER TABLE orders ADD COLUMN replaces INTEGER REFERENCES orders (id);
-        DROP INDEX orders_one_live_exit;
+        DROP INDEX IF EXISTS orders_one_live_exit;
         CREATE UNIQUE INDEX orders_one_live_exit ON orders (position_id, purpose)
             WHERE purpose LIKE 'EXIT%' AND status NOT IN ('cancelled', 'rejected')
             AND NOT (replaces IS NOT NULL AND status IN ('intent', 'previewed', 'unknown'));
+        DROP INDEX IF EXISTS orders_one_live_change;
         CREATE UNIQUE INDEX orders_one_live_change ON orders (replaces)
-            WHERE replaces IS NOT NULL AND status NOT IN ('cancelled', 'rejected');
-        ALTER TABLE paper_orders ADD COLUMN stop_price REAL;
-        ALTER TABLE paper_orders ADD COLUMN order_term TEXT NOT NULL DEFAULT 'GOOD_FOR_DAY';
-        ALTER TABLE paper_orders ADD COLUMN filled_session TEXT
+            WHERE replaces IS NOT NULL AND status NOT IN ('cancelled', 'rejected')
         """,
     )
 

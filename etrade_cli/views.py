@@ -837,10 +837,10 @@ def _protective_text(p: dict[str, Any]) -> Any:
     from rich.text import Text
 
     if not p["fired"]:
-        return Text(f"Resting stop ({p['gap_pct']:.1%} below the strategy stop): never fired.")
+        return Text(f"Resting stop ({p['gap_fraction']:.1%} below the strategy stop): never fired.")
     vs = p["vs_close_usd"]
     return Text(
-        f"Resting stop ({p['gap_pct']:.1%} below the strategy stop): fired {p['fired']} times "
+        f"Resting stop ({p['gap_fraction']:.1%} below the strategy stop): fired {p['fired']} times "
         f"({p['shares']} shares at the stop, or at the open of a bar that gapped below it; "
         f"realized {_money(p['realized_usd'], True)} USD); against the "
         f"closes of those sessions it {'saved' if vs >= 0 else 'cost'} {_money(abs(vs))} USD."

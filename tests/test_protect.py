@@ -224,6 +224,7 @@ def test_backtest_with_the_net_on_lists_broker_stop_exits_where_a_low_crossed_it
     assert fired and doc["protective"]["fired"] == len(fired)
     for t in fired:  # the net: 5 % strategy stop, 1 % below it, in cents (no gap on these bars)
         assert t["exit_price"] == round(t["entry_price"] * 0.95 * 0.99, 2)
+    assert doc["protective"]["gap_fraction"] == 0.01
     for e in doc["protective"]["exits"]:
         assert e["vs_close_usd"] == pytest.approx((e["fill"] - e["close"]) * e["shares"])
     text = cli("backtest")
@@ -241,3 +242,12 @@ def test_a_broker_stop_fill_is_notified_with_its_exit_reason(tmp_path):
     assert (fill.side, fill.quantity, fill.price, fill.tag) == ("SELL", 10, 80.51, "B1 BROKER_STOP")
     assert fill.pnl == pytest.approx((80.51 - 100.0) * 10)
     assert "BROKER_STOP" in fill.title
+
+
+def test_the_resting_orders_migration_keeps_columns_a_development_build_added(tmp_path):
+    store = Store(tmp_path / "dev.db")
+    with store.tx() as db:  # as if the migration had run under an earlier name
+        db.execute("DELETE FROM migrations WHERE name = 'm005_resting_orders'")
+    assert Store(tmp_path / "dev.db").applied_migrations()[-1] == "m005_resting_orders"
+    cols = {r[1] for r in store.query("PRAGMA table_info(orders)")}
+    assert "replaces" in cols
