@@ -895,7 +895,8 @@ class Store:
         `values`: the `proposals` columns; `body` is the proposal as JSON text."""
         values = {"created_at": utcnow(), **values}
         cur = db.execute(
-            f"INSERT INTO proposals ({', '.join(values)}) VALUES ({','.join('?' * len(values))})",
+            f"INSERT INTO proposals ({', '.join(values)}) VALUES "
+            f"({','.join('?' * len(values))})",
             tuple(values.values()),
         )
         return int(cur.lastrowid or 0)

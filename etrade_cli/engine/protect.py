@@ -116,7 +116,12 @@ def sync(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) 
         pos = st.position(row.position_id or 0)
         if not on or pos.status != "open" or pos.remaining_qty <= 0:
             why = "protective_stop is off" if on is False else f"position {pos.status}"
-            _cancel(deps, row, why, day, res)
+            try:
+                _cancel(deps, row, why, day, res)
+            except ApiError as exc:  # retried by the next run; say so
+                res.findings.append(
+                    Finding("warning", f"{row.symbol}: resting stop not cancelled yet: {exc}")
+                )
     if not on:
         return
     for pos in st.positions(b.name, b.account):
