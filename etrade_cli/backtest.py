@@ -22,7 +22,7 @@ import numpy as np
 from . import stats as st
 from .brokers.paper import PaperBroker
 from .config import RiskConfig
-from .engine import Deps, run_once
+from .engine import Deps, run_once, trading_lock
 from .errors import DataError, InputError
 from .market import MarketView
 from .report import _r, book_trades, round_stats, round_trade, trade_dict
@@ -132,6 +132,7 @@ def run_backtest(
     db_path: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     benchmark: Bars | None = None,
+    market: MarketView | None = None,
     compare: Bars | None = None,
 ) -> BacktestResult:
     """Replay every session in [start, end] through the engine; bars before `start` warm up.
@@ -146,13 +147,16 @@ def run_backtest(
             database that is deleted afterwards.
         on_progress: called with (sessions done, total) after each session.
         benchmark: bars of `rs_benchmark` for `rs_mode = "benchmark"` (spec §3).
+        market: `bars` already evaluated by `strategy` (a sweep shares one evaluation between
+            many backtests); `bars` is then unused.
         compare: the buy-and-hold benchmark's bars (`[report] benchmark`); None compares with
             the equal-weight universe.
 
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
-    market = MarketView.from_bars(bars, strategy, tradable, benchmark)
+    if market is None:
+        market = MarketView.from_bars(bars, strategy, tradable, benchmark)
     ready = ready_dates(market, strategy.warmup_bars)
     if start is None:
         dates = [np.datetime64(d) for d in ready.values() if d is not None]
@@ -169,11 +173,13 @@ def run_backtest(
         try:
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)
-            deps = Deps(strategy, risk, store, broker, market, Path(str(path) + ".lock"))
-            for i, session in enumerate(sessions, 1):
-                run_once(deps, session, mode="backtest")
-                if on_progress:
-                    on_progress(i, len(sessions))
+            # one lock and one transaction for the whole replay, not one per session (issue 13)
+            with trading_lock(Path(str(path) + ".lock")), store.batch():
+                deps = Deps(strategy, risk, store, broker, market, lock_path=None)
+                for i, session in enumerate(sessions, 1):
+                    run_once(deps, session, mode="backtest")
+                    if on_progress:
+                        on_progress(i, len(sessions))
             res = _result(store, market, sessions, cash, compare, warm, strategy)
             res.db_path = str(db_path) if db_path else None
             if risk.protective_stop == "broker":
@@ -275,9 +281,7 @@ def benchmark_values(
         if not np.isfinite(arr).all():
             return None
         return arr.tolist()
-    closes = np.array(
-        [[market.last_close(s, d) or np.nan for s in sorted(market.tradable)] for d in days]
-    )
+    closes = market.last_closes(sorted(market.tradable), days)
     base = closes[0]
     keep = np.isfinite(base) & (base > 0)
     if not keep.any():

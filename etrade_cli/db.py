@@ -215,7 +215,38 @@ def _rollback(db: sqlite3.Connection) -> None:
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (including KeyboardInterrupt and
-    a failing COMMIT), so a failed write leaves nothing behind."""
+    a failing COMMIT), so a failed write leaves nothing behind.
+
+    Inside an open transaction (a `batch`), a SAVEPOINT instead: the block is still all or
+    nothing, and it becomes durable when the outer transaction commits."""
+    if db.in_transaction:
+        db.execute("SAVEPOINT tx")
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:  # SQLite may have rolled the whole batch back already
+                try:
+                    db.execute("ROLLBACK TO tx")
+                    db.execute("RELEASE tx")
+                except (sqlite3.Error, EtradeCliError):
+                    pass
+            raise
+        db.execute("RELEASE tx")
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
+
+
+@contextmanager
+def batch(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One outer write transaction around many `transaction` blocks (each then a savepoint):
+    one commit instead of one per block. An exception (or a failing COMMIT) rolls the whole
+    batch back."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

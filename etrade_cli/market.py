@@ -138,6 +138,22 @@ class MarketView:
             for i in range(lo, hi)
         ]
 
+    def last_closes(self, symbols: Sequence[str], days: Sequence[np.datetime64]) -> np.ndarray:
+        """`last_close` of every symbol at every day as a (days, symbols) array, NaN where
+        there is none: one search per symbol instead of one per (symbol, day)."""
+        panel = self.ev.panel
+        when = np.asarray(days, dtype="datetime64[D]")
+        out = np.full((len(when), len(symbols)), np.nan)
+        for j, symbol in enumerate(symbols):
+            col = self.col.get(symbol)
+            if col is None:
+                continue
+            start = int(panel.first_row[col])
+            rows = np.searchsorted(panel.dates[start:, col], when, side="right") - 1
+            found = rows >= 0
+            out[found, j] = panel.close[start + rows[found], col]
+        return out
+
     def signals(self, session: np.datetime64) -> list[Signal]:
         """Signals of tradable symbols dated exactly `session`."""
         if self._by_date is None:

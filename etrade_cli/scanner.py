@@ -20,6 +20,8 @@ from .values import Bars
 NO_BAR = "no_bar"
 #: reason given to a symbol with no data at all
 NO_DATA = "no_data"
+#: symbols evaluated together by `scan` (with and without a progress bar)
+SCAN_CHUNK, SCAN_CHUNK_PROGRESS = 1024, 128
 
 
 @dataclass
@@ -148,11 +150,21 @@ def scan(
         DataError: no data on or before `as_of`.
     """
     session = latest_session(bars, as_of)
-    chunk = 128 if on_progress else 0  # batches only to report progress
-    ev = evaluate_bars(bars, strategy, benchmark, chunk=chunk, on_progress=on_progress)
     verdicts: list[Signal] = []
     stale: list[Signal] = []
-    for sig in ev.iter_at(session):
-        (verdicts if sig.date == session else stale).append(sig)
+    weights: tuple[str, ...] = ()
+    # column batches (each column is independent): only one batch's indicator arrays are alive
+    # at a time and only the verdicts at `session` are kept, so memory does not grow with the
+    # universe (issue 13); small batches when progress is shown
+    chunk = SCAN_CHUNK_PROGRESS if on_progress else SCAN_CHUNK
+    for i in range(0, len(bars), chunk):
+        part = list(bars[i : i + chunk])
+        ev = strategy.evaluate(part, benchmark)
+        weights = tuple(ev.weights)
+        for sig in ev.iter_at(session):
+            (verdicts if sig.date == session else stale).append(sig)
+        del ev
+        if on_progress:
+            on_progress(len(part))
     decisions = classify_all(strategy, [v for v in verdicts if v.is_signal], book or Book())
-    return ScanResult(session, decisions, verdicts, list(missing), stale, tuple(ev.weights))
+    return ScanResult(session, decisions, verdicts, list(missing), stale, weights)

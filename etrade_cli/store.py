@@ -18,6 +18,7 @@ import json
 import secrets
 import sqlite3
 import string
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,9 +32,17 @@ from .errors import ConfigError, DataError, InputError
 LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def utcnow() -> str:
-    """Now as a UTC ISO-8601 string (seconds precision)."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    """Now as a UTC ISO-8601 string (seconds precision); formatted once per second."""
+    global _NOW
+    second = int(time.time())
+    if second != _NOW[0]:
+        stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat()
+        _NOW = (second, stamp)
+    return _NOW[1]
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -298,14 +307,25 @@ def m004_signal_proposals(db: sqlite3.Connection) -> None:
     )
 
 
-def m005_resting_orders(db: sqlite3.Connection) -> None:
+def m005_runs_last_session(db: sqlite3.Connection) -> None:
+    """Index the completed runs by account and session: `last_session` and `equity_curve` read
+    the index instead of scanning `runs`, which gains a row every cycle (issue 13)."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS runs_completed ON runs (broker, account, session_date) "
+        "WHERE outcome = 'ok' AND mode != 'dry-run'"
+    )
+
+
+def m006_resting_orders(db: sqlite3.Connection) -> None:
     """Resting orders (issue 16): `orders.replaces` links an order that changes another (E*TRADE
     cancels the old `orderId` and creates a new one; brokers without a change do cancel + new)
     to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
     unknown) does not count as a second live exit of its position; at most one live
     replacement per order. Paper orders keep their stop price, `orderTerm` and the session of
-    a later fill (resting STOP/LIMIT orders fill at a later bar). Columns a development build
-    of this migration already added (under an earlier name) are kept."""
+    a later fill (resting STOP/LIMIT orders fill at a later bar); the OPEN ones are indexed
+    (every run sweeps them, `Store.paper_stamp` counts them). Idempotent: columns and
+    indexes a development build already made (this migration was named `m005_resting_orders`
+    there, and earlier names before that) are kept."""
 
     def add(table: str, column: str, decl: str) -> None:
         if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
@@ -324,7 +344,9 @@ def m005_resting_orders(db: sqlite3.Connection) -> None:
             AND NOT (replaces IS NOT NULL AND status IN ('intent', 'previewed', 'unknown'));
         DROP INDEX IF EXISTS orders_one_live_change;
         CREATE UNIQUE INDEX orders_one_live_change ON orders (replaces)
-            WHERE replaces IS NOT NULL AND status NOT IN ('cancelled', 'rejected')
+            WHERE replaces IS NOT NULL AND status NOT IN ('cancelled', 'rejected');
+        CREATE INDEX IF NOT EXISTS paper_orders_open ON paper_orders (account, id)
+            WHERE status = 'OPEN'
         """,
     )
 
@@ -335,7 +357,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m002_strategy_tag", m002_strategy_tag),
     ("m003_backtest_results", m003_backtest_results),
     ("m004_signal_proposals", m004_signal_proposals),
-    ("m005_resting_orders", m005_resting_orders),
+    ("m005_runs_last_session", m005_runs_last_session),
+    ("m006_resting_orders", m006_resting_orders),
 ]
 
 #: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
@@ -470,6 +493,7 @@ class Store:
                 raise ConfigError(
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
+        self._positions_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[Position]]] = {}
         self.db = dbutil.connect(path, "the position book")
         try:
             self.migrate()
@@ -487,8 +511,14 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception)."""
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception); a
+        savepoint inside a `batch`."""
         return dbutil.transaction(self.db)
+
+    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction around many `tx` blocks, committed once at the end (backtests: one
+        commit per backtest instead of several per session). Rolled back entirely on error."""
+        return dbutil.batch(self.db)
 
     def migrate(self) -> list[str]:
         """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
@@ -503,6 +533,11 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def version(self) -> tuple[int, int]:
+        """Changes when anything in the database changes: rows written by this connection
+        (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
+        return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+
     def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query."""
         return self.db.execute(sql, args).fetchall()
@@ -512,7 +547,15 @@ class Store:
     def positions(
         self, broker: str, account: str, statuses: tuple[str, ...] = ("open",)
     ) -> list[Position]:
-        """Positions of a broker account in the given statuses, oldest first (FIFO)."""
+        """Positions of a broker account in the given statuses, oldest first (FIFO).
+
+        Re-read only when the database changed since the last read (`version`): a cycle asks
+        for the open positions several times and usually writes nothing in between."""
+        key = (broker, account, statuses)
+        version = self.version()
+        hit = self._positions_cache.get(key)
+        if hit is not None and hit[0] == version:
+            return list(hit[1])
         marks = ",".join("?" * len(statuses))
         rows = self.query(
             f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
@@ -521,7 +564,9 @@ class Store:
             account,
             *statuses,
         )
-        return [Position(**dict(r)) for r in rows]
+        found = [Position(**dict(r)) for r in rows]
+        self._positions_cache[key] = (version, found)
+        return list(found)
 
     def accounts(self, broker: str) -> list[str]:
         """Accounts of `broker` that have rows in the book (positions or orders), sorted."""
@@ -628,15 +673,17 @@ class Store:
         commission: float = 0.0,
         message: str = "",
         filled_session: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Final state of a resting paper order: EXECUTED at `fill_price` (USD) in session
-        `filled_session`, or EXPIRED/CANCELLED with a message; only an OPEN order changes."""
+        `filled_session`, or EXPIRED/CANCELLED with a message; only an OPEN order changes.
+        True when it did."""
         with self.tx() as db:
-            db.execute(
+            cur = db.execute(
                 "UPDATE paper_orders SET status = ?, fill_price = ?, commission = ?, message = ?,"
                 " filled_session = ? WHERE id = ? AND status = 'OPEN'",
                 (status, fill_price, commission, message, filled_session, order_id),
             )
+            return cur.rowcount == 1
 
     def exits_by_reason(self, broker: str, account: str, reason: str) -> list[sqlite3.Row]:
         """Exit fills of one reason (e.g. BROKER_STOP), oldest first: rows of (symbol,
@@ -1160,3 +1207,85 @@ class Store:
             symbol,
         )
         return [Position(**dict(r)) for r in rows], [dict(r) for r in fills]
+
+    # -- the paper broker's account (brokers/paper.py issues no SQL of its own) ---------------
+
+    def paper_account(
+        self, account: str, starting_cash: float, commission: float
+    ) -> tuple[float, float]:
+        """Create the paper account if new; return its (starting cash, commission per order), USD.
+        Only a new account writes: a read-only book can still be shown."""
+        select = "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?"
+        row = self.db.execute(select, (account,)).fetchone()
+        if row is None:
+            with self.tx() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
+                    (account, starting_cash, commission, utcnow()),
+                )
+            row = self.db.execute(select, (account,)).fetchone()
+        return float(row[0]), float(row[1])
+
+    def paper_stamp(self) -> tuple[int, int]:
+        """(id of the newest paper order of any account (0 when none), number of OPEN paper
+        orders): a cheap version stamp of the paper orders' fills (index lookups, not a scan).
+        An insert changes the first; a resting order filled, cancelled or expired (the only
+        updates: nothing re-opens an order) lowers the second."""
+        last = self.db.execute("SELECT max(id) FROM paper_orders").fetchone()[0]
+        resting = self.db.execute(
+            "SELECT count(*) FROM paper_orders WHERE status = 'OPEN'"
+        ).fetchone()[0]
+        return int(last or 0), int(resting)
+
+    def paper_fills(self, account: str, status: str) -> list[sqlite3.Row]:
+        """(symbol, side, quantity, fill_price, commission) of the account's orders in `status`,
+        oldest first: what the paper broker sums into cash and holdings."""
+        return self.query(
+            "SELECT symbol, side, quantity, fill_price, commission FROM paper_orders "
+            "WHERE account = ? AND status = ? ORDER BY id",
+            account,
+            status,
+        )
+
+    def add_paper_order(self, **values: Any) -> sqlite3.Row:
+        """Insert a paper order (columns of `paper_orders`) in one transaction; return its row."""
+        values.setdefault("placed_at", utcnow())
+        cols = ", ".join(values)
+        with self.tx() as db:
+            cur = db.execute(
+                f"INSERT INTO paper_orders ({cols}) VALUES ({','.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            return db.execute(
+                "SELECT * FROM paper_orders WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+
+    def paper_order(
+        self, account: str, *, client_order_id: str | None = None, order_id: int | None = None
+    ) -> sqlite3.Row | None:
+        """One paper order by `clientOrderId` or by id, or None."""
+        if client_order_id is not None:
+            return self.db.execute(
+                "SELECT * FROM paper_orders WHERE account = ? AND client_order_id = ?",
+                (account, client_order_id),
+            ).fetchone()
+        return self.db.execute(
+            "SELECT * FROM paper_orders WHERE account = ? AND id = ?", (account, order_id)
+        ).fetchone()
+
+    def paper_orders_in(self, account: str, status: str) -> list[sqlite3.Row]:
+        """Paper orders of the account in `status`, oldest first."""
+        return self.query(
+            "SELECT * FROM paper_orders WHERE account = ? AND status = ? ORDER BY id",
+            account,
+            status,
+        )
+
+    def set_paper_status(self, order_id: int, status: str) -> bool:
+        """End one OPEN paper order (a cancel) in one transaction; True when it was OPEN."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE paper_orders SET status = ? WHERE id = ? AND status = 'OPEN'",
+                (status, order_id),
+            )
+            return cur.rowcount == 1

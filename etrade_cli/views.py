@@ -874,3 +874,58 @@ def asdict_safe(obj: Any) -> Any:
     from dataclasses import asdict, is_dataclass
 
     return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:,.2f}"
+
+
+def optimize_renderables(res: Any, top: int = 10) -> list[Any]:
+    """`etrade optimize` for people: the best combinations, and the walk-forward folds."""
+    from rich.text import Text
+
+    how = f"{res.search}, {res.backend} x {res.workers}"
+    out: list[Any] = [
+        Text(
+            f"Optimize {res.start} .. {res.end}: {res.combinations} combinations in the grid, "
+            f"{len(res.trials)} backtests per span, {res.evaluations} strategy evaluation(s) "
+            f"({how}); ranked by {res.metric}",
+            style="bold",
+        )
+    ]
+    names = list(res.trials[0].params) if res.trials else []
+    title = "Best combinations" + (" (last fold, in-sample)" if res.folds else "")
+    t = table(title)
+    for c in ("#", *names, "Return %", "Sharpe", "Sortino", "Calmar", "Max DD %", "Trades"):
+        t.add_column(c, justify="right")
+    for i, tr in enumerate(res.trials[:top], 1):
+        t.add_row(
+            str(i),
+            *(str(tr.params[n]) for n in names),
+            _num(tr.return_pct),
+            _num(tr.sharpe),
+            _num(tr.sortino),
+            _num(tr.calmar),
+            _num(tr.max_drawdown_pct),
+            str(tr.trades),
+        )
+    out.append(t)
+    if res.folds:
+        f = table("Walk-forward: best in-sample combination, then out-of-sample")
+        for c in ("Fold", "In-sample", "Out-of-sample", f"IS {res.metric}", f"OOS {res.metric}",
+                  "OOS ret %", "OOS trades", "Best"):  # fmt: skip
+            right = c not in ("In-sample", "Out-of-sample", "Best")
+            f.add_column(c, justify="right" if right else "left", no_wrap=not c == "Best")
+        for fold in res.folds:
+            f.add_row(
+                str(fold.index),
+                "..".join(fold.in_sample),
+                "..".join(fold.out_of_sample),
+                _num(fold.in_sample_score),
+                _num(fold.result.score),
+                _num(fold.result.return_pct),
+                str(fold.result.trades),
+                " ".join(f"{k}={v}" for k, v in fold.best.items()),
+            )
+        out.append(f)
+    return out

@@ -247,7 +247,7 @@ def test_a_broker_stop_fill_is_notified_with_its_exit_reason(tmp_path):
 def test_the_resting_orders_migration_keeps_columns_a_development_build_added(tmp_path):
     store = Store(tmp_path / "dev.db")
     with store.tx() as db:  # as if the migration had run under an earlier name
-        db.execute("DELETE FROM migrations WHERE name = 'm005_resting_orders'")
-    assert Store(tmp_path / "dev.db").applied_migrations()[-1] == "m005_resting_orders"
+        db.execute("DELETE FROM migrations WHERE name = 'm006_resting_orders'")
+    assert Store(tmp_path / "dev.db").applied_migrations()[-1] == "m006_resting_orders"
     cols = {r[1] for r in store.query("PRAGMA table_info(orders)")}
     assert "replaces" in cols

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InputError, OrderRejectedError
-from ..store import Store, utcnow
+from ..store import Store
 from .base import (
     CANCELLED,
     EXECUTED,
@@ -103,17 +103,10 @@ class PaperBroker:
         self._prices: PriceSource = prices or (lambda _s: None)
         self.session_date = session_date
         self._bars: BarSource | None = None
-        select = "SELECT starting_cash, commission FROM paper_accounts WHERE account = ?"
-        rows = store.query(select, account)
-        if not rows:  # only a new account writes: a read-only book can still be shown
-            with store.tx() as db:
-                db.execute(
-                    "INSERT OR IGNORE INTO paper_accounts VALUES (?, ?, ?, ?)",
-                    (account, starting_cash, commission, utcnow()),
-                )
-            rows = store.query(select, account)
-        row = rows[0]
-        self.starting_cash, self.commission = float(row[0]), float(row[1])
+        self.starting_cash, self.commission = store.paper_account(
+            account, starting_cash, commission
+        )
+        self._totals: _Totals | None = None
 
     def set_market(
         self, prices: PriceSource, session_date: str | None, bars: BarSource | None = None
@@ -134,9 +127,7 @@ class PaperBroker:
             if not placed or placed >= through:
                 continue
             if row["order_term"] != "GOOD_UNTIL_CANCEL":
-                self.store.paper_settle(
-                    row["id"], EXPIRED, message=f"day order expired at the close of {placed}"
-                )
+                self._close(row["id"], EXPIRED, f"day order expired at the close of {placed}")
                 continue
             for day, o, h, low, _c in bars(row["symbol"], placed, through):
                 price = resting_fill(
@@ -153,12 +144,12 @@ class PaperBroker:
     def _settle_fill(self, row: object, price: float, day: str) -> None:
         r = dict(row)  # type: ignore[call-overload]
         if r["side"] == "SELL":
-            held = sum(p.quantity for p in self.positions() if p.symbol == r["symbol"])
+            held = self._sums().held(r["symbol"])
             if r["quantity"] > held:
                 msg = f"cannot sell {r['quantity']} {r['symbol']} at {day}: holding {held}"
-                self.store.paper_settle(r["id"], CANCELLED, message=msg)
+                self._close(r["id"], CANCELLED, msg)
                 return
-        self.store.paper_settle(
+        filled = self.store.paper_settle(
             r["id"],
             EXECUTED,
             fill_price=round(price, 4),
@@ -166,30 +157,47 @@ class PaperBroker:
             message=f"{r['price_type']} filled at {day}",
             filled_session=day,
         )
+        if filled:
+            # an older order filled: its cash and shares are summed again in order id order at
+            # the next read, so the totals stay exactly those of a fresh read of the orders
+            self._totals = None
+
+    def _close(self, order_id: int, status: str, message: str = "") -> None:
+        """End an OPEN order without a fill (EXPIRED, CANCELLED): cash and holdings do not
+        change, so the running totals only count one resting order less."""
+        totals = self._sums()
+        current = totals.stamp
+        if status == CANCELLED and not message:
+            closed = self.store.set_paper_status(order_id, status)
+        else:
+            closed = self.store.paper_settle(order_id, status, message=message)
+        if closed and totals is self._totals and totals.stamp == current:
+            totals.stamp = (current[0], current[1] - 1)
 
     # -- account ----------------------------------------------------------------------------
 
+    def _sums(self) -> _Totals:
+        """Running totals of the filled orders, read from the store once and then kept up to
+        date by `place` and `_close`; re-read when another writer added paper orders or ended a
+        resting one (`Store.paper_stamp` changed), and after a resting order filled."""
+        version = self.store.version()
+        if self._totals is not None and self._totals.version == version:
+            return self._totals  # nothing written since the last check
+        stamp = self.store.paper_stamp()
+        if self._totals is None or self._totals.stamp != stamp:
+            self._totals = _Totals(stamp)
+            for r in self.store.paper_fills(self.account, EXECUTED):
+                self._totals.add(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
+        self._totals.version = version
+        return self._totals
+
     def _cash(self) -> float:
-        row = self.store.query(
-            "SELECT coalesce(sum(CASE side WHEN 'BUY' THEN -quantity * fill_price "
-            "ELSE quantity * fill_price END), 0), coalesce(sum(commission), 0) "
-            "FROM paper_orders WHERE account = ? AND status = ?",
-            self.account,
-            EXECUTED,
-        )[0]
-        return self.starting_cash + float(row[0]) - float(row[1])
+        t = self._sums()
+        return self.starting_cash + t.flow - t.commission
 
     def positions(self) -> list[BrokerPosition]:
         """Holdings from filled orders; average price of the buys."""
-        rows = self.store.query(
-            "SELECT symbol, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) AS qty, "
-            "sum(CASE side WHEN 'BUY' THEN quantity * fill_price END) / "
-            "sum(CASE side WHEN 'BUY' THEN quantity END) AS avg FROM paper_orders "
-            "WHERE account = ? AND status = ? GROUP BY symbol HAVING qty != 0 ORDER BY symbol",
-            self.account,
-            EXECUTED,
-        )
-        return [BrokerPosition(r[0], int(r[1]), r[2]) for r in rows]
+        return self._sums().positions()
 
     def account_values(self) -> AccountValues:
         """Cash, and equity = cash + holdings at current prices (last fill price if none)."""
@@ -244,32 +252,31 @@ class PaperBroker:
             return existing
         status, fill_price, message = self._decide(req)
         commission = self.commission if status == EXECUTED else 0.0
-        with self.store.tx() as db:
-            db.execute(
-                "INSERT INTO paper_orders (account, client_order_id, symbol, side, quantity, "
-                "price_type, limit_price, status, fill_price, commission, message, session_date, "
-                "placed_at, stop_price, order_term) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self.account,
-                    req.client_order_id,
-                    req.symbol,
-                    req.side,
-                    req.quantity,
-                    req.price_type,
-                    req.limit_price,
-                    status,
-                    fill_price,
-                    commission,
-                    message,
-                    self.session_date,
-                    utcnow(),
-                    req.stop_price,
-                    req.order_term,
-                ),
-            )
-        state = self.order_status(req.client_order_id)
-        assert state is not None
-        return state
+        totals = self._sums()
+        row = self.store.add_paper_order(
+            account=self.account,
+            client_order_id=req.client_order_id,
+            symbol=req.symbol,
+            side=req.side,
+            quantity=req.quantity,
+            price_type=req.price_type,
+            limit_price=req.limit_price,
+            status=status,
+            fill_price=fill_price,
+            commission=commission,
+            message=message,
+            session_date=self.session_date,
+            stop_price=req.stop_price,
+            order_term=req.order_term,
+        )
+        last, resting = totals.stamp
+        if row["id"] == last + 1:  # no other writer in between: keep the totals running
+            totals.stamp = (int(row["id"]), resting + (status == OPEN))
+            if status == EXECUTED and fill_price is not None:
+                totals.add(req.symbol, req.side, req.quantity, fill_price, commission)
+        else:
+            self._totals = None
+        return _state(row)
 
     def _decide(self, req: OrderRequest) -> tuple[str, float | None, str]:
         price = self._prices(req.symbol)
@@ -284,7 +291,7 @@ class PaperBroker:
             triggered = price <= req.stop_price if sell else price >= req.stop_price
             if not triggered:
                 if sell:  # a resting sell still needs the shares it may sell
-                    held = sum(p.quantity for p in self.positions() if p.symbol == req.symbol)
+                    held = self._sums().held(req.symbol)
                     if req.quantity > held:
                         return (
                             REJECTED,
@@ -293,7 +300,7 @@ class PaperBroker:
                         )
                 return OPEN, None, f"stop {req.stop_price:,.2f} resting"
         if req.side == "SELL":
-            held = sum(p.quantity for p in self.positions() if p.symbol == req.symbol)
+            held = self._sums().held(req.symbol)
             if req.quantity > held:
                 return REJECTED, None, f"cannot sell {req.quantity} {req.symbol}: holding {held}"
         elif req.side == "BUY":
@@ -310,33 +317,61 @@ class PaperBroker:
         Raises:
             OrderRejectedError: unknown order, or not open.
         """
-        rows = self.store.query(
-            "SELECT status FROM paper_orders WHERE account = ? AND id = ?",
-            self.account,
-            int(broker_order_id),
-        )
-        if not rows or rows[0][0] != OPEN:
+        row = self.store.paper_order(self.account, order_id=int(broker_order_id))
+        if row is None or row["status"] != OPEN:
             raise OrderRejectedError(f"paper order {broker_order_id} is not open")
-        with self.store.tx() as db:
-            db.execute(
-                "UPDATE paper_orders SET status = ? WHERE id = ?", (CANCELLED, int(broker_order_id))
-            )
+        self._close(int(broker_order_id), CANCELLED)
 
     def order_status(self, client_order_id: str) -> OrderState | None:
         """The paper order with this `clientOrderId`, or None."""
-        rows = self.store.query(
-            "SELECT * FROM paper_orders WHERE account = ? AND client_order_id = ?",
-            self.account,
-            client_order_id,
-        )
-        return _state(rows[0]) if rows else None
+        row = self.store.paper_order(self.account, client_order_id=client_order_id)
+        return _state(row) if row is not None else None
 
     def open_orders(self) -> list[OrderState]:
         """Paper orders still OPEN."""
-        rows = self.store.query(
-            "SELECT * FROM paper_orders WHERE account = ? AND status = ?", self.account, OPEN
-        )
-        return [_state(r) for r in rows]
+        return [_state(r) for r in self.store.paper_orders_in(self.account, OPEN)]
+
+
+class _Totals:
+    """Cash flow, commission and holdings of filled paper orders, summed in order id order
+    (the order SQLite's `sum` used when these were GROUP BY queries, so the floats agree).
+
+    `stamp` is `Store.paper_stamp()` as these totals know it: (newest paper order id, paper
+    orders still OPEN). Any insert changes the first, any fill, cancel or expiry of a resting
+    order lowers the second (nothing re-opens an order). Money USD, quantities shares.
+    """
+
+    def __init__(self, stamp: tuple[int, int]):
+        self.stamp = stamp
+        self.version: tuple[int, int] = (-1, -1)  # `Store.version()` when last checked
+        self.flow = 0.0
+        self.commission = 0.0
+        #: symbol -> [net shares, shares bought, USD paid for the shares bought]
+        self.book: dict[str, list[float]] = {}
+
+    def add(self, symbol: str, side: str, qty: int, price: float, commission: float) -> None:
+        """Count one filled order."""
+        self.flow += -qty * price if side == "BUY" else qty * price
+        self.commission += commission
+        held = self.book.setdefault(symbol, [0, 0, 0.0])
+        if side == "BUY":
+            held[0] += qty
+            held[1] += qty
+            held[2] += qty * price
+        else:
+            held[0] -= qty
+
+    def held(self, symbol: str) -> int:
+        """Net shares of `symbol`."""
+        return int(self.book.get(symbol, (0,))[0])
+
+    def positions(self) -> list[BrokerPosition]:
+        """Non-zero holdings by symbol; average price of the buys (None without buys)."""
+        return [
+            BrokerPosition(s, int(q), cost / bought if bought else None)
+            for s, (q, bought, cost) in sorted(self.book.items())
+            if q != 0
+        ]
 
 
 def _state(r: object) -> OrderState:

@@ -335,6 +335,7 @@ def _register() -> None:
         data_cmd,
         history_cmd,
         notify_cmd,
+        optimize_cmd,
         order_cmd,
         paths_cmd,
         plugins_cmd,
@@ -353,6 +354,7 @@ def _register() -> None:
     book.register(app)
     history_cmd.register(app)
     backtest_cmd.register(app)
+    optimize_cmd.register(app)
     chart_cmd.register(app)
     data_cmd.register(app)
     config_cmd.register(app)

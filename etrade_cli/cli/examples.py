@@ -22,6 +22,10 @@ EXAMPLES: dict[str, list[str]] = {
         "etrade backtest --db demo.db",
         "etrade backtest --start 2010-03-01 --symbols AAPL,MSFT --json",
     ],
+    "etrade optimize": [
+        "etrade optimize --param tes_days_b1=10,21,30 --param max_loss_pct=0.01:0.03:0.01",
+        "etrade optimize --param tes_days_b1=5:30:1 --search optuna --trials 40 --folds 3",
+    ],
     "etrade history": [
         "etrade history orders --since 2010-07-01",
         "etrade history fills --symbol AAPL --csv",

@@ -272,16 +272,22 @@ class _EntryContext:
     positions: int = 0  # open + pending positions of the account
 
 
-def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
-    st, b, m, day, risk = deps.store, deps.broker, deps.market, str(session), deps.risk
-    live = st.positions(b.name, b.account, ("open", "pending"))
-    realized = st.realized_on(b.name, b.account, day)
-    kill = None
+def _kill_reason(deps: Deps, day: str) -> str | None:
+    """Why the daily-loss kill switch blocks entries today (`[risk] max_daily_loss_usd`)."""
+    b, risk = deps.broker, deps.risk
+    realized = deps.store.realized_on(b.name, b.account, day)
     if realized < -risk.max_daily_loss_usd:
-        kill = (
+        return (
             f"kill switch: realized P&L today {realized:,.2f} USD is below "
             f"-{risk.max_daily_loss_usd:,.2f} (max_daily_loss_usd)"
         )
+    return None
+
+
+def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
+    st, b, m, day = deps.store, deps.broker, deps.market, str(session)
+    live = st.positions(b.name, b.account, ("open", "pending"))
+    kill = _kill_reason(deps, day)
     # resting protective stops and their changes reduce risk: not counted as the day's orders
     today = [o for o in st.orders(b.name, b.account, day) if o.purpose != BROKER_STOP]
     return _EntryContext(
@@ -361,11 +367,17 @@ def ticket_refusal(deps: Deps, ctx: _EntryContext, shares: int, price: float) ->
 
 def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
     """Spec §4-§5: classify the session's signals in order, check risk, size, send."""
+    signals = deps.market.signals(session)
+    if not signals:  # most sessions: nothing to classify, so only the kill switch is read
+        kill = _kill_reason(deps, str(session))
+        if kill and not res.dry_run:
+            deps.emit(KillSwitch(deps.broker.account, str(session), kill))
+        return
     ctx = _entry_context(deps, session)
     if ctx.kill_reason and not res.dry_run:
         deps.emit(KillSwitch(deps.broker.account, str(session), ctx.kill_reason))
     strategy = deps.strategy
-    for sig in sorted(deps.market.signals(session), key=strategy.order_key):
+    for sig in sorted(signals, key=strategy.order_key):
         if sig.symbol in blocked:
             continue
         d = strategy.classify(sig, ctx.book)

@@ -102,7 +102,6 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     Raises:
         DataError: missing file, unreadable or empty CSV, missing columns, unknown date format.
     """
-    import pandas as pd
 
     fixed = validate_symbol(symbol, "--symbol") if symbol is not None else None
     df = _read_frame(path)
@@ -110,14 +109,39 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
         raise DataError(f"{path}: no rows")
     report = LoadReport(path, rows=len(df))
     if "symbol" in df.columns:
-        syms = _map_unique(df["symbol"], _clean_symbols)
+        names, codes = _symbol_codes(df["symbol"])
     else:
-        syms = np.full(len(df), fixed or symbol_from_filename(path), dtype=object)
+        names = np.array([fixed or symbol_from_filename(path)], dtype=object)
+        codes = np.zeros(len(df), dtype=np.int64)
+    syms = names[codes]
     dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
-    cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64) for c in REQUIRED[1:]}
-    invalid = _drop_invalid_values(syms, cols, report)
-    keep = _drop_bad_rows(dates, syms, cols, report, invalid)
-    return _split(syms[keep], dates[keep], {k: v[keep] for k, v in cols.items()}, report)
+    cols = {c: _floats(df[c]) for c in REQUIRED[1:]}
+    del df
+    invalid = _drop_invalid_values(syms, cols, report, names, codes)
+    keep = _drop_bad_rows(dates, syms, cols, report, invalid, codes)
+    del syms
+    return _split(names, codes, dates, cols, np.flatnonzero(keep), report)
+
+
+def _floats(col: pd.Series) -> np.ndarray:
+    """A numeric column as float64, NaN where not a number; no copy when it already is."""
+    import pandas as pd
+
+    if col.dtype == np.float64:
+        return col.to_numpy()
+    return pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+
+
+def _symbol_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct symbols as `_clean_symbols` makes them, per-row index into them): each
+    distinct cell is cleaned once, and rows are then grouped and sorted by the integer code
+    instead of by comparing strings (issue 13)."""
+    import pandas as pd
+
+    raw_codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    cleaned = _clean_symbols(pd.Series(np.asarray(uniques, dtype=object)))
+    names, remap = np.unique(cleaned.astype(str), return_inverse=True)
+    return names.astype(object), remap.astype(np.int64).reshape(-1)[raw_codes]
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -138,7 +162,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
                 skiprows=1,
                 usecols=wanted,
                 index_col=False,  # never an implicit index column from short rows
-                dtype={columns[c]: str for c in ("date", "symbol") if c in columns},
+                # categorical text: each distinct date and symbol is parsed and stored once
+                dtype={columns[c]: "category" for c in ("date", "symbol") if c in columns},
                 skipinitialspace=True,
             )
     except (
@@ -160,7 +185,7 @@ def _map_unique(col: pd.Series, convert: Callable[[pd.Series], object]) -> np.nd
     import pandas as pd
 
     codes, uniques = pd.factorize(col, use_na_sentinel=False)
-    converted = np.asarray(convert(pd.Series(uniques)))
+    converted = np.asarray(convert(pd.Series(np.asarray(uniques, dtype=object))))
     return converted[codes]
 
 
@@ -182,8 +207,10 @@ def _drop_bad_rows(
     cols: dict[str, np.ndarray],
     report: LoadReport,
     invalid: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows to keep; `invalid` rows (already counted by `_drop_invalid_values`) are dropped."""
+    """Rows to keep; `invalid` rows (already counted by `_drop_invalid_values`) are dropped.
+    `codes` (symbol codes, see `_symbol_codes`) replace the symbol strings in the order check."""
     invalid = np.zeros(len(dates), dtype=bool) if invalid is None else invalid
     bad_field = np.isnat(dates) | (syms == "")
     for v in cols.values():
@@ -194,7 +221,10 @@ def _drop_bad_rows(
         inverted = ~bad_field & ~invalid & ~nonpos & (cols["high"] < cols["low"])
         negvol = ~bad_field & ~invalid & ~nonpos & ~inverted & (cols["volume"] < 0)
     keep = ~(invalid | bad_field | nonpos | inverted | negvol)
-    order = _not_after_previous(dates, syms, keep)
+    if codes is not None and keep.all() and _grouped_in_order(codes, dates):
+        order = np.zeros(len(dates), dtype=bool)  # nothing can be out of order (issue 13)
+    else:
+        order = _not_after_previous(dates, syms if codes is None else codes, keep)
     report.dropped.update(
         {
             "missing or non-numeric field": int(bad_field.sum()),
@@ -206,6 +236,14 @@ def _drop_bad_rows(
     )
     report.dropped = +report.dropped  # drop zero counts
     return keep & ~order
+
+
+def _grouped_in_order(codes: np.ndarray, dates: np.ndarray) -> bool:
+    """True when rows are grouped by symbol code (ascending) and dated strictly ascending
+    within each symbol: the usual layout of a file, which then needs no sort at all."""
+    dc = np.diff(codes)
+    dd = np.diff(dates.astype(np.int64))
+    return bool(((dc > 0) | ((dc == 0) & (dd > 0))).all())
 
 
 def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -228,17 +266,31 @@ def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -
 
 
 def _split(
-    syms: np.ndarray, dates: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+    names: np.ndarray,
+    codes: np.ndarray,
+    dates: np.ndarray,
+    cols: dict[str, np.ndarray],
+    rows: np.ndarray,
+    report: LoadReport,
 ) -> tuple[dict[str, Bars], LoadReport]:
-    if not len(syms):
+    """Group the kept `rows` by symbol code (codes index the sorted `names`), each group by
+    date: one integer sort, and each column gathered once (no intermediate copies). A file
+    already grouped and ordered, with every row kept, is used as it is (no sort, no copy)."""
+    if not len(rows):
         raise DataError(f"{report.path}: no valid rows ({report.warning()})")
-    order = np.lexsort((dates, syms))
-    syms, dates = syms[order], dates[order]
-    cols = {k: v[order] for k, v in cols.items()}
-    names, starts = np.unique(syms, return_index=True)
-    ends = np.r_[starts[1:], len(syms)]
+    if len(rows) < len(codes) or not _grouped_in_order(codes, dates):
+        day = dates[rows].astype(np.int64)
+        low = day.min()
+        span = int(day.max() - low) + 1
+        rows = rows[np.argsort(codes[rows] * span + (day - low), kind="stable")]
+        del day
+        codes, dates = codes[rows], dates[rows]
+        cols = {k: v[rows] for k, v in cols.items()}
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
     out = {}
-    for name, a, b in zip(names.tolist(), starts.tolist(), ends.tolist()):
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        name = str(names[codes[a]])
         out[name] = Bars(
             name,
             dates[a:b],
@@ -345,11 +397,21 @@ def _clean_symbols(raw: pd.Series) -> np.ndarray:
 
 
 def _drop_invalid_values(
-    syms: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
+    syms: np.ndarray,
+    cols: dict[str, np.ndarray],
+    report: LoadReport,
+    names: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows with an invalid symbol or a non-finite number (`inf`, `1e400`): counted in
-    `report` (a few bad symbols quoted) and returned as a mask for `_drop_bad_rows`."""
-    bad_sym = np.array([s.startswith("!") for s in syms], dtype=bool) if len(syms) else syms == ""
+    `report` (a few bad symbols quoted) and returned as a mask for `_drop_bad_rows`. With
+    `names` and `codes` (`_symbol_codes`), each distinct symbol is checked once."""
+    if names is not None and codes is not None and len(syms):
+        bad_sym = np.array([s.startswith("!") for s in names], dtype=bool)[codes]
+    else:
+        bad_sym = (
+            np.array([s.startswith("!") for s in syms], dtype=bool) if len(syms) else syms == ""
+        )
     infinite = np.zeros(len(syms), dtype=bool)
     for v in cols.values():
         infinite |= np.isinf(v)

@@ -129,6 +129,10 @@ def htf_ema(close: np.ndarray, period: np.ndarray, n: int) -> np.ndarray:
     """
     c, one = _as2d(close)
     p = period.reshape(c.shape)
+    if c.shape[0] > 8 * c.shape[1] and _front_padded(c):
+        # long and narrow (a backtest of a few symbols): one pass per column over its periods
+        # instead of one numpy step per row; the same float operations in the same order
+        return _back(_htf_ema_by_column(c, p, n), one)
     alpha = 2.0 / (n + 1)
     cols = c.shape[1]
     out = np.full(c.shape, np.nan)
@@ -155,3 +159,38 @@ def htf_ema(close: np.ndarray, period: np.ndarray, n: int) -> np.ndarray:
         )
         out[r] = np.where(valid, value, np.nan)
     return _back(out, one)
+
+
+def _front_padded(c: np.ndarray) -> bool:
+    """True when each column is NaN padding followed only by real values."""
+    valid = ~np.isnan(c)
+    return bool((np.diff(valid.astype(np.int8), axis=0) >= 0).all())
+
+
+def _htf_ema_by_column(c: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
+    """`htf_ema` for front-padded columns, column by column (see there for the definition)."""
+    alpha = 2.0 / (n + 1)
+    out = np.full(c.shape, np.nan)
+    for j in range(c.shape[1]):
+        col = c[:, j]
+        first = int(np.argmax(~np.isnan(col))) if not np.isnan(col).all() else len(col)
+        x, ids = col[first:], p[first:, j]
+        if not len(x):
+            continue
+        ends = np.flatnonzero(ids[1:] != ids[:-1])  # last bar of each completed period
+        closes = x[ends]  # completed period closes, oldest first
+        seed = np.concatenate([[0.0], np.cumsum(closes[:n])])  # seed[k]: sum of the first k
+        ema = np.full(len(closes) + 1, np.nan)  # ema[k]: EMA over the first k completed periods
+        if len(closes) >= n:
+            ema[n] = seed[n] / n
+            value = ema[n]
+            for k in range(n, len(closes)):
+                value = alpha * closes[k] + (1 - alpha) * value
+                ema[k + 1] = value
+        done = np.concatenate([[0], np.cumsum(ids[1:] != ids[:-1])])  # completed before bar t
+        total = done + 1
+        seeded = (seed[np.minimum(done, n)] + x) / n
+        running = alpha * x + (1 - alpha) * ema[done]
+        with np.errstate(invalid="ignore"):
+            out[first:, j] = np.where(total < n, np.nan, np.where(total == n, seeded, running))
+    return out
