@@ -194,10 +194,11 @@ def parse_symbols(tokens: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def emit_json(data: Any) -> None:
+def emit_json(data: Any, *, convert: bool = True) -> None:
     """Write `data` as JSON to stdout (dates and numpy scalars converted) under the machine
     output conventions of `machine` (rounding, `_fraction` percentages), keeping only the
-    `--json FIELDS` asked for, one record a line with `--jsonl`.
+    `--json FIELDS` asked for, one record a line with `--jsonl`. `convert=False` keeps the
+    values and key names as they are (the configuration, whose `_pct` keys are fractions).
 
     Raises:
         UsageError: an unknown field in `--json FIELDS`.
@@ -205,7 +206,7 @@ def emit_json(data: Any) -> None:
     from . import machine
 
     plain = json.loads(json.dumps(data, default=_json_default))
-    doc = machine.select(machine.to_machine(plain), machine.current.fields)
+    doc = machine.select(machine.to_machine(plain) if convert else plain, machine.current.fields)
     if machine.current.lines:
         for rec in machine.records(doc):
             sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")

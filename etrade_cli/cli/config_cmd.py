@@ -24,7 +24,8 @@ def show(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     data = config_as_dict(cfg)
     in_use = paths(cfg)
     if as_json:
-        emit_json({"source": str(cfg.source) if cfg.source else None, **data, "in_use": in_use})
+        doc = {"source": str(cfg.source) if cfg.source else None, **data, "in_use": in_use}
+        emit_json(doc, convert=False)  # keys and values exactly as in config.toml
         return
     out.print(f"# source: {cfg.source or 'built-in defaults (no config file found)'}")
     for section, values in data.items():

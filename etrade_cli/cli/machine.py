@@ -98,7 +98,8 @@ def _fields(text: str) -> list[str]:
 
 def to_machine(data: Any, key: str | None = None) -> Any:
     """`data` with the number conventions applied: `_pct` percent fields become `_fraction`
-    fractions, money rounded to cents, prices to 4 decimals, other floats to 6 decimals."""
+    fractions, money rounded to cents, prices to 4 decimals, other floats to 6 decimals.
+    Configuration subtrees (`AS_CONFIGURED` keys) are left exactly as configured."""
     if isinstance(data, dict):
         return dict(_pair(k, v, key) for k, v in data.items())
     if isinstance(data, (list, tuple)):
@@ -108,9 +109,16 @@ def to_machine(data: Any, key: str | None = None) -> Any:
     return data
 
 
+#: subtrees that hold configuration as configured (its `_pct` keys already hold fractions,
+#: 0.05 = 5 %, and keep their config names): left exactly as they are
+AS_CONFIGURED = frozenset({"params", "parameters", "config", "best_params", "grid"})
+
+
 def _pair(k: Any, v: Any, parent: str | None) -> tuple[Any, Any]:
     if not isinstance(k, str):
         return k, to_machine(v, parent)
+    if k in AS_CONFIGURED:
+        return k, v
     if k.endswith("_pct"):
         name = k[: -len("_pct")] + "_fraction"
         return name, to_machine(v / 100 if isinstance(v, (int, float)) else v, name)
