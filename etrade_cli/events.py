@@ -106,6 +106,7 @@ class RunFinished(Event):
         return (
             f"session {self.session} exits {c.get('exits', 0)} entries {c.get('entries', 0)} "
             f"refusals {c.get('refusals', 0)} findings {c.get('findings', 0)}"
+            + (f" UNCONFIRMED ORDERS {c['unconfirmed']}" if c.get("unconfirmed") else "")
         )
 
 

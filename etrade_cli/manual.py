@@ -1,8 +1,11 @@
-"""Orders a person sends with `etrade order place`: journaled like the engine's.
+"""Orders a person sends with `etrade order place` or cancels with `etrade order cancel`:
+journaled like the engine's.
 
 The intent is committed to the journal before anything is sent; the order is previewed, shown,
 confirmed, then placed with the same `clientOrderId` and identical parameters (E*TRADE requires
-both). A lost reply is resolved by looking the order up, never by sending it again.
+both). A failed place is looked up before anything else: found, it is recorded; proven absent
+after E*TRADE answered with a temporary error, it is previewed and sent again (same
+`clientOrderId`); what stays unresolved is said as it is, with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from .brokers.base import Broker, Preview
+from .brokers.base import CANCELLED, EXECUTED, EXPIRED, REJECTED, Broker, OrderState, Preview
 from .config import Config
-from .engine import Deps, change_journaled, place_previewed, preview_journaled
-from .errors import InputError, OrderRejectedError
+from .engine import Deps, apply_state, change_journaled, place_previewed, preview_journaled
+from .errors import ApiError, InputError, OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
 from .services import make_strategy
@@ -24,11 +28,29 @@ from .values import OrderRequest
 
 @dataclass
 class PlaceOutcome:
-    """The journal row after the attempt, the preview, and whether the user confirmed."""
+    """The journal row after the attempt, the preview, and whether the user confirmed.
+
+    `problem` is set when the order was confirmed but its fate is not a broker's answer: not
+    placed (E*TRADE kept failing and does not have it) or no reply and not found (yet)."""
 
     order: OrderRow
     preview: Preview | None
     confirmed: bool
+    problem: str | None = None
+
+    def failure(self) -> ApiError | None:
+        """The error to exit with (5) when `problem` is set."""
+        return ApiError(self.problem) if self.problem else None
+
+
+@dataclass
+class CancelOutcome:
+    """An `order cancel`: E*TRADE's `orderId`, its status there afterwards (OPEN while a
+    CANCEL_REQUESTED is processed, CANCELLED, ...), and the journal row it updated, if any."""
+
+    order_id: str
+    status: str
+    journal: OrderRow | None
 
 
 def check_live_guard(cfg: Config, live: bool, broker: str = "etrade") -> None:
@@ -80,18 +102,116 @@ def place_manual(
             session_date=day,
         )
     deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
-    preview = preview_journaled(deps, row)
+    try:
+        preview = preview_journaled(deps, row)
+    except ApiError as exc:  # nothing was placed: the intent must not be sent by a later run
+        _close(store, row.id, f"not placed: the preview failed: {exc}")
+        raise
     if preview is None:
         done = store.order_by_id(row.id)
         raise OrderRejectedError(done.message or "the broker refused the preview")
     if not confirm(preview):
-        with store.tx() as db:
-            store.set_order(db, row.id, status="cancelled", message="not confirmed")
+        _close(store, row.id, "not confirmed")
         return PlaceOutcome(store.order_by_id(row.id), preview, False)
     done = place_previewed(deps, store.order_by_id(row.id), preview, day)
     if done.status == "rejected":
         raise OrderRejectedError(done.message or "the broker refused the order")
-    return PlaceOutcome(done, preview, True)
+    return PlaceOutcome(done, preview, True, _problem(store, done))
+
+
+def _close(store: Store, order_id: int, message: str) -> None:
+    with store.tx() as db:
+        store.set_order(db, order_id, status="cancelled", message=message)
+
+
+def _problem(store: Store, done: OrderRow) -> str | None:
+    """What is true of a confirmed order that no broker confirmed, in one line."""
+    coid = done.client_order_id
+    if done.status == "previewed":  # E*TRADE answered errors and does not have the order
+        _close(store, done.id, done.message or "not placed")
+        return (
+            f"order {coid} was NOT placed: {done.message}. Nothing is pending at E*TRADE "
+            "or in the journal: run the command again to place it"
+        )
+    if done.status == "unknown":
+        return (
+            f"no reply from E*TRADE to the place of order {coid}, and E*TRADE's order list "
+            f"does not show it (looked up at {done.updated_at}): it may still appear. Check "
+            f"`etrade order status --client-order-id {coid}` before placing it again; "
+            "`etrade run-once` today looks it up and sends it only if E*TRADE does not have it"
+        )
+    return None
+
+
+_FINAL = (EXECUTED, CANCELLED, REJECTED, EXPIRED)
+
+
+def cancel_manual(cfg: Config, store: Store, broker: Any, order_id: str) -> CancelOutcome:
+    """Cancel an E*TRADE order by `orderId` and record what E*TRADE says afterwards in the
+    journal row that owns it (status, fills; a cancelled entry's pending position).
+
+    Args:
+        broker: a `Broker`; one with `order_by_id` (E*TRADE) is asked by order id, another
+            through the journal row that owns the id (`order_status` by `clientOrderId`).
+
+    Raises:
+        InputError: no such order in the account (E*TRADE).
+        OrderRejectedError: the order is already final (executed, cancelled, rejected,
+            expired) or the broker refused the cancel; the journal is updated first.
+        ApiError: the broker failed (the cancel may not have been received).
+    """
+    before = _lookup(store, broker, order_id)
+    if before is None and hasattr(broker, "order_by_id"):
+        raise InputError(f"no order {order_id} in account {broker.account}")
+    if before is not None and before.status in _FINAL:
+        _record(cfg, store, broker, order_id, before)
+        raise OrderRejectedError(
+            f"order {order_id} ({before.side} {before.quantity} {before.symbol}) is "
+            f"{before.message or before.status} at {_who(broker)}: nothing to cancel"
+        )
+    try:
+        broker.cancel(order_id)
+    except ApiError as exc:
+        if exc.status != 400 or exc.code is None:
+            raise
+        after = _lookup(store, broker, order_id)
+        if after is not None:
+            _record(cfg, store, broker, order_id, after)
+        raise OrderRejectedError(
+            f"{_who(broker)} refused to cancel order {order_id}: {exc}"
+        ) from None
+    after = _lookup(store, broker, order_id) or before
+    if after is None:  # a broker that cannot be asked by order id, and not in the journal
+        return CancelOutcome(order_id, "CANCEL_REQUESTED", None)
+    row = _record(cfg, store, broker, order_id, after)
+    return CancelOutcome(order_id, after.message or after.status, row)
+
+
+def _who(broker: Any) -> str:
+    return {"etrade": "E*TRADE"}.get(broker.name, broker.name)
+
+
+def _lookup(store: Store, broker: Any, order_id: str) -> OrderState | None:
+    """The broker's view of order `order_id`, or None when it cannot be found."""
+    if hasattr(broker, "order_by_id"):
+        found: OrderState | None = broker.order_by_id(order_id)
+        return found
+    row = store.order_by_broker_id(broker.name, broker.account, order_id)
+    return broker.order_status(row.client_order_id) if row else None
+
+
+def _record(
+    cfg: Config, store: Store, broker: Any, order_id: str, state: OrderState
+) -> OrderRow | None:
+    """Apply E*TRADE's view of an order to the journal row that owns it, if any."""
+    from dataclasses import replace
+
+    row = store.order_by_broker_id(broker.name, broker.account, order_id)
+    if row is None:
+        return None
+    deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
+    apply_state(deps, row, replace(state, client_order_id=row.client_order_id), session_date())
+    return store.order_by_id(row.id)
 
 
 @dataclass(frozen=True)

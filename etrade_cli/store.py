@@ -316,7 +316,45 @@ def m005_runs_last_session(db: sqlite3.Connection) -> None:
     )
 
 
-def m006_resting_orders(db: sqlite3.Connection) -> None:
+def m006_fill_keys_per_account(db: sqlite3.Connection) -> None:
+    """Fill keys unique per (broker, account), not across the whole book.
+
+    E*TRADE `orderId`s are unique only within an account (and environment), so `{orderId}:{qty}`
+    keys of two accounts can be equal; a book-wide UNIQUE made the second fill a silent no-op.
+    Existing rows take their broker and account from their journal order; the table is rebuilt
+    with every row and id kept (foreign keys off, checked before commit: rewards refer to fills)."""
+    _script(
+        db,
+        """
+        CREATE TABLE fills_new (
+            id INTEGER PRIMARY KEY,
+            order_id INTEGER NOT NULL REFERENCES orders (id),
+            broker TEXT NOT NULL,
+            account TEXT NOT NULL,
+            fill_key TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            price REAL NOT NULL,
+            commission REAL NOT NULL DEFAULT 0,
+            session_date TEXT NOT NULL,
+            filled_at TEXT NOT NULL,
+            UNIQUE (broker, account, fill_key)
+        );
+        INSERT INTO fills_new (id, order_id, broker, account, fill_key, quantity, price,
+            commission, session_date, filled_at)
+            SELECT f.id, f.order_id, o.broker, o.account, f.fill_key, f.quantity, f.price,
+                f.commission, f.session_date, f.filled_at
+            FROM fills f JOIN orders o ON o.id = f.order_id;
+        DROP TABLE fills;
+        ALTER TABLE fills_new RENAME TO fills;
+        CREATE INDEX fills_order ON fills (order_id)
+        """,
+    )
+
+
+m006_fill_keys_per_account.rebuilds_tables = True  # type: ignore[attr-defined]
+
+
+def m007_resting_orders(db: sqlite3.Connection) -> None:
     """Resting orders (issue 16): `orders.replaces` links an order that changes another (E*TRADE
     cancels the old `orderId` and creates a new one; brokers without a change do cancel + new)
     to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
@@ -325,7 +363,7 @@ def m006_resting_orders(db: sqlite3.Connection) -> None:
     a later fill (resting STOP/LIMIT orders fill at a later bar); the OPEN ones are indexed
     (every run sweeps them, `Store.paper_stamp` counts them). Idempotent: columns and
     indexes a development build already made (this migration was named `m005_resting_orders`
-    there, and earlier names before that) are kept."""
+    and `m006_resting_orders` there, and earlier names before that) are kept."""
 
     def add(table: str, column: str, decl: str) -> None:
         if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
@@ -358,7 +396,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m003_backtest_results", m003_backtest_results),
     ("m004_signal_proposals", m004_signal_proposals),
     ("m005_runs_last_session", m005_runs_last_session),
-    ("m006_resting_orders", m006_resting_orders),
+    ("m006_fill_keys_per_account", m006_fill_keys_per_account),
+    ("m007_resting_orders", m007_resting_orders),
 ]
 
 #: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
@@ -538,8 +577,8 @@ class Store:
         (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
         return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
 
-    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        """Run a read query."""
+    def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Run a read query (private: every query the rest of the code needs is a named method)."""
         return self.db.execute(sql, args).fetchall()
 
     # -- positions --------------------------------------------------------------------------
@@ -557,7 +596,7 @@ class Store:
         if hit is not None and hit[0] == version:
             return list(hit[1])
         marks = ",".join("?" * len(statuses))
-        rows = self.query(
+        rows = self._query(
             f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
             "ORDER BY entry_date, id",
             broker,
@@ -570,7 +609,7 @@ class Store:
 
     def accounts(self, broker: str) -> list[str]:
         """Accounts of `broker` that have rows in the book (positions or orders), sorted."""
-        rows = self.query(
+        rows = self._query(
             "SELECT account FROM positions WHERE broker = ? UNION "
             "SELECT account FROM orders WHERE broker = ? ORDER BY 1",
             broker,
@@ -602,7 +641,7 @@ class Store:
         """Shares of `position_id` being sold by strategy exit orders still live (intent ..
         partial). The resting protective stop (`BROKER_STOP`) is not counted: it is reduced or
         cancelled before any strategy exit is sent."""
-        row = self.query(
+        row = self._query(
             "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
             "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
             "('intent','previewed','placed','unknown','partially_filled')",
@@ -615,7 +654,7 @@ class Store:
         """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
         oldest first; a replacement not yet at the broker is included (see `replaces`)."""
         marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self.query(
+        rows = self._query(
             f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
             f"status IN ({marks}) ORDER BY id",
             broker,
@@ -645,22 +684,11 @@ class Store:
         ).fetchone()
         return OrderRow(**dict(row)) if row else None
 
-    def order_by_broker_id(
-        self, broker: str, account: str, broker_order_id: str
-    ) -> OrderRow | None:
-        """The newest journal row carrying this broker order id (E*TRADE `orderId`), or None."""
-        row = self.db.execute(
-            "SELECT * FROM orders WHERE broker = ? AND account = ? AND broker_order_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (broker, account, broker_order_id),
-        ).fetchone()
-        return OrderRow(**dict(row)) if row else None
-
     # -- the paper broker's resting orders ----------------------------------------------------
 
     def paper_resting(self, account: str) -> list[sqlite3.Row]:
         """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first."""
-        return self.query(
+        return self._query(
             "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id", account
         )
 
@@ -688,7 +716,7 @@ class Store:
     def exits_by_reason(self, broker: str, account: str, reason: str) -> list[sqlite3.Row]:
         """Exit fills of one reason (e.g. BROKER_STOP), oldest first: rows of (symbol,
         session_date, quantity, price USD, realized_pnl USD)."""
-        return self.query(
+        return self._query(
             "SELECT p.symbol, e.session_date, e.quantity, e.price, e.realized_pnl FROM "
             "partial_exits e JOIN positions p ON p.id = e.position_id WHERE p.broker = ? AND "
             "p.account = ? AND e.reason = ? ORDER BY e.id",
@@ -700,7 +728,7 @@ class Store:
     def exit_purposes(self, position_id: int) -> list[str]:
         """Purposes (EXIT_<reason>) of the exit orders of `position_id` that were not cancelled
         or rejected, oldest first."""
-        rows = self.query(
+        rows = self._query(
             "SELECT purpose FROM orders WHERE position_id = ? AND purpose LIKE 'EXIT%' AND "
             "status NOT IN ('cancelled', 'rejected') ORDER BY id",
             position_id,
@@ -709,12 +737,12 @@ class Store:
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
-        row = self.query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
+        row = self._query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
         """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD)."""
-        row = self.query(
+        row = self._query(
             "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
             " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
             "e.session_date = ?",
@@ -810,7 +838,7 @@ class Store:
     def live_orders(self, broker: str, account: str) -> list[OrderRow]:
         """Journal rows not yet final (intent, previewed, placed, unknown, partially filled)."""
         marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self.query(
+        rows = self._query(
             f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
             f"({marks}) ORDER BY id",
             broker,
@@ -822,7 +850,7 @@ class Store:
     def broker_order_ids(self, broker: str, account: str) -> set[str]:
         """The broker order ids the journal already owns for this account (a lost-reply lookup
         by fingerprint must not claim one of them)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT broker_order_id FROM orders WHERE broker = ? AND account = ? AND "
             "broker_order_id IS NOT NULL",
             broker,
@@ -839,7 +867,107 @@ class Store:
             if val is not None:
                 sql += f" AND {col} = ?"
                 args.append(val)
-        return [OrderRow(**dict(r)) for r in self.query(sql + " ORDER BY id", *args)]
+        return [OrderRow(**dict(r)) for r in self._query(sql + " ORDER BY id", *args)]
+
+    def order_by_broker_id(
+        self, broker: str, account: str, broker_order_id: str
+    ) -> OrderRow | None:
+        """The latest journal row of a broker account carrying this broker order id, or None."""
+        row = self.db.execute(
+            "SELECT * FROM orders WHERE broker = ? AND account = ? AND broker_order_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (broker, account, broker_order_id),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    # -- fills and exits --------------------------------------------------------------------
+
+    def fill_owner(self, db: sqlite3.Connection, order: OrderRow, fill_key: str) -> int | None:
+        """The journal order id that already booked this execution of `order`'s broker account
+        (inside the caller's transaction), or None when it is new."""
+        row = db.execute(
+            "SELECT order_id FROM fills WHERE broker = ? AND account = ? AND fill_key = ?",
+            (order.broker, order.account, fill_key),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def add_fill(
+        self,
+        db: sqlite3.Connection,
+        order: OrderRow,
+        fill_key: str,
+        quantity: int,
+        price: float,
+        commission: float,
+        session_date: str,
+        filled_at: str,
+    ) -> int:
+        """Book one execution of `order` inside the caller's transaction; returns the fill id.
+
+        `quantity` shares at `price` USD, `commission` USD; `session_date` the exchange session
+        (US/Eastern date) of the execution, `filled_at` its UTC ISO-8601 time.
+
+        Raises:
+            sqlite3.IntegrityError: this (broker, account, fill_key) is already booked. Never
+                ignored: the caller's transaction rolls back.
+        """
+        cur = db.execute(
+            "INSERT INTO fills (order_id, broker, account, fill_key, quantity, price, commission,"
+            " session_date, filled_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                order.id,
+                order.broker,
+                order.account,
+                fill_key,
+                quantity,
+                price,
+                commission,
+                session_date,
+                filled_at,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_partial_exit(
+        self,
+        db: sqlite3.Connection,
+        position_id: int,
+        order_id: int,
+        reason: str,
+        session_date: str,
+        quantity: int,
+        price: float,
+        realized_pnl: float,
+    ) -> None:
+        """Record an exit (all or part of a position) inside the caller's transaction."""
+        db.execute(
+            "INSERT INTO partial_exits (position_id, order_id, reason, session_date, quantity,"
+            " price, realized_pnl) VALUES (?,?,?,?,?,?,?)",
+            (position_id, order_id, reason, session_date, quantity, price, realized_pnl),
+        )
+
+    def fills_of_order(self, order_id: int) -> list[sqlite3.Row]:
+        """Fills booked for one journal order, oldest first (rows of `fills`)."""
+        return self._query("SELECT * FROM fills WHERE order_id = ? ORDER BY id", order_id)
+
+    # -- books ------------------------------------------------------------------------------
+
+    def books(self) -> list[tuple[str, str, int]]:
+        """(broker, account, open or pending positions) of every book kept in this database,
+        from positions, journal and runs; ordered by broker and account."""
+        rows = self._query(
+            "SELECT broker, account, sum(live) FROM ("
+            " SELECT broker, account, status IN ('open', 'pending') AS live FROM positions"
+            " UNION ALL SELECT broker, account, 0 FROM orders"
+            " UNION ALL SELECT broker, account, 0 FROM runs WHERE mode != 'dry-run'"
+            ") GROUP BY broker, account ORDER BY broker, account"
+        )
+        return [(r[0], r[1], int(r[2] or 0)) for r in rows]
+
+    def paper_starting_cash(self, account: str) -> float | None:
+        """Starting cash (USD) of a paper account, None when it does not exist."""
+        rows = self._query("SELECT starting_cash FROM paper_accounts WHERE account = ?", account)
+        return float(rows[0][0]) if rows else None
 
     # -- history (`etrade history`) -----------------------------------------------------------
 
@@ -873,7 +1001,7 @@ class Store:
             if val is not None and col:
                 sql += f" AND {col} {op} ?"
                 args.append(val)
-        rows = [dict(r) for r in self.query(sql + " ORDER BY 1", *args)]
+        rows = [dict(r) for r in self._query(sql + " ORDER BY 1", *args)]
         for r in rows:
             if isinstance(r.get("counts"), str):  # runs: stored as JSON text
                 r["counts"] = json.loads(r["counts"])
@@ -952,7 +1080,7 @@ class Store:
         """Recorded proposals (of one run when `run_id` is given), oldest first."""
         sql = "SELECT * FROM proposals" + (" WHERE run_id = ?" if run_id is not None else "")
         args = () if run_id is None else (run_id,)
-        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+        return [dict(r) for r in self._query(sql + " ORDER BY id", *args)]
 
     def proposal_stop_loss(self, position_id: int) -> float | None:
         """The stop (USD) the opening proposal of `position_id` asked for, or None."""
@@ -967,7 +1095,7 @@ class Store:
         """Fills of orders that came from proposals and have no reward row yet: fill_id,
         proposal_id, symbol, side, quantity, price (USD), filled_at (UTC), realized_pnl (USD,
         exits only, else None)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT f.id AS fill_id, pr.proposal_id, o.symbol, o.side, f.quantity, f.price, "
             "f.filled_at, (SELECT e.realized_pnl FROM partial_exits e WHERE e.order_id = o.id "
             "AND e.quantity = f.quantity AND e.price = f.price ORDER BY e.id LIMIT 1) "
@@ -983,7 +1111,7 @@ class Store:
     def unrewarded_closes(self, broker: str, account: str) -> list[tuple[str, Position]]:
         """(opening proposal id, position) of closed positions opened by a proposal that have
         no close reward yet, oldest first."""
-        rows = self.query(
+        rows = self._query(
             "SELECT pr.proposal_id AS opened_by, p.* FROM positions p JOIN proposals pr ON "
             "pr.position_id = p.id AND pr.side = 'BUY' AND pr.outcome = 'ordered' WHERE "
             "p.broker = ? AND p.account = ? AND p.status = 'closed' AND NOT EXISTS (SELECT 1 "
@@ -1013,7 +1141,7 @@ class Store:
         args: list[Any] = [broker, account]
         if status is not None:
             sql, args = sql + " AND status = ?", [*args, status]
-        return [dict(r) for r in self.query(sql + " ORDER BY id", *args)]
+        return [dict(r) for r in self._query(sql + " ORDER BY id", *args)]
 
     def reward_attempted(self, reward_id: int, error: str | None) -> None:
         """Record a delivery attempt: `sent` when `error` is None, else kept pending with it."""
@@ -1081,7 +1209,7 @@ class Store:
     def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
         """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
         purpose, kind) where kind is the position's B1/B2 (None for an order without one)."""
-        return self.query(
+        return self._query(
             "SELECT o.side, f.quantity, o.symbol, f.price, o.purpose, p.kind FROM fills f "
             "JOIN orders o ON o.id = f.order_id LEFT JOIN positions p ON p.id = o.position_id "
             "WHERE o.broker = ? AND o.account = ? AND f.session_date = ? ORDER BY f.id",
@@ -1092,7 +1220,7 @@ class Store:
 
     def equity_curve(self, broker: str, account: str) -> list[tuple[str, float, float]]:
         """(session_date, equity USD, cash USD) of the last completed run of each session."""
-        rows = self.query(
+        rows = self._query(
             "SELECT session_date, equity, cash FROM runs WHERE id IN (SELECT max(id) FROM runs "
             "WHERE broker = ? AND account = ? AND outcome = 'ok' AND mode != 'dry-run' AND "
             "equity IS NOT NULL GROUP BY session_date) ORDER BY session_date",
@@ -1128,7 +1256,7 @@ class Store:
         """Every exit fill (`partial_exits`) of a broker account on or after `since`, oldest
         first: position_id, symbol, kind (B1/B2), session_date, reason, quantity, price USD,
         realized_pnl USD (after the exit order's commission)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
             " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
             " e.position_id WHERE p.broker = ? AND p.account = ? AND e.session_date >= ?"
@@ -1172,7 +1300,7 @@ class Store:
     def backtest_results(self) -> list[dict[str, Any]]:
         """Stored backtests, newest first: id, created_at (UTC), start_date, end_date, symbols,
         trades, return_pct (percent)."""
-        rows = self.query(
+        rows = self._query(
             "SELECT id, created_at, start_date, end_date, symbols, trades, return_pct"
             " FROM backtest_results ORDER BY id DESC"
         )
@@ -1195,12 +1323,12 @@ class Store:
     def symbol_history(self, symbol: str) -> tuple[list[Position], list[dict[str, Any]]]:
         """Filled positions in `symbol` (any broker account, oldest first) and their exit fills
         (rows shaped as `exit_fills`), for charts."""
-        rows = self.query(
+        rows = self._query(
             "SELECT * FROM positions WHERE symbol = ? AND entry_date IS NOT NULL"
             " ORDER BY entry_date, id",
             symbol,
         )
-        fills = self.query(
+        fills = self._query(
             "SELECT e.position_id, p.symbol, p.kind, e.session_date, e.reason, e.quantity,"
             " e.price, e.realized_pnl FROM partial_exits e JOIN positions p ON p.id ="
             " e.position_id WHERE p.symbol = ? ORDER BY e.session_date, e.id",
@@ -1240,7 +1368,7 @@ class Store:
     def paper_fills(self, account: str, status: str) -> list[sqlite3.Row]:
         """(symbol, side, quantity, fill_price, commission) of the account's orders in `status`,
         oldest first: what the paper broker sums into cash and holdings."""
-        return self.query(
+        return self._query(
             "SELECT symbol, side, quantity, fill_price, commission FROM paper_orders "
             "WHERE account = ? AND status = ? ORDER BY id",
             account,
@@ -1275,7 +1403,7 @@ class Store:
 
     def paper_orders_in(self, account: str, status: str) -> list[sqlite3.Row]:
         """Paper orders of the account in `status`, oldest first."""
-        return self.query(
+        return self._query(
             "SELECT * FROM paper_orders WHERE account = ? AND status = ? ORDER BY id",
             account,
             status,

@@ -88,22 +88,50 @@ class Preview:
     messages: tuple[str, ...] = ()
 
 
+def session_of(utc_iso: str | None) -> str | None:
+    """The exchange session date (US/Eastern, YYYY-MM-DD) of a UTC ISO-8601 time, or None
+    (also for a time that does not parse).
+
+    >>> session_of("2010-06-24T01:30:00+00:00")  # 21:30 ET on the 23rd
+    '2010-06-23'
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if not utc_iso:
+        return None
+    try:  # tolerate nanoseconds (Alpaca) by dropping fractions of a second
+        t = dt.datetime.fromisoformat(utc_iso[:19] + utc_iso[19:].lstrip("0123456789."))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(ZoneInfo("America/New_York")).date().isoformat()
+
+
 @dataclass(frozen=True)
 class Fill:
-    """One execution: `key` is unique per execution (broker id, or order id + cumulative qty).
-    `session_date` is the exchange session (YYYY-MM-DD) it happened in when the broker says
-    (a paper order resting across skipped sessions); the engine then books it there."""
+    """One execution: `key` is unique per execution within a broker account (broker id, or
+    order id + cumulative qty + execution time). `executed_at` is its UTC ISO-8601 time and
+    `session_date` the exchange session (US/Eastern date, YYYY-MM-DD) it belongs to, when the
+    broker says (a paper order resting across skipped sessions: the session of the bar that
+    crossed it); the engine books the fill at that session, never at the run's."""
 
     key: str
     quantity: int
     price: float
     commission: float = 0.0
+    executed_at: str | None = None
     session_date: str | None = None
 
 
 @dataclass(frozen=True)
 class OrderState:
-    """An order as the broker knows it. `filled_qty` is cumulative; `fills` each execution."""
+    """An order as the broker knows it. `filled_qty` is cumulative; `fills` each execution.
+
+    `executed_at` (UTC ISO-8601) and `session_date` (US/Eastern session date) are those of the
+    latest execution for brokers that report only a cumulative fill (E*TRADE `executedTime`).
+    """
 
     client_order_id: str
     broker_order_id: str
@@ -115,6 +143,8 @@ class OrderState:
     avg_fill_price: float | None = None
     fills: tuple[Fill, ...] = ()
     message: str = ""
+    executed_at: str | None = None
+    session_date: str | None = None
 
 
 @dataclass(frozen=True)

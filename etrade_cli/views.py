@@ -330,6 +330,14 @@ def run_tables(res: Any) -> list[Any]:
     for f in res.findings:
         style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
         out.append(Text(f"reconcile {f.severity}: {f.message}", style=style))
+    for u in res.unconfirmed:
+        out.append(
+            Text(
+                f"not confirmed by the broker: {u['client_order_id']} ({u['side']} "
+                f"{u['quantity']} {u['symbol']} {u['purpose']}, {u['status']}): {u['message']}",
+                style="red",
+            )
+        )
     proposals = getattr(res, "proposals", [])
     if proposals:
         from collections import Counter

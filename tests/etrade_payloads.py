@@ -363,3 +363,14 @@ def html_401(problem: str) -> str:
 RATE_LIMIT_PAGE = (
     "<html><body><h1>Error</h1><p>Number of requests exceeded the rate limit set</p></body></html>"
 )
+
+
+#: E*TRADE's servlet container error page (an HTTP 5xx answered by the front end)
+TOMCAT_500 = (
+    "<html><head><title>Apache Tomcat/7.0.70 - Error report</title><style><!--H1 "
+    "{font-family:Tahoma,Arial,sans-serif;color:white;background-color:#525D76;}--></style> "
+    "</head><body><h1>HTTP Status 500 - </h1><HR size=\"1\" noshade=\"noshade\"><p><b>type"
+    "</b> Status report</p><p><b>message</b> <u></u></p><p><b>description</b> <u>The server "
+    "encountered an internal error that prevented it from fulfilling this request.</u></p>"
+    "<HR size=\"1\" noshade=\"noshade\"><h3>Apache Tomcat/7.0.70</h3></body></html>"
+)

@@ -96,6 +96,6 @@ def make_deps(
 def counts(store: Store) -> dict[str, int]:
     """Rows per table that matter for duplicate checks."""
     return {
-        t: store.query(f"SELECT count(*) FROM {t}")[0][0]
+        t: store._query(f"SELECT count(*) FROM {t}")[0][0]
         for t in ("orders", "fills", "paper_orders", "positions", "partial_exits")
     }

@@ -280,7 +280,7 @@ def test_run_once_with_the_etrade_broker_trades_and_records_partial_fills(cli, e
     from etrade_cli.store import Store
 
     store = Store(load_config().db_path)
-    fills = store.query(
+    fills = store._query(
         "SELECT o.symbol, f.quantity FROM fills f JOIN orders o ON o.id = f.order_id ORDER BY f.id"
     )
     assert [tuple(f) for f in fills] == [("ED", 53), ("AEP", 71), ("ED", 54), ("AEP", 72)]

@@ -92,11 +92,7 @@ def test_reset_paper_clears_every_paper_row_and_keeps_other_brokers(hermetic: Pa
                 side="BUY", quantity=1, purpose="ENTRY_B1", session_date="2010-07-22",
                 status="filled", run_id=run,
             )  # fmt: skip
-            db.execute(
-                "INSERT INTO fills (order_id, fill_key, quantity, price, session_date, filled_at) "
-                "VALUES (?, ?, 1, 10.0, '2010-07-22', 't')",
-                (order.id, f"F{broker}"),
-            )
+            store.add_fill(db, order, f"F{broker}", 1, 10.0, 0.0, "2010-07-22", "t")
             store.add_proposal(
                 db, proposal_id="p1", strategy="http", broker=broker, account="paper",
                 session_date="2010-07-22", run_id=run, symbol="IBM", side="BUY",

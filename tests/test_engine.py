@@ -121,7 +121,7 @@ def test_risk_max_ticket_refusal_is_recorded(tmp_path):
     )
     res = run_once(deps, day(0))
     assert res.entries == [] and "max_ticket_usd" in res.refusals[0]["reason"]
-    rows = deps.store.query("SELECT symbol, action, reason FROM refusals")
+    rows = deps.store._query("SELECT symbol, action, reason FROM refusals")
     assert [tuple(r)[:2] for r in rows] == [("AAA", "B1")]
 
 
@@ -226,7 +226,7 @@ def test_equity_uses_last_close_for_symbols_without_a_bar_today(tmp_path):
 def test_run_rows_record_outcome_and_equity(tmp_path):
     deps = make_deps(tmp_path, fake_market({"AAA": [100.0]}, {("AAA", 0): 5}))
     run_once(deps, day(0))
-    (row,) = deps.store.query("SELECT outcome, session_date, equity, counts FROM runs")
+    (row,) = deps.store._query("SELECT outcome, session_date, equity, counts FROM runs")
     assert (row[0], row[1]) == ("ok", str(day(0))) and row[2] == pytest.approx(20_000)
     assert '"entries": 1' in row[3]
 

@@ -246,6 +246,31 @@ def test_timeouts_and_connection_errors_are_retried_for_gets(etrade_cfg, clock):
 
 
 @responses.activate
+def test_temporary_errors_name_the_status_not_the_html_page_and_say_they_were_retried(
+    etrade_cfg, clock
+):
+    url = f"{P.SANDBOX}/v1/accounts/list.json"
+    for _ in range(4):
+        responses.get(url, status=500, body=P.TOMCAT_500, content_type="text/html")
+    with pytest.raises(TemporaryApiError) as exc:
+        client(etrade_cfg, clock).list_accounts()
+    text = str(exc.value)
+    assert "HTTP 500 (Internal Server Error)" in text and "tried 4 times over" in text
+    assert "Tomcat" not in text and "<" not in text and len(text) < 200
+    assert exc.value.status == 500
+
+
+@responses.activate
+def test_a_failed_place_says_it_was_not_retried_and_a_rate_limit_says_so(etrade_cfg, clock):
+    place = f"{P.SANDBOX}/v1/accounts/{P.KEY}/orders/place.json"
+    responses.post(place, status=400, body=P.RATE_LIMIT_PAGE, content_type="text/html")
+    with pytest.raises(TemporaryApiError) as exc:
+        client(etrade_cfg, clock).place_order(P.KEY, {"PlaceOrderRequest": {}})
+    assert "HTTP 400 (rate limit exceeded); sent once: not retried" in str(exc.value)
+    assert "<" not in str(exc.value)
+
+
+@responses.activate
 def test_place_is_never_retried(etrade_cfg, clock):
     responses.post(f"{P.SANDBOX}/v1/accounts/{P.KEY}/orders/place.json", status=503, body="x")
     with pytest.raises(TemporaryApiError):

@@ -154,15 +154,19 @@ def test_lost_reply_on_place_is_looked_up_in_the_order_list_not_resent(cli, etra
     assert (doc["orderId"], doc["status"]) == ("901", "filled")
 
 
-def test_lost_reply_with_no_match_stays_unknown_and_says_do_not_resend(cli, etrade_login):
+def test_no_reply_and_no_match_stays_unknown_says_what_is_true_and_exits_5(cli, etrade_login):
     with responses.RequestsMock() as rs:
         rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
         rs.post(f"{ORDERS}/preview.json", json=P.preview_response("AAPL", 5))
         rs.post(f"{ORDERS}/place.json", body=requests.ConnectionError("reset"))
         rs.get(f"{ORDERS}.json", status=204)
         r = cli("order", "place", "AAPL", "-q", "5", "--yes", "--json")
-    assert r.exit_code == 0
-    assert json.loads(r.stdout)["status"] == "unknown" and "Do not re-send" in r.stderr
+        places = [c for c in rs.calls if c.request.url.endswith("/place.json")]
+    assert r.exit_code == ExitStatus.API and len(places) == 1  # no answer: never re-sent
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "unknown"
+    assert "no reply from E*TRADE" in r.stderr and "does not show it" in r.stderr
+    assert f"--client-order-id {doc['clientOrderId']}" in " ".join(r.stderr.split())
 
 
 def test_rejected_preview_is_exit_6_and_journaled_as_rejected(cli, etrade_login):
@@ -221,13 +225,17 @@ def test_order_list_status_and_cancel(cli, etrade_login):
         json=P.orders(P.order(19, "OIH", "SELL_SHORT", 1, 1.0, "EXECUTED", avg=324.26)),
     )
     responses.put(f"{ORDERS}/cancel.json", json=P.CANCEL)
+    responses.get(f"{ORDERS}/773.json", json=P.orders(P.order(773, "F", "BUY", 1, 0, "OPEN")))
+    responses.get(
+        f"{ORDERS}/773.json", json=P.orders(P.order(773, "F", "BUY", 1, 0, "CANCELLED"))
+    )
     rows = json.loads(cli("order", "list", "--json").stdout)
     assert rows[0]["order_id"] == "19" and rows[0]["avg_price"] == 324.26
     assert json.loads(cli("order", "status", "19", "--json").stdout)["status"] == "EXECUTED"
     r = cli("order", "cancel", "773")
-    assert r.exit_code == 0 and "773" in r.stdout
-    body = json.loads(responses.calls[-1].request.body)
-    assert body == {"CancelOrderRequest": {"orderId": 773}}
+    assert r.exit_code == 0 and "Order 773: cancelled" in r.stdout
+    (cancel,) = [c for c in responses.calls if c.request.url.endswith("/cancel.json")]
+    assert json.loads(cancel.request.body) == {"CancelOrderRequest": {"orderId": 773}}
 
 
 @responses.activate

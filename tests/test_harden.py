@@ -430,7 +430,7 @@ def test_interrupt_inside_a_cycle_records_the_run_as_interrupted(tmp_path):
     deps = make_deps(tmp_path, fake_market({"AAA": [100.0]}, {("AAA", 0): 5}))
     with pytest.raises(KeyboardInterrupt):
         run_once(replace(deps, faults=ctrl_c), day(0))
-    rows = deps.store.query("SELECT outcome, ended_at, error FROM runs")
+    rows = deps.store._query("SELECT outcome, ended_at, error FROM runs")
     assert [(r[0], r[1] is not None, r[2]) for r in rows] == [
         ("interrupted", True, "KeyboardInterrupt: ")
     ]
@@ -455,7 +455,7 @@ def test_a_signal_during_the_runs_bookkeeping_waits_for_it(tmp_path, monkeypatch
     monkeypatch.setattr(deps.store, during, with_sigint)
     with pytest.raises(KeyboardInterrupt):
         run_once(deps, day(0))
-    rows = deps.store.query("SELECT outcome, ended_at FROM runs")
+    rows = deps.store._query("SELECT outcome, ended_at FROM runs")
     assert len(rows) == 1 and rows[0][1] is not None
     assert rows[0][0] == ("interrupted" if during == "start_run" else "ok")
 

@@ -154,12 +154,12 @@ def test_partial_fill_then_the_rest_each_execution_recorded_once(tmp_path):
     res = _run(deps, ib, 0, prices)
     assert [(a.symbol, a.status) for a in res.entries] == [("AAA", "partially_filled")]
     _run(deps, ib, 1, prices)
-    assert deps.store.query("SELECT count(*) FROM fills")[0][0] == 1
+    assert deps.store._query("SELECT count(*) FROM fills")[0][0] == 1
     ib.fill_rest()
     _run(deps, ib, 2, prices)
     (pos,) = deps.store.positions("ibkr", ACCOUNT)
     assert (pos.original_qty, pos.remaining_qty) == (10, 10)
-    keys = [r[0] for r in deps.store.query("SELECT fill_key FROM fills ORDER BY id")]
+    keys = [r[0] for r in deps.store._query("SELECT fill_key FROM fills ORDER BY id")]
     assert keys == ["ibkr:0000e0d5.00000001.01.01", "ibkr:0000e0d5.00000002.01.01"]
     assert deps.store.orders()[0].status == "filled"
 
@@ -174,7 +174,7 @@ def test_disconnect_between_place_and_reply_is_found_by_order_ref_not_resent(tmp
     assert [(a.symbol, a.status) for a in res.entries] == [("AAA", "filled")]
     (order,) = deps.store.orders()
     assert (order.broker_order_id, order.filled_qty) == ("900001", 10)
-    assert deps.store.query("SELECT count(*) FROM fills")[0][0] == 1
+    assert deps.store._query("SELECT count(*) FROM fills")[0][0] == 1
 
 
 def test_an_order_only_in_the_executions_is_still_found(tmp_path):

@@ -66,14 +66,14 @@ def test_batch_is_one_transaction_rolled_back_whole(tmp_path: Path):
         with pytest.raises(ValueError), store.tx():  # an inner block is a savepoint
             store.db.execute("INSERT INTO meta VALUES ('x', 'y')")
             raise ValueError
-        assert store.meta("x") is None and len(store.query("SELECT id FROM runs")) == 3
+        assert store.meta("x") is None and len(store._query("SELECT id FROM runs")) == 3
         raise RuntimeError
-    assert store.query("SELECT id FROM runs") == []
+    assert store._query("SELECT id FROM runs") == []
 
 
 def test_last_session_reads_the_index(tmp_path: Path):
     store = Store(tmp_path / "book.db")
-    plan = store.query(
+    plan = store._query(
         "EXPLAIN QUERY PLAN SELECT max(session_date) FROM runs WHERE broker = 'paper' AND "
         "account = 'paper' AND outcome = 'ok' AND mode != 'dry-run'"
     )

@@ -97,7 +97,7 @@ def test_local_policy_checks_refuse_and_record(tmp_path, proposal, reason):
     ((pid, outcome, why),) = outcomes(res)
     assert outcome == "refused" and reason in why
     assert res.entries == [] and deps.store.orders() == []
-    (row,) = deps.store.query("SELECT reason FROM refusals")
+    (row,) = deps.store._query("SELECT reason FROM refusals")
     assert reason in row[0]
     assert client.paths("/validate") == []  # the local checks come first
 
@@ -164,7 +164,7 @@ def test_dry_run_asks_and_reports_but_writes_nothing(tmp_path):
         ("dry-run", proposal_coid("paper", "paper", "a"))
     ]
     assert [o[1] for o in outcomes(res)] == ["ordered", "refused"]
-    assert deps.store.query("SELECT count(*) FROM proposals")[0][0] == 0
+    assert deps.store._query("SELECT count(*) FROM proposals")[0][0] == 0
     assert counts(deps.store)["orders"] == 0 and client.paths("/reward") == []
 
 

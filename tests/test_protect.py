@@ -25,7 +25,7 @@ def deps_for(tmp_path, closes, ohlc=None, risk=NET, faults=None):
 
 
 def paper(store: Store, status: str | None = None) -> list[dict]:
-    rows = store.query("SELECT * FROM paper_orders ORDER BY id")
+    rows = store._query("SELECT * FROM paper_orders ORDER BY id")
     return [dict(r) for r in rows if status is None or r["status"] == status]
 
 
@@ -105,7 +105,7 @@ def test_sessions_skipped_by_cron_are_swept_and_the_fill_keeps_its_session(tmp_p
     )
     (pos,) = deps.store.positions("paper", "paper", ("closed",))
     assert (pos.exit_reason, pos.exit_date) == ("BROKER_STOP", "2024-01-04")  # not the run's
-    assert deps.store.query("SELECT session_date FROM fills ORDER BY id")[-1][0] == "2024-01-04"
+    assert deps.store._query("SELECT session_date FROM fills ORDER BY id")[-1][0] == "2024-01-04"
 
 
 def test_a_tier_rise_changes_the_net_by_cancel_and_new_linked_in_the_journal(tmp_path):
@@ -247,7 +247,7 @@ def test_a_broker_stop_fill_is_notified_with_its_exit_reason(tmp_path):
 def test_the_resting_orders_migration_keeps_columns_a_development_build_added(tmp_path):
     store = Store(tmp_path / "dev.db")
     with store.tx() as db:  # as if the migration had run under an earlier name
-        db.execute("DELETE FROM migrations WHERE name = 'm006_resting_orders'")
-    assert Store(tmp_path / "dev.db").applied_migrations()[-1] == "m006_resting_orders"
-    cols = {r[1] for r in store.query("PRAGMA table_info(orders)")}
+        db.execute("DELETE FROM migrations WHERE name = 'm007_resting_orders'")
+    assert Store(tmp_path / "dev.db").applied_migrations()[-1] == "m007_resting_orders"
+    cols = {r[1] for r in store._query("PRAGMA table_info(orders)")}
     assert "replaces" in cols

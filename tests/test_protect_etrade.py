@@ -283,7 +283,7 @@ def test_a_stop_executed_between_runs_is_one_fill_closes_the_position_and_no_sec
     store = deps(closes).store
     (pos,) = store.positions("etrade", P.KEY, ("closed",))
     assert (pos.exit_reason, pos.exit_price, pos.remaining_qty) == ("BROKER_STOP", 80.45, 0)
-    fills = store.query("SELECT f.quantity, f.price FROM fills f JOIN orders o ON o.id = f.order_id "
+    fills = store._query("SELECT f.quantity, f.price FROM fills f JOIN orders o ON o.id = f.order_id "
                         "WHERE o.purpose = ?", BROKER_STOP)  # fmt: skip
     assert [tuple(f) for f in fills] == [(10, 80.45)]
     assert [(a.reason, a.quantity, a.price) for a in res.exits] == [("BROKER_STOP", 10, 80.45)]

@@ -133,20 +133,43 @@ def test_a_backtest_with_broker_stops_ends_with_the_cash_of_its_orders(cli, herm
     assert {s: q for s, q in held.items() if q} == book
 
 
-def test_a_book_migrated_by_a_stops_build_gets_perfs_index_and_keeps_its_columns(tmp_path: Path):
+def test_a_book_migrated_by_a_stops_build_as_m005_gets_every_later_migration(tmp_path: Path):
     path = tmp_path / "dev.db"
     store = Store(path)
     with store.tx() as db:  # as a stops build left it: its migration named m005, no perf index
-        db.execute("DELETE FROM migrations WHERE name IN (?, ?)",
-                   ("m005_runs_last_session", "m006_resting_orders"))  # fmt: skip
+        db.execute("DELETE FROM migrations WHERE name IN (?, ?, ?)",
+                   ("m005_runs_last_session", "m006_fill_keys_per_account",
+                    "m007_resting_orders"))  # fmt: skip
         db.execute("INSERT INTO migrations VALUES ('m005_resting_orders', '2026-11-01')")
         db.execute("DROP INDEX runs_completed")
     store.close()
     again = Store(path)
     names = again.applied_migrations()
-    assert names[-2:] == ["m005_runs_last_session", "m006_resting_orders"]
-    assert [n for n, _ in MIGRATIONS][-2:] == names[-2:]
-    indexes = {r[0] for r in again.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert names[-3:] == ["m005_runs_last_session", "m006_fill_keys_per_account",
+                          "m007_resting_orders"]  # fmt: skip
+    assert [n for n, _ in MIGRATIONS][-3:] == names[-3:]
+    indexes = {r[0] for r in again._query("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"runs_completed", "orders_one_live_change", "paper_orders_open"} <= indexes
-    cols = {r[1] for r in again.query("PRAGMA table_info(paper_orders)")}
+    cols = {r[1] for r in again._query("PRAGMA table_info(paper_orders)")}
+    assert {"stop_price", "order_term", "filled_session"} <= cols
+
+
+def test_a_book_migrated_by_a_stops_build_as_m006_gets_the_fill_keys_and_keeps_its_columns(
+    tmp_path: Path,
+):
+    from etrade_cli import db as dbutil
+
+    path = tmp_path / "dev.db"
+    con = dbutil.connect(path)  # as a stops build left it: main's m001..m005, then its m006
+    dbutil.migrate(con, [*MIGRATIONS[:5], ("m006_resting_orders", MIGRATIONS[6][1])])
+    con.close()
+    again = Store(path)
+    names = again.applied_migrations()
+    assert names[-2:] == ["m006_fill_keys_per_account", "m007_resting_orders"]
+    assert "m006_resting_orders" in names
+    indexes = {r[0] for r in again._query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"orders_one_live_change", "orders_one_live_exit", "paper_orders_open"} <= indexes
+    cols = {r[1] for r in again._query("PRAGMA table_info(fills)")}
+    assert {"broker", "account"} <= cols
+    cols = {r[1] for r in again._query("PRAGMA table_info(paper_orders)")}
     assert {"stop_price", "order_term", "filled_session"} <= cols

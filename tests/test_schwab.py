@@ -187,12 +187,12 @@ def test_partial_fill_then_the_rest_each_recorded_once(fake, tmp_path):
     assert [(a.symbol, a.status) for a in res.entries] == [("AAA", "partially_filled")]
     assert deps.store.positions("schwab", S.NUMBER)[0].remaining_qty == 4
     _run(deps, fake, 1, prices)  # still 4 of 10: the same execution is not recorded twice
-    assert deps.store.query("SELECT count(*) FROM fills")[0][0] == 1
+    assert deps.store._query("SELECT count(*) FROM fills")[0][0] == 1
     fake.fill_rest()
     _run(deps, fake, 2, prices)
     (pos,) = deps.store.positions("schwab", S.NUMBER)
     assert (pos.original_qty, pos.remaining_qty) == (10, 10)
-    keys = [r[0] for r in deps.store.query("SELECT fill_key FROM fills ORDER BY id")]
+    keys = [r[0] for r in deps.store._query("SELECT fill_key FROM fills ORDER BY id")]
     assert keys == ["schwab:5001:0", "schwab:5002:0"]
     assert deps.store.orders()[0].status == "filled"
 

@@ -160,7 +160,7 @@ def test_a_book_written_before_the_seams_migrates_in_place(tmp_path: Path):
             db, symbol="X", tag="momentum", broker="paper", account="paper", strategy="sma_cross"
         )
     assert store.position(pid).tag == "momentum"
-    fk = store.query("PRAGMA foreign_key_check")
+    fk = store._query("PRAGMA foreign_key_check")
     assert list(fk) == []
     store.close()
 

@@ -127,7 +127,7 @@ def test_a_validate_rejection_is_recorded_and_orders_nothing(cli, hermetic, serv
     ]
     st = book(hermetic)
     assert st.orders() == []
-    (row,) = st.query("SELECT symbol, reason FROM refusals")
+    (row,) = st._query("SELECT symbol, reason FROM refusals")
     assert tuple(row) == ("IBM", "validate: sector exposure above 20 %")
     (prop,) = st.proposals()
     assert (prop["outcome"], prop["order_id"]) == ("rejected", None)

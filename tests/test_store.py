@@ -16,7 +16,7 @@ from etrade_cli.store import Store
 def test_new_database_applies_every_migration_once(tmp_path):
     s = Store(tmp_path / "b.db")
     assert s.applied_migrations() == [name for name, _ in store_mod.MIGRATIONS]
-    assert s.query("PRAGMA journal_mode")[0][0] == "wal"
+    assert s._query("PRAGMA journal_mode")[0][0] == "wal"
     s.close()
     s2 = Store(tmp_path / "b.db")
     assert s2.migrate() == []
@@ -34,7 +34,7 @@ def test_migrations_on_an_existing_database_keep_the_data(tmp_path, monkeypatch)
     monkeypatch.setattr(store_mod, "MIGRATIONS", [*store_mod.MIGRATIONS, ("m002_note", m002_note)])
     s = Store(tmp_path / "b.db")
     assert s.applied_migrations()[-1] == "m002_note"
-    assert s.query("SELECT mode, note FROM runs")[0][:] == ("m", None)
+    assert s._query("SELECT mode, note FROM runs")[0][:] == ("m", None)
     s.close()
     assert Store(tmp_path / "b.db").migrate() == []
 
@@ -51,7 +51,7 @@ def test_a_failing_migration_rolls_back_and_is_not_recorded(tmp_path, monkeypatc
     monkeypatch.undo()
     s = Store(tmp_path / "b.db")
     assert "m002_bad" not in s.applied_migrations()
-    assert not s.query("SELECT name FROM sqlite_master WHERE name = 'half'")
+    assert not s._query("SELECT name FROM sqlite_master WHERE name = 'half'")
 
 
 def test_not_a_database(tmp_path):

@@ -30,6 +30,7 @@ from .base import (
     OrderState,
     Preview,
     Quote,
+    session_of,
 )
 
 _STATUS = {
@@ -56,6 +57,7 @@ def order_state(o: dict[str, Any]) -> OrderState:
     if status == OPEN and filled > 0:
         status = PARTIAL
     avg = o.get("filled_avg_price")
+    filled_at = str(o["filled_at"]).replace("Z", "+00:00") if o.get("filled_at") else None
     return OrderState(
         str(o.get("client_order_id") or ""),
         str(o.get("id")),
@@ -67,6 +69,8 @@ def order_state(o: dict[str, Any]) -> OrderState:
         float(avg) if avg not in (None, "") else None,
         (),
         str(o.get("status")),
+        filled_at,
+        session_of(filled_at),
     )
 
 

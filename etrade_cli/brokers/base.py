@@ -21,6 +21,7 @@ from ..values import (
     OrderState,
     Preview,
     Quote,
+    session_of,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "OrderState",
     "Preview",
     "Quote",
+    "session_of",
 ]
 
 

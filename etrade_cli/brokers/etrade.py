@@ -36,6 +36,7 @@ from .base import (
     OrderState,
     Preview,
     Quote,
+    session_of,
 )
 
 _STATUS = {
@@ -65,10 +66,15 @@ def to_equity_order(req: OrderRequest) -> ob.EquityOrder:
 
 
 def order_state(o: Order, client_order_id: str) -> OrderState:
-    """An E*TRADE order as a broker-neutral `OrderState` (cumulative fill, no fill list)."""
+    """An E*TRADE order as a broker-neutral `OrderState` (cumulative fill, no fill list).
+
+    The execution time is `OrderDetail.executedTime` (epoch ms, as UTC ISO-8601) and its
+    session the US/Eastern date of it: fills are booked there, not at the session of the run
+    that finds them (`etrade_api.md` §5, list orders)."""
     status = _STATUS.get(o.status, OPEN)
     if status == OPEN and o.filled_qty > 0:
         status = PARTIAL
+    executed = o.executed_time if o.filled_qty > 0 else None
     return OrderState(
         client_order_id,
         o.order_id,
@@ -80,6 +86,8 @@ def order_state(o: Order, client_order_id: str) -> OrderState:
         o.avg_price,
         (),
         o.status,
+        executed,
+        session_of(executed),
     )
 
 
@@ -241,6 +249,15 @@ class EtradeBroker:
     def cancel(self, broker_order_id: str) -> None:
         """`PUT .../orders/cancel` with E*TRADE's `orderId`."""
         self.client.cancel_order(self.account, ob.cancel_request(broker_order_id))
+
+    def order_by_id(self, order_id: str) -> OrderState | None:
+        """The order with E*TRADE `orderId` (`GET .../orders/{orderId}`), or None; its
+        `client_order_id` is the journal's when the journal owns it, else empty."""
+        found = self.client.order_details(self.account, order_id)
+        if found is None:
+            return None
+        row = self.store.order_by_broker_id(self.name, self.account, order_id)
+        return order_state(found, row.client_order_id if row else "")
 
     def order_status(self, client_order_id: str) -> OrderState | None:
         """The order with this `clientOrderId` (see the module doc), or None."""

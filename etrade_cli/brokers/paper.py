@@ -377,6 +377,10 @@ class _Totals:
 def _state(r: object) -> OrderState:
     row = dict(r)  # type: ignore[call-overload]
     filled = row["quantity"] if row["status"] == EXECUTED else 0
+    # a resting order filled at a later session's bar: booked at that session (its time of
+    # day is not simulated); an order filled when placed: at its placing
+    session = row["filled_session"] or row["session_date"]
+    executed_at = None if row["filled_session"] else row["placed_at"]
     fills = (
         (
             Fill(
@@ -384,7 +388,8 @@ def _state(r: object) -> OrderState:
                 filled,
                 row["fill_price"],
                 row["commission"],
-                session_date=row["filled_session"],  # a resting order's later session
+                executed_at,
+                session,
             ),
         )
         if filled
@@ -401,4 +406,6 @@ def _state(r: object) -> OrderState:
         avg_fill_price=row["fill_price"],
         fills=fills,
         message=row["message"] or "",
+        executed_at=executed_at if filled else None,
+        session_date=session if filled else None,
     )

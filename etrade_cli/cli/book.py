@@ -26,8 +26,14 @@ BROKER_OPT = typer.Option(
     None,
     "--broker",
     "-b",
-    help="Broker whose book to show (default from config).",
+    help="Broker whose book to show (default: [broker] name).",
     autocompletion=complete_broker,
+)
+ACCOUNT_OPT = typer.Option(
+    None,
+    "--account",
+    help="Account whose book to show (default: from config, else the broker's only account "
+    "in the book).",
 )
 
 
@@ -38,12 +44,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _book(
-    ctx: typer.Context, broker: str | None, statuses: tuple[str, ...] = ("open", "pending")
+    ctx: typer.Context,
+    broker: str | None,
+    statuses: tuple[str, ...] = ("open", "pending"),
+    account: str | None = None,
 ) -> tuple[Any, Any, Any, Any]:
-    """(store, broker, market view at the book's clock, session) for the configured book; the
-    market holds bars of the symbols of positions in `statuses` and of the universe."""
-    store, b, market, session, _ = _book_and_bars(ctx, broker, statuses)
-    return store, b, market, session
+    """(store, book choice, market view at the book's clock, session) for the configured
+    book, read offline; the market holds bars of the symbols of positions in `statuses` and
+    of the universe."""
+    store, book, market, session, _ = _book_and_bars(ctx, broker, statuses, (), account)
+    return store, book, market, session
 
 
 def _book_and_bars(
@@ -51,43 +61,64 @@ def _book_and_bars(
     broker: str | None,
     statuses: tuple[str, ...] = ("open", "pending"),
     extra: tuple[str, ...] = (),
+    account: str | None = None,
 ) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-    """(store, broker, market view at the book's clock, session, bars of `extra` symbols by
-    symbol) for the configured book; the market holds bars of the symbols of positions in
-    `statuses` and of the universe."""
+    """(store, book choice (`books.BookChoice`), market view at the book's clock, session,
+    bars of `extra` symbols by symbol) for the configured book, read offline (no broker API
+    call); the market holds bars of the symbols of positions in `statuses` and of the
+    universe."""
     import numpy as np
 
+    from ..books import choose_book
     from ..config import universe
     from ..market import MarketView
-    from ..services import bar_provider, broker_spec, make_broker, make_strategy, open_store
+    from ..services import bar_provider, broker_spec, make_strategy, open_store
 
     require_book(ctx)
     cfg = state(ctx).config()
-    broker_spec(cfg, broker)  # unknown --broker: usage error before the book is opened
+    broker_spec(cfg, broker or state(ctx).broker)  # unknown name: exit 2 before the book opens
     store = open_store(cfg)
-    b = make_broker(cfg, store, broker or state(ctx).broker)
-    held = sorted({p.symbol for p in store.positions(b.name, b.account, statuses)})
+    try:
+        b = choose_book(cfg, store, broker or state(ctx).broker, account)
+    except BaseException:
+        store.close()
+        raise
+    held = sorted({p.symbol for p in store.positions(b.broker, b.account, statuses)})
     # the universe too: sessions held count the sessions the trading loop saw (spec §6.2)
     symbols = list(dict.fromkeys([*held, *universe(cfg)])) if held else []
     provider = bar_provider(cfg)
     bars, _ = provider.get(symbols)
     found, _ = provider.get(extra) if extra else ([], [])
     market = MarketView.from_bars(bars, make_strategy(cfg))
-    last = store.last_session(b.name, b.account)
+    last = store.last_session(b.broker, b.account)
     session = market.session_on_or_before(np.datetime64(last) if last else None)
     return store, b, market, session, {x.symbol: x for x in found}
+
+
+def _say_book(book: Any, fmt: Format, empty: bool) -> None:
+    """Which book is shown (and where positions are when it is empty): stdout for tables,
+    stderr when stdout is JSON or CSV."""
+    console = out if fmt is Format.table else err
+    console.print(book.label(), markup=False, soft_wrap=True)
+    if empty and book.hint():
+        console.print(book.hint(), markup=False, soft_wrap=True)
 
 
 def positions_cmd(
     ctx: typer.Context,
     closed: bool = typer.Option(False, "--closed", help="Show closed positions instead."),
     broker: str = BROKER_OPT,
+    account: str = ACCOUNT_OPT,
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
     """The position book: open positions with stops, targets, sessions held and unrealized P&L,
     and each position's resting stop at the broker (order id, level, status) when
-    [risk] protective_stop = "broker"."""
+    [risk] protective_stop = "broker".
+
+    Read offline from the book of the configured broker (or `--broker`/`--account`); the
+    first line says which book is shown.
+    """
     import numpy as np
 
     from .. import views
@@ -95,9 +126,9 @@ def positions_cmd(
 
     fmt = output_format(as_json, as_csv)
     statuses = ("closed",) if closed else ("open", "pending")
-    store, b, market, session = _book(ctx, broker, statuses)
+    store, b, market, session = _book(ctx, broker, statuses, account)
     try:
-        positions = store.positions(b.name, b.account, statuses)
+        positions = store.positions(b.broker, b.account, statuses)
         stops = {p.id: s for p in positions if (s := store.resting_stop(p.id)) is not None}
     finally:
         store.close()
@@ -112,8 +143,16 @@ def positions_cmd(
         return session_count(market, p, session) if session is not None else None
 
     rows = views.position_rows(positions, price, held, stops)
+    _say_book(b, fmt, not rows)
     if fmt is Format.json:
-        emit_json({"session": str(session) if session is not None else None, "positions": rows})
+        emit_json(
+            {
+                "broker": b.broker,
+                "account": b.account,
+                "session": str(session) if session is not None else None,
+                "positions": rows,
+            }
+        )
     elif fmt is Format.csv:
         emit_csv(rows, views.POSITION_COLUMNS)
     else:
@@ -140,6 +179,7 @@ def report_cmd(
         help="Write the equity chart with a drawdown panel (.png, .svg, .pdf).",
     ),
     broker: str = BROKER_OPT,
+    account: str = ACCOUNT_OPT,
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
     table: str = typer.Option(
@@ -159,6 +199,7 @@ def report_cmd(
     trade list with every exit fill. `--chart` writes the equity curve with its drawdown.
     """
     from .. import views
+    from ..books import starting_cash
     from ..charts import check_chart_path, equity_chart
     from ..errors import InputError
     from ..report import BREAKDOWNS, REPORT_TABLES, build_report, report_json
@@ -177,23 +218,24 @@ def report_cmd(
     cfg = state(ctx).config()
     bench = cfg.report.benchmark.upper()
     store, b, market, session, extra = _book_and_bars(
-        ctx, broker, ("open", "pending", "closed"), (bench,)
+        ctx, broker, ("open", "pending", "closed"), (bench,), account
     )
     try:
         doc = build_report(
             store,
-            b.name,
+            b.broker,
             b.account,
             lambda s: market.last_close(s, session) if session is not None else None,
             since=day.isoformat() if day else None,
-            initial=getattr(b, "starting_cash", None),
+            initial=starting_cash(store, b),
             breakdown=breakdown,
             initial_stop=make_strategy(cfg).initial_stop,
             benchmark=extra.get(bench),
         )
     finally:
         store.close()
-    doc = report_json(doc)
+    doc = {"broker": b.broker, "account": b.account, **report_json(doc)}
+    _say_book(b, fmt, not doc["equity_curve"] and not doc.get("open_positions"))
     if chart is not None:
         curve = [
             (c["session"], c["equity"], c["cash"], c.get("benchmark")) for c in doc["equity_curve"]
@@ -201,7 +243,7 @@ def report_cmd(
         equity_chart(
             curve,
             chart,
-            views.report_title(doc, b.name),
+            views.report_title(doc, b.broker),
             trades=doc["trades"],
             initial=(doc["stats"] or {}).get("equity_start"),
             benchmark=doc["benchmark"],

@@ -78,12 +78,12 @@ def summary_cmd(
     from .common import parse_date, warn
 
     wanted = parse_date(day, "--day")
-    store, b, market, session = _book(ctx, broker)
+    store, book, market, session = _book(ctx, broker)
     try:
         the_day = (
             wanted.isoformat()
             if wanted
-            else str(session or store.last_session(b.name, b.account) or "")
+            else str(session or store.last_session(book.broker, book.account) or "")
         )
         if not the_day:
             from ..errors import InputError
@@ -91,8 +91,8 @@ def summary_cmd(
             raise InputError("the book has no session yet; run `etrade run-once` first")
         event = daily_summary(
             store,
-            b.name,
-            b.account,
+            book.broker,
+            book.account,
             the_day,
             lambda s: market.last_close(s, session) if session is not None else None,
         )

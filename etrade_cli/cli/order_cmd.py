@@ -240,18 +240,15 @@ def place(
         emit_json(doc)
     elif not res.confirmed:
         err.print("Not placed.", markup=False)
-    else:
+    elif res.problem is None:
         out.print(
             f"Order {row.broker_order_id or '?'} ({row.client_order_id}): {row.status}"
             + (f" - {row.message}" if row.message else ""),
             markup=False,
         )
-    if row.status == "unknown":
-        err.print(
-            "warning: the reply was lost and the order was not found yet; the next "
-            "`etrade run-once` or `etrade order list` will show it. Do not re-send.",
-            markup=False,
-        )
+    failure = res.failure()
+    if failure is not None:  # not placed, or no reply and not found: say so, exit 5
+        raise failure
 
 
 @order_app.command("change")
@@ -357,18 +354,38 @@ def cancel(
     ctx: typer.Context,
     order_id: str = typer.Argument(..., help="E*TRADE orderId."),
     account: str = ACCOUNT_OPT,
+    as_json: bool = JSON_OPT,
 ) -> None:
-    """Request cancellation of an open order (by E*TRADE orderId)."""
+    """Cancel an open order (by E*TRADE orderId) and record E*TRADE's answer in the journal.
+
+    Exit 6 when the order is already executed, cancelled, rejected or expired.
+    """
     from ..errors import InputError
+    from ..manual import cancel_manual
 
     if not order_id.isdigit():
         raise InputError(f"orderId must be a number, got {order_id!r}")
-    _cfg, store, broker = _broker(ctx, account)
+    cfg, store, broker = _broker(ctx, account)
     try:
-        broker.cancel(order_id)
+        res = cancel_manual(cfg, store, broker, order_id)
     finally:
         store.close()
-    out.print(f"Cancel requested for order {order_id}.", markup=False)
+    row = res.journal
+    doc = {
+        "orderId": res.order_id,
+        "status": res.status,
+        "clientOrderId": row.client_order_id if row else None,
+        "journal_status": row.status if row else None,
+    }
+    if as_json:
+        emit_json(doc)
+        return
+    done = res.status == "CANCELLED"
+    out.print(
+        f"Order {order_id}: {'cancelled' if done else f'cancel requested (E*TRADE: {res.status})'}"
+        + (f"; journal {row.client_order_id}: {row.status}" if row else "; not in the journal"),
+        markup=False,
+    )
 
 
 ORDER_COLUMNS = [

@@ -148,6 +148,9 @@ def run_once_cmd(
             f"reconcile: {res.halted}; nothing sent: check the account and the book "
             "(`etrade positions`) before the next run"
         )
+    failure = res.failure()
+    if failure is not None:  # orders it meant to send that no broker confirmed: exit 5
+        raise failure
     _service_failed(res)
 
 

@@ -27,7 +27,7 @@ from ..market import MarketView
 from ..store import BROKER_STOP, Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState, Proposer
 from . import protect
-from .orders import send_order
+from .orders import send_order, unconfirmed_orders
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
@@ -173,6 +173,8 @@ def _cycle(
         elif m.in_buy_window(session):
             _entries(deps, session, res, blocked)
         protect.sync(deps, session, res, blocked)
+    if not dry_run:
+        res.unconfirmed = unconfirmed_orders(deps)
     res.cash = b.account_values().cash
     held = deps.store.positions(b.name, b.account)
     res.equity = res.cash + sum(

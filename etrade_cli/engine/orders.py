@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from ..brokers.base import EXECUTED, OPEN, PARTIAL, Fill, OrderRequest, OrderState, Preview
-from ..errors import OrderRejectedError, TemporaryApiError
+from ..errors import ApiError, OrderRejectedError, ReconcileError, TemporaryApiError
 from ..events import (
     OrderCancelled,
     OrderEvent,
@@ -34,6 +34,7 @@ def _request(o: OrderRow) -> OrderRequest:
         o.limit_price,
         o.stop_price,
         o.order_term,
+        o.market_session,
     )
 
 
@@ -63,22 +64,47 @@ def preview_journaled(deps: Deps, order: OrderRow) -> Preview | None:
 def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str) -> OrderRow:
     """Place a previewed order with the same `clientOrderId` and parameters, then record it.
 
-    A lost reply (temporary error) marks the row `unknown` and looks the order up by
-    `clientOrderId` before anything else; it is never blindly re-sent.
+    A temporary error (no reply, 5xx, 429, rate-limit page) marks the row `unknown` and the
+    order is looked up by `clientOrderId` before anything else; it is never blindly re-sent.
+    When the broker *answered* with the error and the lookup proves the order is not there,
+    it is previewed again (a new `previewId`) and re-sent with the same `clientOrderId`, up to
+    `MAX_RESENDS` times, waiting as the broker asked (`Retry-After`) or backing off (1, 2 s).
+    What stays unresolved is left `unknown` (no reply) or `previewed` (proven not placed) with
+    a message saying which; `unconfirmed_orders` lists it for the run's report and exit code.
     """
-    st, b, fault = deps.store, deps.broker, deps.faults
-    try:
-        state: OrderState | None = b.place(_request(order), preview)
-    except TemporaryApiError as exc:
-        with st.tx() as db:
-            st.set_order(db, order.id, status="unknown", message=f"lost reply: {exc}")
-        state = b.order_status(order.client_order_id)
-        if state is None:
+    st, fault = deps.store, deps.faults
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            state: OrderState | None = deps.broker.place(_request(order), preview)
+        except OrderRejectedError as exc:
+            _finalize_rejected(deps, order, str(exc))
             return st.order_by_id(order.id)
-    except OrderRejectedError as exc:
-        _finalize_rejected(deps, order, str(exc))
-        return st.order_by_id(order.id)
-    assert state is not None  # the lost-reply branch returned when the lookup found nothing
+        except TemporaryApiError as exc:
+            state, retry = _after_temporary_error(deps, order, exc, attempt)
+            if state is None and not retry:
+                return st.order_by_id(order.id)
+            if state is None:
+                deps.sleep(_resend_wait(exc, attempt))
+                try:
+                    again = preview_journaled(deps, st.order_by_id(order.id))
+                except ApiError as failed:
+                    with st.tx() as db:
+                        st.set_order(
+                            db,
+                            order.id,
+                            status="previewed",
+                            message=f"not placed: {exc}; the broker does not have the order "
+                            f"(looked up), and the new preview failed: {failed}",
+                        )
+                    return st.order_by_id(order.id)
+                if again is None:
+                    return st.order_by_id(order.id)
+                order, preview = st.order_by_id(order.id), again
+                continue
+        break
+    assert state is not None  # each branch above returned or continued without a state
     fault("after_place")
     with st.tx() as db:
         st.set_order(db, order.id, status="placed", broker_order_id=state.broker_order_id)
@@ -87,6 +113,90 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
     apply_state(deps, st.order_by_id(order.id), state, session)
     fault("after_fill")
     return st.order_by_id(order.id)
+
+
+#: re-sends of a place the broker answered with a temporary error and provably did not take
+MAX_RESENDS = 2
+#: a broker asking to wait longer than this (seconds) is not waited for within the run
+MAX_RESEND_WAIT_S = 30.0
+
+
+def _resend_wait(exc: TemporaryApiError, attempt: int) -> float:
+    retry_after = getattr(exc, "retry_after", None) or 0.0
+    return max(float(retry_after), float(2 ** (attempt - 1)))
+
+
+def _after_temporary_error(
+    deps: Deps, order: OrderRow, exc: TemporaryApiError, attempt: int
+) -> tuple[OrderState | None, bool]:
+    """Record the failed place, look the order up; returns (state found, re-send allowed)."""
+    st = deps.store
+    answered = exc.status is not None
+    with st.tx() as db:
+        st.set_order(
+            db,
+            order.id,
+            status="unknown",
+            message=f"{'error reply' if answered else 'no reply'} to the place: {exc}",
+        )
+    try:
+        state = deps.broker.order_status(order.client_order_id)
+    except ApiError as lookup:
+        with st.tx() as db:
+            st.set_order(
+                db,
+                order.id,
+                message=f"the place failed ({exc}) and the lookup too ({lookup}); "
+                "the next run looks it up again before anything is sent",
+            )
+        return None, False
+    if state is not None:
+        return state, False
+    if not answered:
+        with st.tx() as db:
+            st.set_order(
+                db,
+                order.id,
+                message=f"no reply to the place ({exc}) and the broker's order list does not "
+                "show it; it may still appear: the next run looks it up again before "
+                "anything is sent",
+            )
+        return None, False
+    wait = _resend_wait(exc, attempt)
+    if attempt > MAX_RESENDS or wait > MAX_RESEND_WAIT_S:
+        with st.tx() as db:
+            st.set_order(
+                db,
+                order.id,
+                status="previewed",
+                message=f"not placed: {exc}; the broker does not have the order (looked up "
+                f"after attempt {attempt})",
+            )
+        return None, False
+    return None, True
+
+
+def unconfirmed_orders(deps: Deps) -> list[dict[str, Any]]:
+    """Journal rows of the broker account that no broker has confirmed: intents, previews not
+    placed, and places whose reply was lost and which the lookup did not find. After a cycle
+    these are orders the run meant to send and did not: they must be reported, not dropped.
+
+    Returns dicts: client_order_id, symbol, side, quantity (shares), purpose, status, message.
+    """
+    b = deps.broker
+    return [
+        {
+            "client_order_id": o.client_order_id,
+            "symbol": o.symbol,
+            "side": o.side,
+            "quantity": o.quantity,
+            "purpose": o.purpose,
+            "status": o.status,
+            "message": o.message or "",
+        }
+        for o in deps.store.live_orders(b.name, b.account)
+        if o.status in ("intent", "previewed", "unknown")
+    ]
 
 
 def _finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = "rejected") -> None:
@@ -142,7 +252,9 @@ def _journal_status(state: OrderState) -> str:
 def fills_of(order: OrderRow, state: OrderState) -> list[Fill]:
     """The executions in `state`: its own list, or (for brokers that report only a cumulative
     quantity and average price, like E*TRADE) one fill for the increase since the journal's
-    `filled_qty`, priced so that the average stays exact."""
+    `filled_qty`, priced so that the average stays exact, keyed by order id, cumulative
+    quantity and execution time (a broker may reuse an order id: E*TRADE's sandbox does, and
+    ids are per account), and dated by the state's latest execution."""
     if state.fills:
         return list(state.fills)
     delta = state.filled_qty - order.filled_qty
@@ -150,29 +262,56 @@ def fills_of(order: OrderRow, state: OrderState) -> list[Fill]:
         return []
     old = (order.avg_fill_price or 0.0) * order.filled_qty
     price = (state.avg_fill_price * state.filled_qty - old) / delta
-    return [Fill(f"{state.broker_order_id}:{state.filled_qty}", delta, price)]
+    key = f"{state.broker_order_id}:{state.filled_qty}"
+    if state.executed_at:
+        key += f"@{state.executed_at}"
+    return [Fill(key, delta, price, 0.0, state.executed_at, state.session_date)]
+
+
+def fill_session(fill: Fill, session: str) -> str:
+    """The session a fill is booked at: its execution's (US/Eastern date), else the run's.
+
+    An execution dated after the run's session (a replay of old data against a live broker,
+    whose clock is ahead of the data's) is booked at the run's session: the book never holds
+    a fill from its own future."""
+    if fill.session_date is None or fill.session_date > session:
+        return session
+    return fill.session_date
 
 
 def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) -> list[int]:
-    """Record the broker's view of an order in one transaction: new fills (deduplicated by
-    their key), their effect on the position, and the journal status. Returns new fill ids."""
+    """Record the broker's view of an order in one transaction: new fills, their effect on the
+    position (at the fill's execution session, see `fill_session`), and the journal status.
+    Returns new fill ids.
+
+    An execution this order already booked is skipped (lookups repeat); one booked by another
+    journal order of the same broker account is an error, never a silent no-op.
+
+    Raises:
+        ReconcileError: the execution key is already booked for another order (nothing of
+            this state is written).
+    """
     st = deps.store
     new_ids: list[int] = []
     filled: list[tuple[Fill, float | None]] = []
     with st.tx() as db:
         for f in fills_of(order, state):
-            if db.execute("SELECT 1 FROM fills WHERE fill_key = ?", (f.key,)).fetchone():
+            owner = st.fill_owner(db, order, f.key)
+            if owner == order.id:
                 continue
-            day = f.session_date or session
-            cur = db.execute(
-                "INSERT INTO fills (order_id, fill_key, quantity, price, commission, session_date,"
-                " filled_at) VALUES (?,?,?,?,?,?,?)",
-                (order.id, f.key, f.quantity, f.price, f.commission, day, utcnow()),
+            if owner is not None:
+                raise ReconcileError(
+                    f"execution {f.key} of {order.broker} account {order.account} is already "
+                    f"booked for journal order {owner}; not booked for {order.client_order_id} "
+                    f"({order.side} {order.quantity} {order.symbol}): check the broker's "
+                    "order history"
+                )
+            day = fill_session(f, session)
+            filled_at = f.executed_at or utcnow()
+            new_ids.append(
+                st.add_fill(db, order, f.key, f.quantity, f.price, f.commission, day, filled_at)
             )
-            new_ids.append(int(cur.lastrowid or 0))
-            pnl = None
-            if order.position_id:
-                pnl = _apply_fill(deps, db, order, f.quantity, f.price, f.commission, day)
+            pnl = _apply_fill(deps, db, order, f, day) if order.position_id else None
             filled.append((f, pnl))
         status = _journal_status(state)
         st.set_order(
@@ -217,17 +356,11 @@ def _emit_state(
 
 
 def _apply_fill(
-    deps: Deps,
-    db: sqlite3.Connection,
-    order: OrderRow,
-    qty: int,
-    price: float,
-    commission: float,
-    session: str,
+    deps: Deps, db: sqlite3.Connection, order: OrderRow, f: Fill, day: str
 ) -> float | None:
-    """Apply one fill to the order's position; returns the realized P&L (USD) of an exit fill,
-    None for an entry fill."""
-    st = deps.store
+    """A fill's effect on its position, booked at session `day`; returns the realized P&L
+    (USD) of an exit fill, None for an entry fill."""
+    st, qty, price, commission = deps.store, f.quantity, f.price, f.commission
     pos = st.position(order.position_id or 0)
     if order.purpose.startswith("ENTRY"):
         total = pos.original_qty + qty
@@ -236,7 +369,7 @@ def _apply_fill(
             db,
             pos.id,
             status="open",
-            entry_date=pos.entry_date or session,
+            entry_date=min(pos.entry_date, day) if pos.entry_date else day,
             entry_price=entry,
             original_qty=total,
             remaining_qty=pos.remaining_qty + qty,
@@ -247,16 +380,12 @@ def _apply_fill(
     reason = order.purpose.removeprefix("EXIT_")
     pnl = (price - (pos.entry_price or 0.0)) * qty - commission
     remaining = pos.remaining_qty - qty
-    db.execute(
-        "INSERT INTO partial_exits (position_id, order_id, reason, session_date, quantity,"
-        " price, realized_pnl) VALUES (?,?,?,?,?,?,?)",
-        (pos.id, order.id, reason, session, qty, price, pnl),
-    )
+    st.add_partial_exit(db, pos.id, order.id, reason, day, qty, price, pnl)
     values: dict[str, Any] = {"remaining_qty": remaining, "realized_pnl": pos.realized_pnl + pnl}
     if remaining <= 0:
         values.update(
             status="closed",
-            exit_date=session,
+            exit_date=day,
             exit_price=price,
             exit_reason=reason,
             closed_at=utcnow(),

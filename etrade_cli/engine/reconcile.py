@@ -85,7 +85,8 @@ def _drop_change(deps: Deps, order: OrderRow, res: RunResult) -> None:
 
 
 def _resume_or_drop(deps: Deps, order: OrderRow, day: str, res: RunResult) -> None:
-    """An order the broker never received: send it if it is for this session, else drop it."""
+    """An order the broker never received: send it if it is for this session, else drop it
+    (its signal is stale) with a warning: never silently."""
     if res.dry_run:
         res.findings.append(
             Finding(
@@ -114,9 +115,10 @@ def _resume_or_drop(deps: Deps, order: OrderRow, day: str, res: RunResult) -> No
     )
     res.findings.append(
         Finding(
-            "info",
-            f"dropped order {order.client_order_id} ({order.symbol}) "
-            f"of session {order.session_date} that never reached the broker",
+            "warning",
+            f"dropped order {order.client_order_id} ({order.side} {order.quantity} "
+            f"{order.symbol} {order.purpose}) of session {order.session_date}: it never "
+            f"reached the broker and is stale now ({order.message or 'no message'})",
         )
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
+from ..errors import ApiError
 from ..events import Event, Subscriber, emit
 from ..market import MarketView
 from ..store import Store
@@ -27,6 +28,12 @@ def _no_fault(_point: str) -> None:
     return None
 
 
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
 @dataclass
 class Deps:
     """Everything a cycle uses. `lock_path` None means no lock (in-memory tests only).
@@ -39,6 +46,7 @@ class Deps:
     market: MarketView  # unused by the order functions (send_order, apply_state)
     lock_path: Path | None = None
     faults: Callable[[str], None] = _no_fault
+    sleep: Callable[[float], None] = _sleep  # waits (seconds) before re-sending a place
     subscribers: list[Subscriber] = field(default_factory=list)
 
     def emit(self, event: Event) -> None:
@@ -90,6 +98,9 @@ class RunResult:
     stops: list[Action] = field(default_factory=list)
     equity: float | None = None
     cash: float | None = None
+    #: orders this run meant to send that no broker confirmed (clientOrderId, symbol, side,
+    #: quantity, journal status, message); non-empty means the run failed (exit 5)
+    unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     #: why no order was sent this cycle when a person must decide first (reconcile mismatch)
     halted: str | None = None
     #: a proposing strategy's proposals: id, symbol, side, outcome (ordered, refused, rejected,
@@ -107,7 +118,21 @@ class RunResult:
             "refusals": len(self.refusals),
             "signals": len(self.decisions),
             "findings": len(self.findings),
+            "unconfirmed": len(self.unconfirmed),
         }
 
+    def failure(self) -> ApiError | None:
+        """The error a script or cron must see (exit 5) when orders of this run were not
+        confirmed by the broker (`unconfirmed`), else None."""
+        if not self.unconfirmed:
+            return None
+        what = "; ".join(
+            f"{u['client_order_id']} ({u['side']} {u['quantity']} {u['symbol']}): {u['message']}"
+            for u in self.unconfirmed
+        )
+        return ApiError(
+            f"{len(self.unconfirmed)} order(s) not confirmed by the broker: {what}. The next "
+            "run of this session looks them up and sends what the broker does not have"
+        )
 
 # --- the cycle ---------------------------------------------------------------------------------

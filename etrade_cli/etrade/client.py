@@ -208,18 +208,28 @@ class EtradeClient:
         if tokens.status(self.now()) == "inactive":
             self.renew()
         if not (method == "GET" if retry is None else retry):
-            return self._send(method, url, module=module, params=params, body=body)
+            try:
+                return self._send(method, url, module=module, params=params, body=body)
+            except TemporaryApiError as exc:
+                raise _tried(exc, "sent once: not retried") from None
         from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-        for attempt in Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            reraise=True,
-            retry=retry_if_exception_type(TemporaryApiError),
-            wait=self._backoff,
-            sleep=self.sleep,
-        ):
-            with attempt:
-                return self._send(method, url, module=module, params=params, body=body)
+        tries = 0
+        started = self.limiter.clock()
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(self.max_attempts),
+                reraise=True,
+                retry=retry_if_exception_type(TemporaryApiError),
+                wait=self._backoff,
+                sleep=self.sleep,
+            ):
+                with attempt:
+                    tries += 1
+                    return self._send(method, url, module=module, params=params, body=body)
+        except TemporaryApiError as exc:
+            spent = self.limiter.clock() - started
+            raise _tried(exc, f"tried {tries} times over {spent:.0f} s") from None
         return None  # pragma: no cover (reraise=True)
 
     @staticmethod
@@ -254,7 +264,8 @@ class EtradeClient:
             )
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TemporaryApiError(
-                f"{method} {_path(url)}: {type(exc).__name__}: {redact(str(exc))[:200]}"
+                f"no reply from E*TRADE: {method} {_path(url)}: {type(exc).__name__}: "
+                f"{redact(str(exc))[:200]}"
             ) from None
         self._debug(method, url, resp)
         self._check_skew(resp)
@@ -293,9 +304,12 @@ class EtradeClient:
         if code < 400:
             return
         where = f"{method} {_path(url)}"
-        if code == 429 or code >= 500 or (code == 400 and RATE_LIMIT_TEXT in resp.text):
+        limited = code == 429 or (code == 400 and RATE_LIMIT_TEXT in resp.text)
+        if limited or code >= 500:
+            what = "rate limit exceeded" if limited else _status_text(code, resp)
             err = TemporaryApiError(
-                f"{where}: HTTP {code} ({_error_text(resp) or 'try later'})", status=code
+                f"E*TRADE is temporarily unavailable: {where} answered HTTP {code} ({what})",
+                status=code,
             )
             err.retry_after = _retry_after(resp.headers.get("Retry-After"))  # type: ignore[attr-defined]
             raise err
@@ -514,10 +528,35 @@ def _error_fields(resp: requests.Response) -> tuple[int | str | None, str]:
 
 
 def _error_text(resp: requests.Response) -> str:
+    """A short plain-text reason from an error body: never an HTML page pasted whole (Tomcat's
+    error pages name the server, not the problem), at most 200 characters, secrets redacted."""
     import re
 
-    text = re.sub(r"<[^>]+>", " ", resp.text or "")
+    body = resp.text or ""
+    if "<html" in body[:500].lower() or "<!doctype" in body[:500].lower():
+        return ""
+    text = re.sub(r"<[^>]+>", " ", body)
     return redact(" ".join(text.split())[:200])
+
+
+def _status_text(code: int, resp: requests.Response) -> str:
+    """The reason of a 5xx: E*TRADE's JSON error message, else the HTTP reason phrase."""
+    from http import HTTPStatus
+
+    _code, message = _error_fields(resp)
+    if message:
+        return message
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "server error"
+
+
+def _tried(exc: TemporaryApiError, how: str) -> TemporaryApiError:
+    """The same temporary error, saying how the call was (or was not) retried."""
+    err = TemporaryApiError(f"{exc}; {how}", code=exc.code, status=exc.status)
+    err.retry_after = getattr(exc, "retry_after", None)  # type: ignore[attr-defined]
+    return err
 
 
 def _retry_after(value: str | None) -> float | None:
