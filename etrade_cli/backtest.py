@@ -96,6 +96,9 @@ class BacktestResult:
     curve: list[tuple[str, float, float, float | None]] = field(default_factory=list)
     db_path: str | None = None
     note: str = FILL_NOTE
+    #: with `[risk] protective_stop = "broker"`: how often the resting net fired and what it
+    #: cost or saved (see `protective_summary`); None (and absent from JSON) when off
+    protective: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +114,8 @@ class BacktestResult:
             {"session": s, "equity": _r(e, 2), "cash": _r(c, 2), "benchmark": _r(b, 2)}
             for s, e, c, b in self.curve
         ]
+        if d["protective"] is None:
+            del d["protective"]
         return d
 
 
@@ -177,9 +182,41 @@ def run_backtest(
                         on_progress(i, len(sessions))
             res = _result(store, market, sessions, cash, compare, warm, strategy)
             res.db_path = str(db_path) if db_path else None
+            if risk.protective_stop == "broker":
+                res.protective = protective_summary(store, market, risk.protective_stop_gap_pct)
             return res
         finally:
             store.close()
+
+
+def protective_summary(store: Store, market: MarketView, gap_pct: float) -> dict[str, Any]:
+    """How the resting protective stop did in a backtest: `fired` exits (reason BROKER_STOP),
+    `shares`, `realized_usd`, and `vs_close_usd` = sum of (fill - that session's close) x
+    shares: positive when the net sold above the close the strategy would have seen at that
+    run (it saved money), negative when the close recovered (it cost money). `gap_pct` (and
+    `gap_fraction` in the result) as 0.03 for 3 %. Each fill is listed under `exits` with its session and prices (USD)."""
+    exits = []
+    for sym, day, qty, price, pnl in store.exits_by_reason("paper", "paper", "BROKER_STOP"):
+        close = market.close(sym, np.datetime64(day))
+        exits.append(
+            {
+                "symbol": sym,
+                "session": day,
+                "shares": qty,
+                "fill": price,
+                "close": close,
+                "realized_usd": pnl,
+                "vs_close_usd": None if close is None else (price - close) * qty,
+            }
+        )
+    return {
+        "gap_fraction": gap_pct,
+        "fired": len(exits),
+        "shares": sum(e["shares"] for e in exits),
+        "realized_usd": sum(e["realized_usd"] for e in exits),
+        "vs_close_usd": sum(e["vs_close_usd"] or 0.0 for e in exits),
+        "exits": exits,
+    }
 
 
 def ready_dates(market: MarketView, warmup_bars: int) -> dict[str, str | None]:

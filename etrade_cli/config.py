@@ -150,11 +150,18 @@ class IbkrConfig:
 
 @dataclass(frozen=True)
 class RiskConfig:
-    """`[risk]`: limits checked before every entry order (USD, orders per session date)."""
+    """`[risk]`: limits checked before every entry order (USD, orders per session date), and
+    the optional resting protective stop (`protective_stop`, issue 16). Resting stops and their
+    changes do not count against `max_orders_per_day` (they reduce risk)."""
 
     max_ticket_usd: float = field(default=25_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_daily_loss_usd: float = field(default=2_000.0, metadata=_r(min=0.0, exclusive_min=True))
     max_orders_per_day: int = field(default=20, metadata=_r(min=1, max=10_000))
+    #: "broker": after every entry fill a GOOD_UNTIL_CANCEL STOP SELL rests at the broker,
+    #: `protective_stop_gap_pct` (0.03 = 3 %) below the strategy's current stop, kept in step
+    #: with its tiers and share count (a safety net for missed runs; spec §6 stays the exit)
+    protective_stop: str = field(default="off", metadata=_r(choices=("off", "broker")))
+    protective_stop_gap_pct: float = field(default=0.03, metadata=_r(min=0.0, max=0.5))
     #: open + pending positions of the account, every strategy counted
     max_positions: int = field(default=20, metadata=_r(min=1, max=10_000))
     #: price sanity of a proposed order: a limit or stop price (USD) further than this fraction
@@ -178,9 +185,7 @@ class SignalsConfig:
     token: str = ""
     timeout_s: float = field(default=10.0, metadata=_r(min=0.1, max=300.0))
     validate: bool = False
-    stop_loss_pct: float = field(
-        default=0.10, metadata=_r(min=0.0, max=1.0, exclusive_min=True)
-    )
+    stop_loss_pct: float = field(default=0.10, metadata=_r(min=0.0, max=1.0, exclusive_min=True))
     percent_of_equity: float = field(
         default=0.05, metadata=_r(min=0.0, max=1.0, exclusive_min=True)
     )
@@ -582,6 +587,7 @@ def _section_dict(section: Any, masked: bool) -> dict[str, Any]:
 
 # --- symbol lists ------------------------------------------------------------------------------
 
+
 def is_ticker(token: str) -> bool:
     """True for a valid symbol such as `AAPL`, `BRK.B`, `BF-B` (upper case expected); the rule
     is `etrade_cli.symbols.is_symbol`."""
@@ -644,5 +650,7 @@ def universe(
     excluded = set(read_symbol_list(excl_path)) if excl_path else set()
     kept = [s for s in symbols if s not in excluded]
     if not kept:
-        raise ConfigError(f"every symbol of the watchlist {path} is in the exclusion list {excl_path}")
+        raise ConfigError(
+            f"every symbol of the watchlist {path} is in the exclusion list {excl_path}"
+        )
     return kept

@@ -17,12 +17,13 @@ from typing import Any
 
 from .brokers.base import CANCELLED, EXECUTED, EXPIRED, REJECTED, Broker, OrderState, Preview
 from .config import Config
-from .engine import Deps, apply_state, place_previewed, preview_journaled
+from .engine import Deps, apply_state, change_journaled, place_previewed, preview_journaled
 from .errors import ApiError, InputError, OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
 from .services import make_strategy
 from .store import OrderRow, Store
+from .values import OrderRequest
 
 
 @dataclass
@@ -211,3 +212,112 @@ def _record(
     deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
     apply_state(deps, row, replace(state, client_order_id=row.client_order_id), session_date())
     return store.order_by_id(row.id)
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """What a person changes in an open order; None keeps the order's current value.
+    Prices USD (a trailing stop's trail in `stop`: USD, or a whole-number percent)."""
+
+    limit: float | None = None
+    stop: float | None = None
+    quantity: int | None = None
+    term: str | None = None
+
+
+def changed_order(current: ob.EquityOrder, ch: ChangeRequest) -> ob.EquityOrder:
+    """`current` with the changes applied and checked (`orders.validate`).
+
+    Raises:
+        InputError: nothing to change, or the result is not a valid order.
+    """
+    from dataclasses import replace
+
+    if ch == ChangeRequest():
+        raise InputError("nothing to change: give --limit, --stop, --quantity or --term")
+    new = replace(
+        current,
+        limit_price=current.limit_price if ch.limit is None else ch.limit,
+        stop_price=current.stop_price if ch.stop is None else ch.stop,
+        quantity=current.quantity if ch.quantity is None else ch.quantity,
+        order_term=current.order_term if ch.term is None else ch.term.upper(),
+    )
+    ob.validate(new)
+    return new
+
+
+def change_manual(
+    cfg: Config,
+    store: Store,
+    broker: Broker,
+    order_id: str,
+    current: ob.EquityOrder,
+    ch: ChangeRequest,
+    confirm: Callable[[Preview], bool],
+) -> PlaceOutcome:
+    """Journal, preview, confirm and place a change of open order `order_id` (E*TRADE: change
+    preview, then change place; the old `orderId` is cancelled and a new one created). The new
+    journal row `replaces` the old one when the journal has it (keeping its purpose and
+    position, so a resting stop stays the position's stop), else it is a MANUAL row.
+
+    Raises:
+        InputError: invalid change (nothing journaled). OrderRejectedError: refused.
+        UsageError: the broker cannot change orders.
+    """
+    from .errors import UsageError
+
+    if not hasattr(broker, "preview_change") or not hasattr(broker, "place_change"):
+        raise UsageError(f"the {broker.name} broker cannot change orders; cancel and place anew")
+    new = changed_order(current, ch)
+    old = store.order_by_broker_id(broker.name, broker.account, order_id)
+    day = session_date()
+    with store.tx() as db:
+        row = store.new_order(
+            db,
+            broker=broker.name,
+            account=broker.account,
+            symbol=new.symbol,
+            side=new.action,
+            quantity=new.quantity,
+            price_type=new.price_type,
+            limit_price=new.limit_price,
+            stop_price=new.stop_price,
+            order_term=new.order_term,
+            market_session=new.market_session,
+            purpose=old.purpose if old else "MANUAL",
+            position_id=old.position_id if old else None,
+            replaces=old.id if old else None,
+            session_date=day,
+            message=f"change of orderId {order_id}",
+        )
+    deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
+    req = OrderRequest(
+        row.client_order_id,
+        new.symbol,
+        new.action,
+        new.quantity,
+        new.price_type,
+        new.limit_price,
+        new.stop_price,
+        new.order_term,
+        new.market_session,
+    )
+    try:
+        preview = broker.preview_change(order_id, req)  # type: ignore[attr-defined]
+    except OrderRejectedError as exc:
+        with store.tx() as db:
+            store.set_order(db, row.id, status="rejected", message=str(exc))
+        raise
+    if not confirm(preview):
+        with store.tx() as db:
+            store.set_order(db, row.id, status="cancelled", message="not confirmed")
+        return PlaceOutcome(store.order_by_id(row.id), preview, False)
+    with store.tx() as db:
+        store.set_order(db, row.id, status="previewed", preview_id=preview.preview_id)
+    done = change_journaled(
+        deps, store.order_by_id(row.id), day,
+        lambda: broker.place_change(order_id, req, preview),  # type: ignore[attr-defined]
+    )  # fmt: skip
+    if done.status == "rejected":
+        raise OrderRejectedError(done.message or "the broker refused the change")
+    return PlaceOutcome(done, preview, True)

@@ -113,6 +113,31 @@ class MarketView:
         row = self._row(symbol, session)
         return None if row < 0 else float(self.ev.panel.close[row, self.col[symbol]])
 
+    def bars_between(
+        self, symbol: str, after: str, through: str
+    ) -> list[tuple[str, float, float, float, float]]:
+        """Daily bars of `symbol` dated after session `after` up to and including `through`
+        (YYYY-MM-DD), oldest first, as (session, open, high, low, close) in USD. The paper
+        broker fills resting STOP/LIMIT orders against them (every session a run may skip)."""
+        col = self.col.get(symbol)
+        if col is None:
+            return []
+        p = self.ev.panel
+        first = int(p.first_row[col])
+        dates = p.dates[first:, col]
+        lo = int(np.searchsorted(dates, np.datetime64(after), side="right"))
+        hi = int(np.searchsorted(dates, np.datetime64(through), side="right"))
+        return [
+            (
+                str(dates[i]),
+                float(p.open[first + i, col]),
+                float(p.high[first + i, col]),
+                float(p.low[first + i, col]),
+                float(p.close[first + i, col]),
+            )
+            for i in range(lo, hi)
+        ]
+
     def last_closes(self, symbols: Sequence[str], days: Sequence[np.datetime64]) -> np.ndarray:
         """`last_close` of every symbol at every day as a (days, symbols) array, NaN where
         there is none: one search per symbol instead of one per (symbol, day)."""

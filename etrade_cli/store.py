@@ -354,6 +354,41 @@ def m006_fill_keys_per_account(db: sqlite3.Connection) -> None:
 m006_fill_keys_per_account.rebuilds_tables = True  # type: ignore[attr-defined]
 
 
+def m007_resting_orders(db: sqlite3.Connection) -> None:
+    """Resting orders (issue 16): `orders.replaces` links an order that changes another (E*TRADE
+    cancels the old `orderId` and creates a new one; brokers without a change do cancel + new)
+    to the journal row it replaces. A replacement not yet at the broker (intent, previewed,
+    unknown) does not count as a second live exit of its position; at most one live
+    replacement per order. Paper orders keep their stop price, `orderTerm` and the session of
+    a later fill (resting STOP/LIMIT orders fill at a later bar); the OPEN ones are indexed
+    (every run sweeps them, `Store.paper_stamp` counts them). Idempotent: columns and
+    indexes a development build already made (this migration was named `m005_resting_orders`
+    and `m006_resting_orders` there, and earlier names before that) are kept."""
+
+    def add(table: str, column: str, decl: str) -> None:
+        if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    add("orders", "replaces", "INTEGER REFERENCES orders (id)")
+    add("paper_orders", "stop_price", "REAL")
+    add("paper_orders", "order_term", "TEXT NOT NULL DEFAULT 'GOOD_FOR_DAY'")
+    add("paper_orders", "filled_session", "TEXT")
+    _script(
+        db,
+        """
+        DROP INDEX IF EXISTS orders_one_live_exit;
+        CREATE UNIQUE INDEX orders_one_live_exit ON orders (position_id, purpose)
+            WHERE purpose LIKE 'EXIT%' AND status NOT IN ('cancelled', 'rejected')
+            AND NOT (replaces IS NOT NULL AND status IN ('intent', 'previewed', 'unknown'));
+        DROP INDEX IF EXISTS orders_one_live_change;
+        CREATE UNIQUE INDEX orders_one_live_change ON orders (replaces)
+            WHERE replaces IS NOT NULL AND status NOT IN ('cancelled', 'rejected');
+        CREATE INDEX IF NOT EXISTS paper_orders_open ON paper_orders (account, id)
+            WHERE status = 'OPEN'
+        """,
+    )
+
+
 #: (name, function) in order; append only
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", m001_initial),
@@ -362,7 +397,14 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m004_signal_proposals", m004_signal_proposals),
     ("m005_runs_last_session", m005_runs_last_session),
     ("m006_fill_keys_per_account", m006_fill_keys_per_account),
+    ("m007_resting_orders", m007_resting_orders),
 ]
+
+#: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
+#: its fills are booked as an exit with reason BROKER_STOP
+BROKER_STOP = "EXIT_BROKER_STOP"
+#: statuses of a replacement that has not reached the broker yet
+_UNSENT = ("intent", "previewed", "unknown")
 
 
 #: `Store.history` kinds: (SELECT ... FROM ..., session-date, symbol and broker columns)
@@ -468,6 +510,8 @@ class OrderRow:
     run_id: int | None
     created_at: str
     updated_at: str
+    #: the journal row this order changed (replaced), or None
+    replaces: int | None = None
 
 
 class Store:
@@ -584,14 +628,92 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def pending_exit_qty(self, position_id: int) -> int:
-        """Shares of `position_id` being sold by exit orders still live (intent .. partial)."""
+        """Shares of `position_id` being sold by strategy exit orders still live (intent ..
+        partial). The resting protective stop (`BROKER_STOP`) is not counted: it is reduced or
+        cancelled before any strategy exit is sent."""
         row = self._query(
             "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-            "position_id = ? AND purpose LIKE 'EXIT%' AND status IN "
+            "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
             "('intent','previewed','placed','unknown','partially_filled')",
             position_id,
+            BROKER_STOP,
         )
         return int(row[0][0])
+
+    def resting_stops(self, broker: str, account: str) -> list[OrderRow]:
+        """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
+        oldest first; a replacement not yet at the broker is included (see `replaces`)."""
+        marks = ",".join("?" * len(LIVE_STATUSES))
+        rows = self._query(
+            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
+            f"status IN ({marks}) ORDER BY id",
+            broker,
+            account,
+            BROKER_STOP,
+            *LIVE_STATUSES,
+        )
+        return [OrderRow(**dict(r)) for r in rows]
+
+    def resting_stop(self, position_id: int) -> OrderRow | None:
+        """The resting protective stop of a position as the broker has it: its live
+        `BROKER_STOP` row that is not a replacement still on its way; None if there is none."""
+        marks = ",".join("?" * len(LIVE_STATUSES))
+        row = self.db.execute(
+            f"SELECT * FROM orders WHERE position_id = ? AND purpose = ? AND status IN ({marks})"
+            " AND NOT (replaces IS NOT NULL AND status IN (?,?,?)) ORDER BY id DESC LIMIT 1",
+            (position_id, BROKER_STOP, *LIVE_STATUSES, *_UNSENT),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    def pending_replacement(self, order_id: int) -> OrderRow | None:
+        """The live journal row that changes (replaces) order `order_id`, or None."""
+        row = self.db.execute(
+            "SELECT * FROM orders WHERE replaces = ? AND status NOT IN ('cancelled', "
+            "'rejected', 'filled') ORDER BY id DESC LIMIT 1",
+            (order_id,),
+        ).fetchone()
+        return OrderRow(**dict(row)) if row else None
+
+    # -- the paper broker's resting orders ----------------------------------------------------
+
+    def paper_resting(self, account: str) -> list[sqlite3.Row]:
+        """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first."""
+        return self._query(
+            "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id", account
+        )
+
+    def paper_settle(
+        self,
+        order_id: int,
+        status: str,
+        *,
+        fill_price: float | None = None,
+        commission: float = 0.0,
+        message: str = "",
+        filled_session: str | None = None,
+    ) -> bool:
+        """Final state of a resting paper order: EXECUTED at `fill_price` (USD) in session
+        `filled_session`, or EXPIRED/CANCELLED with a message; only an OPEN order changes.
+        True when it did."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE paper_orders SET status = ?, fill_price = ?, commission = ?, message = ?,"
+                " filled_session = ? WHERE id = ? AND status = 'OPEN'",
+                (status, fill_price, commission, message, filled_session, order_id),
+            )
+            return cur.rowcount == 1
+
+    def exits_by_reason(self, broker: str, account: str, reason: str) -> list[sqlite3.Row]:
+        """Exit fills of one reason (e.g. BROKER_STOP), oldest first: rows of (symbol,
+        session_date, quantity, price USD, realized_pnl USD)."""
+        return self._query(
+            "SELECT p.symbol, e.session_date, e.quantity, e.price, e.realized_pnl FROM "
+            "partial_exits e JOIN positions p ON p.id = e.position_id WHERE p.broker = ? AND "
+            "p.account = ? AND e.reason = ? ORDER BY e.id",
+            broker,
+            account,
+            reason,
+        )
 
     def exit_purposes(self, position_id: int) -> list[str]:
         """Purposes (EXIT_<reason>) of the exit orders of `position_id` that were not cancelled
@@ -1222,11 +1344,16 @@ class Store:
             row = self.db.execute(select, (account,)).fetchone()
         return float(row[0]), float(row[1])
 
-    def paper_last_order_id(self) -> int:
-        """The id of the newest paper order of any account (0 when none): a cheap version stamp
-        of the paper orders (an index lookup, not a scan)."""
-        row = self.db.execute("SELECT max(id) FROM paper_orders").fetchone()
-        return int(row[0] or 0)
+    def paper_stamp(self) -> tuple[int, int]:
+        """(id of the newest paper order of any account (0 when none), number of OPEN paper
+        orders): a cheap version stamp of the paper orders' fills (index lookups, not a scan).
+        An insert changes the first; a resting order filled, cancelled or expired (the only
+        updates: nothing re-opens an order) lowers the second."""
+        last = self.db.execute("SELECT max(id) FROM paper_orders").fetchone()[0]
+        resting = self.db.execute(
+            "SELECT count(*) FROM paper_orders WHERE status = 'OPEN'"
+        ).fetchone()[0]
+        return int(last or 0), int(resting)
 
     def paper_fills(self, account: str, status: str) -> list[sqlite3.Row]:
         """(symbol, side, quantity, fill_price, commission) of the account's orders in `status`,
@@ -1272,7 +1399,11 @@ class Store:
             status,
         )
 
-    def set_paper_status(self, order_id: int, status: str) -> None:
-        """Change one paper order's status (a cancel) in one transaction."""
+    def set_paper_status(self, order_id: int, status: str) -> bool:
+        """End one OPEN paper order (a cancel) in one transaction; True when it was OPEN."""
         with self.tx() as db:
-            db.execute("UPDATE paper_orders SET status = ? WHERE id = ?", (status, order_id))
+            cur = db.execute(
+                "UPDATE paper_orders SET status = ? WHERE id = ? AND status = 'OPEN'",
+                (status, order_id),
+            )
+            return cur.rowcount == 1

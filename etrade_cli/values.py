@@ -60,7 +60,9 @@ class OrderRequest:
     Attributes:
         client_order_id: 1-20 alphanumerics, unique per account; the idempotency key.
         side: "BUY" | "SELL" (E*TRADE `orderAction`; also BUY_TO_COVER, SELL_SHORT).
-        price_type: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" (E*TRADE `priceType`).
+        price_type: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" | "TRAILING_STOP_CNST" |
+            "TRAILING_STOP_PRCT" (E*TRADE `priceType`; a trailing stop's trail is in
+            `stop_price`: USD, or a whole-number percent such as 5 for 5 %).
         order_term: "GOOD_FOR_DAY" | "GOOD_UNTIL_CANCEL" | "IMMEDIATE_OR_CANCEL" | "FILL_OR_KILL".
         market_session: "REGULAR" | "EXTENDED".
     """
@@ -112,7 +114,8 @@ class Fill:
     """One execution: `key` is unique per execution within a broker account (broker id, or
     order id + cumulative qty + execution time). `executed_at` is its UTC ISO-8601 time and
     `session_date` the exchange session (US/Eastern date, YYYY-MM-DD) it belongs to, when the
-    broker says; the engine books the fill at that session, never at the run's."""
+    broker says (a paper order resting across skipped sessions: the session of the bar that
+    crossed it); the engine books the fill at that session, never at the run's."""
 
     key: str
     quantity: int

@@ -304,6 +304,22 @@ def run_tables(res: Any) -> list[Any]:
         out.append(fit(t))
     elif res.market_open:
         out.append(Text("No exits or entries this session."))
+    if getattr(res, "stops", None):
+        t = table("Resting stops at the broker")
+        for col in ("Step", "Symbol", "Type", "Shares", "Stop", "Status", "clientOrderId", "Note"):
+            t.add_column(col, justify="right" if col in ("Shares", "Stop") else "left")
+        for a in res.stops:
+            t.add_row(
+                a.reason.removeprefix("STOP_").lower(),
+                a.symbol,
+                a.kind,
+                str(a.quantity),
+                _money(a.price),
+                a.status,
+                a.client_order_id or "",
+                a.message,
+            )
+        out.append(fit(t))
     if res.refusals:
         t = table("Refused by risk checks")
         for col in ("Symbol", "Action", "Reason"):
@@ -408,7 +424,8 @@ def history_table(kind: str, rows: list[dict[str, Any]], where: str) -> Table:
 POSITION_COLUMNS = [
     "id", "symbol", "type", "status", "entry_date", "entry_price", "original_qty",
     "remaining_qty", "stop_loss", "targets_hit", "sessions_held", "last_price", "unrealized_usd",
-    "unrealized_pct", "realized_usd", "exit_date", "exit_reason",
+    "unrealized_pct", "realized_usd", "exit_date", "exit_reason", "resting_stop_order_id",
+    "resting_stop_level", "resting_stop_status",
 ]  # fmt: skip
 
 
@@ -450,12 +467,17 @@ def run_result_dict(res: Any) -> dict[str, Any]:
     return d
 
 
-def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict[str, Any]]:
-    """Dict rows for `etrade positions`: one per position, P&L in USD and percent (5.0 = 5 %)."""
+def position_rows(
+    positions: list[Any], last_price: Any, held: Any, stops: dict[int, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Dict rows for `etrade positions`: one per position, P&L in USD and percent (5.0 = 5 %).
+    `stops`: position id -> journal row of its resting protective stop (`resting_stop_*`
+    fields: the broker's order id, the stop level in USD, the journal status)."""
     from .store import unrealized
 
     rows = []
     for p in positions:
+        rest = (stops or {}).get(p.id)
         price = last_price(p.symbol) if p.status == "open" else p.exit_price
         usd, pct = unrealized(p, price) if p.status == "open" else (None, None)
         rows.append(
@@ -477,6 +499,9 @@ def position_rows(positions: list[Any], last_price: Any, held: Any) -> list[dict
                 "realized_usd": p.realized_pnl,
                 "exit_date": p.exit_date,
                 "exit_reason": p.exit_reason,
+                "resting_stop_order_id": rest.broker_order_id if rest else None,
+                "resting_stop_level": rest.stop_price if rest else None,
+                "resting_stop_status": rest.status if rest else None,
             }
         )
     return rows
@@ -505,6 +530,9 @@ def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
         "Last",
         "Unrealized",
     ]
+    nets = not closed and any(r.get("resting_stop_status") for r in rows)
+    if nets:
+        cols.append("Resting stop")
     if closed:
         cols = [*TRADE_COLUMNS, "Realized USD"]
     for c in cols:
@@ -530,7 +558,7 @@ def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
         else:
             pct = r["unrealized_pct"]
             unreal = _money(r["unrealized_usd"], signed=True)
-            t.add_row(
+            cells = [
                 r["symbol"],
                 r["type"],
                 r["entry_date"] or "pending",
@@ -541,8 +569,19 @@ def positions_table(rows: list[dict[str, Any]], closed: bool) -> Table:
                 "" if r["sessions_held"] is None else str(r["sessions_held"]),
                 _money(r["last_price"]),
                 unreal + ("" if pct is None else f" {pct:+.1f}%"),
-            )
+            ]
+            if nets:
+                cells.append(_resting_cell(r))
+            t.add_row(*cells)
     return fit(t)
+
+
+def _resting_cell(r: dict[str, Any]) -> str:
+    """ "80.51 #500 placed": a position's resting stop level, broker order id and status."""
+    if not r.get("resting_stop_status"):
+        return "none"
+    oid = r["resting_stop_order_id"]
+    return f"{_money(r['resting_stop_level'])} #{oid or '?'} {r['resting_stop_status']}"
 
 
 def _pct(v: float | None) -> str:
@@ -795,8 +834,25 @@ def backtest_renderables(doc: dict[str, Any]) -> list[Any]:
         out.append(symbol_table(doc["by_symbol"]))
     if doc["trades"]:
         out.append(trade_list_table(doc["trades"]))
+    if doc.get("protective") is not None:
+        out.append(_protective_text(doc["protective"]))
     out.append(Text(f"Note: {doc['note']}.", style="dim"))
     return out
+
+
+def _protective_text(p: dict[str, Any]) -> Any:
+    """One line on the resting protective stop of a backtest (`backtest.protective_summary`)."""
+    from rich.text import Text
+
+    if not p["fired"]:
+        return Text(f"Resting stop ({p['gap_fraction']:.1%} below the strategy stop): never fired.")
+    vs = p["vs_close_usd"]
+    return Text(
+        f"Resting stop ({p['gap_fraction']:.1%} below the strategy stop): fired {p['fired']} times "
+        f"({p['shares']} shares at the stop, or at the open of a bar that gapped below it; "
+        f"realized {_money(p['realized_usd'], True)} USD); against the "
+        f"closes of those sessions it {'saved' if vs >= 0 else 'cost'} {_money(abs(vs))} USD."
+    )
 
 
 def _infs(d: dict[str, Any]) -> dict[str, Any]:

@@ -28,16 +28,23 @@ def day(i: int) -> np.datetime64:
 
 
 def fake_market(
-    prices: dict[str, list[float | None]], signals: dict[tuple[str, int], float]
+    prices: dict[str, list[float | None]],
+    signals: dict[tuple[str, int], float],
+    ohlc: dict[tuple[str, int], tuple[float, float, float]] | None = None,
 ) -> MarketView:
     """A market of daily closes (open/high/low = close; None = no bar that session) where exactly
     `signals` pass, keyed by (symbol, session index) with their score; every other bar fails the
-    `pattern` filter."""
+    `pattern` filter. `ohlc` sets (open, high, low) of chosen bars, keyed like `signals`."""
     bars = []
     for sym, closes in prices.items():
-        c = np.asarray([v for v in closes if v is not None], dtype=float)
-        dates = np.array([day(i) for i, v in enumerate(closes) if v is not None])
-        bars.append(Bars(sym, dates, c, c, c, c, np.full(len(c), 1e6)))
+        idx = [i for i, v in enumerate(closes) if v is not None]
+        c = np.asarray([closes[i] for i in idx], dtype=float)
+        o, h, lo = c.copy(), c.copy(), c.copy()
+        for k, i in enumerate(idx):
+            if ohlc and (sym, i) in ohlc:
+                o[k], h[k], lo[k] = ohlc[(sym, i)]
+        dates = np.array([day(i) for i in idx])
+        bars.append(Bars(sym, dates, o, h, lo, c, np.full(len(c), 1e6)))
     panel = Panel.from_bars(bars)
     reason = np.full(panel.close.shape, FILTERS.index("pattern") + 1, dtype=np.int8)
     score = np.zeros(panel.close.shape)

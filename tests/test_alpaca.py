@@ -432,3 +432,16 @@ def test_broker_open_orders_and_cancel(broker):
     assert parse_qs(urlsplit(responses.calls[0].request.url).query)["status"] == ["open"]
     broker.cancel(o.broker_order_id)
     assert responses.calls[1].request.method == "DELETE"
+
+
+@responses.activate
+def test_broker_change_replaces_the_order_with_the_new_client_order_id(broker):
+    old = "61e69015-8549-4bfd-b9c3-01e75843f47d"
+    new = A.order("NEW0001", "ED", 7, side="sell", status="new", order_id="7f00-new")
+    responses.patch(f"{A.PAPER}/orders/{old}", json=new)
+    req = OrderRequest("NEW0001", "ED", "SELL", 7, "STOP", None, 41.5, "GOOD_UNTIL_CANCEL")
+    st = broker.change(old, req)
+    body = json.loads(responses.calls[0].request.body)
+    assert body == {"qty": 7, "time_in_force": "gtc", "stop_price": 41.5,
+                    "client_order_id": "NEW0001"}  # fmt: skip
+    assert (st.broker_order_id, st.status, st.quantity) == ("7f00-new", "OPEN", 7)

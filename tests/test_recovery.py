@@ -1,14 +1,20 @@
 """Crash recovery: for each step of an order's life, a crash there then a second run gives
-exactly one order at the broker, one journal row and one fill; lost replies are looked up."""
+exactly one order at the broker, one journal row and one fill; lost replies are looked up. For
+each step of placing, changing and cancelling a resting protective stop, a crash there ends with
+exactly one resting stop per open position and none for closed ones."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from etrade_cli.brokers.paper import PaperBroker
-from etrade_cli.engine import FAULT_POINTS, SimulatedCrash, run_once
+from etrade_cli.engine import FAULT_POINTS, PROTECT_FAULT_POINTS, SimulatedCrash, run_once
 from etrade_cli.errors import TemporaryApiError
+from etrade_cli.store import Store
 from tests.fakes import counts, day, fake_market, make_deps
+from tests.test_protect import deps_for, resting
 
 
 def crash_at(point: str, nth: int = 1):
@@ -196,3 +202,55 @@ def test_database_guard_refuses_a_second_live_exit_for_the_same_target(tmp_path)
         deps.store.new_order(db, **kw)
     with pytest.raises(sqlite3.IntegrityError), deps.store.tx() as db:
         deps.store.new_order(db, **kw)
+
+
+# --- resting protective stops (issue 16): crashes at every step of placing, changing and cancelling a resting stop ----------------
+
+
+#: scenario -> (closes, bars, the session run with the crash hook, the protective steps it passes)
+SCENARIOS = {
+    "place": ([100.0, 100.0, 100.0], None, 0, PROTECT_FAULT_POINTS[:5]),
+    "tier": ([100.0, 106.0, 106.0], None, 1, PROTECT_FAULT_POINTS),
+    "partial": ([100.0, 111.0, 111.0], None, 1, PROTECT_FAULT_POINTS),
+    "full": ([100.0, 82.0, 82.0], {("AAA", 1): (90.0, 90.0, 81.0)}, 1, ("stop:after_cancel",)),
+}
+CASES = [(s, p) for s, (_c, _o, _d, points) in SCENARIOS.items() for p in points]
+
+
+def assert_one_net_per_open_position(store: Store) -> None:
+    open_pos = {p.id: p for p in store.positions("paper", "paper")}
+    live = store.resting_stops("paper", "paper")
+    at_broker = resting(store)
+    assert sorted(r.position_id for r in live) == sorted(open_pos)
+    assert len(at_broker) == len(open_pos)
+    assert {r.client_order_id for r in live} == {r["client_order_id"] for r in at_broker}
+    for r in live:
+        assert r.status == "placed" and r.quantity == open_pos[r.position_id].remaining_qty
+    held = {p.symbol: p.quantity for p in PaperBroker(store, "paper").positions()}
+    book: dict[str, int] = {}
+    for p in open_pos.values():
+        book[p.symbol] = book.get(p.symbol, 0) + p.remaining_qty
+    assert held == book  # never sold twice
+
+
+@pytest.mark.parametrize("scenario, point", CASES)
+def test_a_crash_in_a_protective_step_ends_with_one_net_per_open_position(
+    tmp_path, scenario, point
+):
+    closes, ohlc, crash_day, _points = SCENARIOS[scenario]
+    deps = deps_for(tmp_path, closes, ohlc)
+    if crash_day:
+        run_once(deps, day(0))
+    with pytest.raises(SimulatedCrash):
+        run_once(replace(reopen(deps), faults=crash_at(point)), day(crash_day))
+    again = reopen(deps)
+    run_once(again, day(crash_day))
+    assert_one_net_per_open_position(again.store)
+    run_once(again, day(2))
+    assert_one_net_per_open_position(again.store)
+    if scenario == "full":
+        (pos,) = again.store.positions("paper", "paper", ("closed",))
+        assert (pos.exit_reason, pos.remaining_qty) == ("SL", 0)
+    if scenario == "partial":
+        (pos,) = again.store.positions("paper", "paper")
+        assert (pos.remaining_qty, pos.targets_hit) == (7, 1)

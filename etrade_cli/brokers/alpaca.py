@@ -200,9 +200,44 @@ class AlpacaBroker:
             return r.LimitOrderRequest(limit_price=req.limit_price, **common)
         if req.price_type == "STOP":
             return r.StopOrderRequest(stop_price=req.stop_price, **common)
+        if req.price_type == "TRAILING_STOP_CNST":
+            return r.TrailingStopOrderRequest(trail_price=req.stop_price, **common)
+        if req.price_type == "TRAILING_STOP_PRCT":
+            return r.TrailingStopOrderRequest(trail_percent=req.stop_price, **common)
         return r.StopLimitOrderRequest(
             limit_price=req.limit_price, stop_price=req.stop_price, **common
         )
+
+    def change(self, broker_order_id: str, req: OrderRequest) -> OrderState:
+        """Replace open order `broker_order_id` with `req`'s quantity, prices and term
+        (`PATCH /v2/orders/{id}`, alpaca-py `replace_order_by_id`); Alpaca answers a new order
+        (new id, `req.client_order_id`) and cancels the old one.
+
+        Raises:
+            OrderRejectedError: Alpaca refused (403/422). TemporaryApiError: lost reply.
+        """
+        from alpaca.trading.enums import TimeInForce
+        from alpaca.trading.requests import ReplaceOrderRequest
+
+        trail = req.stop_price if req.price_type.startswith("TRAILING") else None
+        body = ReplaceOrderRequest(
+            qty=req.quantity,
+            time_in_force=TimeInForce(_TIF[req.order_term]),
+            limit_price=req.limit_price,
+            stop_price=None if trail is not None else req.stop_price,
+            trail=trail,
+            client_order_id=req.client_order_id,
+        )
+        try:
+            o = self.trading.replace_order_by_id(broker_order_id, body)
+        except Exception as exc:
+            err = translate_error(exc, "Alpaca replace")
+            if isinstance(err, TemporaryApiError):
+                raise err from None
+            if isinstance(err, ApiError) and err.status in (403, 422):
+                raise OrderRejectedError(f"Alpaca refused the change: {err}") from None
+            raise err from None
+        return order_state(o)
 
     def cancel(self, broker_order_id: str) -> None:
         """Cancel an open order by Alpaca's order id."""

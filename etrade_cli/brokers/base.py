@@ -62,6 +62,12 @@ class Broker(Protocol):
 
     Implementations raise `errors.ApiError` (or `TemporaryApiError`) for broker failures and
     `errors.OrderRejectedError` when an order is refused.
+
+    Optional capability: `change(broker_order_id, req) -> OrderState` changes an open order to
+    `req` (quantity, prices, term; `req.client_order_id` is the new order's) and returns the
+    order the broker now has (E*TRADE: change preview + change place, a new `orderId`; Alpaca:
+    replace). The engine's resting protective stops use it and fall back to cancel + new for a
+    broker without it (`engine.protect`).
     """
 
     name: str

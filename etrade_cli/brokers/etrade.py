@@ -16,6 +16,7 @@ increases of the cumulative quantity into fills (see `engine.apply_state`).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from ..errors import ApiError, OrderRejectedError, TemporaryApiError
 from ..etrade import orders as ob
@@ -176,6 +177,61 @@ class EtradeBroker:
             if exc.status == 400 and exc.code is not None:
                 raise OrderRejectedError(f"E*TRADE refused the order: {exc}") from None
             raise
+        return self._placed_state(req, placed)
+
+    def change(self, broker_order_id: str, req: OrderRequest) -> OrderState:
+        """Change open order `broker_order_id` to `req` (its `clientOrderId` is the new
+        order's): `preview_change`, then `place_change`. E*TRADE cancels the old `orderId` and
+        creates a new one, returned here.
+
+        Raises:
+            OrderRejectedError: E*TRADE refused the change (e.g. the order is no longer open).
+            TemporaryApiError: lost reply to the place (look the new order up first).
+        """
+        return self.place_change(broker_order_id, req, self.preview_change(broker_order_id, req))
+
+    def preview_change(self, broker_order_id: str, req: OrderRequest) -> Preview:
+        """`PUT .../orders/{orderId}/change/preview` with the new parameters (no side effect).
+
+        Raises:
+            InputError: invalid parameters. OrderRejectedError: E*TRADE refused the change.
+        """
+        body = ob.preview_request(to_equity_order(req), req.client_order_id)
+        try:
+            p = self.client.preview_change(self.account, broker_order_id, body)
+        except TemporaryApiError:
+            raise
+        except ApiError as exc:
+            if exc.status == 400 and exc.code is not None:
+                raise OrderRejectedError(f"E*TRADE refused the change: {exc}") from None
+            raise
+        return Preview(
+            p.preview_id,
+            p.estimated_total or 0.0,
+            p.estimated_commission or 0.0,
+            tuple(f"{m.type} {m.code}: {m.description}" for m in p.messages),
+        )
+
+    def place_change(self, broker_order_id: str, req: OrderRequest, preview: Preview) -> OrderState:
+        """`PUT .../orders/{orderId}/change/place` with the same parameters and the preview's
+        `PreviewIds`; sent once. Returns the new order's state.
+
+        Raises:
+            OrderRejectedError: refused. TemporaryApiError: lost reply.
+        """
+        body = ob.place_request(to_equity_order(req), req.client_order_id, preview.preview_id)
+        try:
+            placed = self.client.place_change(self.account, broker_order_id, body)
+        except TemporaryApiError:
+            raise
+        except ApiError as exc:
+            if exc.status == 400 and exc.code is not None:
+                raise OrderRejectedError(f"E*TRADE refused the change: {exc}") from None
+            raise
+        return self._placed_state(req, placed)
+
+    def _placed_state(self, req: OrderRequest, placed: Any) -> OrderState:
+        """The state of a just-placed order: its details, or OPEN with the place messages."""
         found = self.client.order_details(self.account, placed.order_id)
         if found is None:
             note = "; ".join(m.description for m in placed.messages)
@@ -229,6 +285,7 @@ class EtradeBroker:
                 and int(o.ordered_qty) == row.quantity
                 and o.price_type == row.price_type
                 and (o.limit_price or None) == (row.limit_price or None)
+                and (o.stop_price or None) == (row.stop_price or None)
                 and (o.placed_time or "") >= since
             ):
                 return o

@@ -6,8 +6,18 @@ write and the journal's is exactly the case the engine's reconciliation must han
 
 Fills: MARKET orders fill at once, in full, at the current price (the bar close for CSV data);
 a LIMIT order fills at once at the current price when that price is at or better than the limit,
-else it stays OPEN until cancelled (no intraday simulation). Commission `commission_usd` per order.
-Placing a `clientOrderId` it already knows returns the existing order: never a second fill.
+a STOP order when the current price is at or through the stop. Otherwise the order rests OPEN
+and is checked against every later session's bar (`set_market` with a bar lookup; sessions a run
+skipped included), oldest first:
+- STOP SELL fills when the bar's low reaches the stop, at the stop, or at the open when the bar
+  opens below it (a gap); STOP BUY mirrors it with the high;
+- LIMIT BUY fills when the bar trades through the limit (low below it), at the limit or at a
+  better open; LIMIT SELL mirrors it with the high;
+- GOOD_UNTIL_CANCEL orders rest until filled or cancelled; GOOD_FOR_DAY orders expire at the
+  close of the session they were placed in (a run at a later session marks them EXPIRED).
+Commission `commission_usd` per filled order. Placing a `clientOrderId` it already knows returns
+the existing order: never a second fill. The paper broker has no order change: the engine falls
+back to cancel + new.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from ..store import Store
 from .base import (
     CANCELLED,
     EXECUTED,
+    EXPIRED,
     OPEN,
     REJECTED,
     AccountValues,
@@ -31,6 +42,39 @@ from .base import (
 )
 
 PriceSource = Callable[[str], "float | None"]
+#: (symbol, after session, through session) -> [(session, open, high, low, close)], oldest first
+BarSource = Callable[[str, str, str], "list[tuple[str, float, float, float, float]]"]
+
+
+def resting_fill(
+    side: str,
+    price_type: str,
+    limit: float | None,
+    stop: float | None,
+    bar: tuple[float, float, float],
+) -> float | None:
+    """The fill price (USD) of a resting order in a bar (open, high, low), or None.
+
+    >>> resting_fill("SELL", "STOP", None, 95.0, (100.0, 101.0, 94.0))  # low reaches the stop
+    95.0
+    >>> resting_fill("SELL", "STOP", None, 95.0, (90.0, 96.0, 89.0))  # gap below: the open
+    90.0
+    >>> resting_fill("BUY", "LIMIT", 50.0, None, (52.0, 53.0, 50.0)) is None  # touched only
+    True
+    """
+    o, h, low = bar
+    sell = side in ("SELL", "SELL_SHORT")
+    if price_type == "STOP" and stop is not None:
+        if sell and low <= stop:
+            return min(o, stop)
+        if not sell and h >= stop:
+            return max(o, stop)
+    elif price_type == "LIMIT" and limit is not None:
+        if sell and (h > limit or o >= limit):
+            return max(o, limit)
+        if not sell and (low < limit or o <= limit):
+            return min(o, limit)
+    return None
 
 
 class PaperBroker:
@@ -58,25 +102,88 @@ class PaperBroker:
         self.account = account
         self._prices: PriceSource = prices or (lambda _s: None)
         self.session_date = session_date
+        self._bars: BarSource | None = None
         self.starting_cash, self.commission = store.paper_account(
             account, starting_cash, commission
         )
         self._totals: _Totals | None = None
 
-    def set_market(self, prices: PriceSource, session_date: str | None) -> None:
-        """Point the broker at the engine's clock: current prices and the session date."""
+    def set_market(
+        self, prices: PriceSource, session_date: str | None, bars: BarSource | None = None
+    ) -> None:
+        """Point the broker at the engine's clock: current prices and the session date. With
+        `bars`, resting orders are then checked against every session after theirs up to
+        `session_date` (see the module doc)."""
         self._prices = prices
         self.session_date = session_date
+        self._bars = bars
+        if bars is not None and session_date is not None:
+            self._sweep(bars, session_date)
+
+    def _sweep(self, bars: BarSource, through: str) -> None:
+        """Fill or expire OPEN orders placed before session `through`."""
+        for row in self.store.paper_resting(self.account):
+            placed = row["session_date"]
+            if not placed or placed >= through:
+                continue
+            if row["order_term"] != "GOOD_UNTIL_CANCEL":
+                self._close(row["id"], EXPIRED, f"day order expired at the close of {placed}")
+                continue
+            for day, o, h, low, _c in bars(row["symbol"], placed, through):
+                price = resting_fill(
+                    row["side"],
+                    row["price_type"],
+                    row["limit_price"],
+                    row["stop_price"],
+                    (o, h, low),
+                )
+                if price is not None:
+                    self._settle_fill(row, price, day)
+                    break
+
+    def _settle_fill(self, row: object, price: float, day: str) -> None:
+        r = dict(row)  # type: ignore[call-overload]
+        if r["side"] == "SELL":
+            held = self._sums().held(r["symbol"])
+            if r["quantity"] > held:
+                msg = f"cannot sell {r['quantity']} {r['symbol']} at {day}: holding {held}"
+                self._close(r["id"], CANCELLED, msg)
+                return
+        filled = self.store.paper_settle(
+            r["id"],
+            EXECUTED,
+            fill_price=round(price, 4),
+            commission=self.commission,
+            message=f"{r['price_type']} filled at {day}",
+            filled_session=day,
+        )
+        if filled:
+            # an older order filled: its cash and shares are summed again in order id order at
+            # the next read, so the totals stay exactly those of a fresh read of the orders
+            self._totals = None
+
+    def _close(self, order_id: int, status: str, message: str = "") -> None:
+        """End an OPEN order without a fill (EXPIRED, CANCELLED): cash and holdings do not
+        change, so the running totals only count one resting order less."""
+        totals = self._sums()
+        current = totals.stamp
+        if status == CANCELLED and not message:
+            closed = self.store.set_paper_status(order_id, status)
+        else:
+            closed = self.store.paper_settle(order_id, status, message=message)
+        if closed and totals is self._totals and totals.stamp == current:
+            totals.stamp = (current[0], current[1] - 1)
 
     # -- account ----------------------------------------------------------------------------
 
     def _sums(self) -> _Totals:
         """Running totals of the filled orders, read from the store once and then kept up to
-        date by `place`; re-read when another writer added paper orders (newest id changed)."""
+        date by `place` and `_close`; re-read when another writer added paper orders or ended a
+        resting one (`Store.paper_stamp` changed), and after a resting order filled."""
         version = self.store.version()
         if self._totals is not None and self._totals.version == version:
             return self._totals  # nothing written since the last check
-        stamp = self.store.paper_last_order_id()
+        stamp = self.store.paper_stamp()
         if self._totals is None or self._totals.stamp != stamp:
             self._totals = _Totals(stamp)
             for r in self.store.paper_fills(self.account, EXECUTED):
@@ -123,9 +230,13 @@ class PaperBroker:
             raise InputError(
                 f"quantity must be a positive whole number of shares, got {req.quantity}"
             )
-        if req.price_type not in ("MARKET", "LIMIT"):
+        if req.price_type not in ("MARKET", "LIMIT", "STOP"):
             raise InputError(
-                f"the paper broker supports MARKET and LIMIT orders, not {req.price_type}"
+                f"the paper broker supports MARKET, LIMIT and STOP orders, not {req.price_type}"
+            )
+        if req.order_term not in ("GOOD_FOR_DAY", "GOOD_UNTIL_CANCEL"):
+            raise InputError(
+                f"the paper broker supports GOOD_FOR_DAY and GOOD_UNTIL_CANCEL, not {req.order_term}"
             )
         price = self._prices(req.symbol)
         if price is None:
@@ -155,9 +266,12 @@ class PaperBroker:
             commission=commission,
             message=message,
             session_date=self.session_date,
+            stop_price=req.stop_price,
+            order_term=req.order_term,
         )
-        if row["id"] == totals.stamp + 1:  # no other writer in between: keep the totals running
-            totals.stamp = int(row["id"])
+        last, resting = totals.stamp
+        if row["id"] == last + 1:  # no other writer in between: keep the totals running
+            totals.stamp = (int(row["id"]), resting + (status == OPEN))
             if status == EXECUTED and fill_price is not None:
                 totals.add(req.symbol, req.side, req.quantity, fill_price, commission)
         else:
@@ -172,6 +286,19 @@ class PaperBroker:
             marketable = price <= req.limit_price if req.side == "BUY" else price >= req.limit_price
             if not marketable:
                 return OPEN, None, "limit not marketable at the current price"
+        if req.price_type == "STOP" and req.stop_price is not None:
+            sell = req.side in ("SELL", "SELL_SHORT")
+            triggered = price <= req.stop_price if sell else price >= req.stop_price
+            if not triggered:
+                if sell:  # a resting sell still needs the shares it may sell
+                    held = self._sums().held(req.symbol)
+                    if req.quantity > held:
+                        return (
+                            REJECTED,
+                            None,
+                            f"cannot sell {req.quantity} {req.symbol}: holding {held}",
+                        )
+                return OPEN, None, f"stop {req.stop_price:,.2f} resting"
         if req.side == "SELL":
             held = self._sums().held(req.symbol)
             if req.quantity > held:
@@ -193,7 +320,7 @@ class PaperBroker:
         row = self.store.paper_order(self.account, order_id=int(broker_order_id))
         if row is None or row["status"] != OPEN:
             raise OrderRejectedError(f"paper order {broker_order_id} is not open")
-        self.store.set_paper_status(int(broker_order_id), CANCELLED)
+        self._close(int(broker_order_id), CANCELLED)
 
     def order_status(self, client_order_id: str) -> OrderState | None:
         """The paper order with this `clientOrderId`, or None."""
@@ -209,10 +336,12 @@ class _Totals:
     """Cash flow, commission and holdings of filled paper orders, summed in order id order
     (the order SQLite's `sum` used when these were GROUP BY queries, so the floats agree).
 
-    `stamp` is the newest paper order id these totals include. Money USD, quantities shares.
+    `stamp` is `Store.paper_stamp()` as these totals know it: (newest paper order id, paper
+    orders still OPEN). Any insert changes the first, any fill, cancel or expiry of a resting
+    order lowers the second (nothing re-opens an order). Money USD, quantities shares.
     """
 
-    def __init__(self, stamp: int):
+    def __init__(self, stamp: tuple[int, int]):
         self.stamp = stamp
         self.version: tuple[int, int] = (-1, -1)  # `Store.version()` when last checked
         self.flow = 0.0
@@ -248,6 +377,10 @@ class _Totals:
 def _state(r: object) -> OrderState:
     row = dict(r)  # type: ignore[call-overload]
     filled = row["quantity"] if row["status"] == EXECUTED else 0
+    # a resting order filled at a later session's bar: booked at that session (its time of
+    # day is not simulated); an order filled when placed: at its placing
+    session = row["filled_session"] or row["session_date"]
+    executed_at = None if row["filled_session"] else row["placed_at"]
     fills = (
         (
             Fill(
@@ -255,8 +388,8 @@ def _state(r: object) -> OrderState:
                 filled,
                 row["fill_price"],
                 row["commission"],
-                row["placed_at"],
-                row["session_date"],
+                executed_at,
+                session,
             ),
         )
         if filled
@@ -273,6 +406,6 @@ def _state(r: object) -> OrderState:
         avg_fill_price=row["fill_price"],
         fills=fills,
         message=row["message"] or "",
-        executed_at=row["placed_at"] if filled else None,
-        session_date=row["session_date"] if filled else None,
+        executed_at=executed_at if filled else None,
+        session_date=session if filled else None,
     )

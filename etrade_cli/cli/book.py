@@ -112,7 +112,9 @@ def positions_cmd(
     as_json: bool = JSON_OPT,
     as_csv: bool = CSV_OPT,
 ) -> None:
-    """The position book: open positions with stops, targets, sessions held and unrealized P&L.
+    """The position book: open positions with stops, targets, sessions held and unrealized P&L,
+    and each position's resting stop at the broker (order id, level, status) when
+    [risk] protective_stop = "broker".
 
     Read offline from the book of the configured broker (or `--broker`/`--account`); the
     first line says which book is shown.
@@ -127,6 +129,7 @@ def positions_cmd(
     store, b, market, session = _book(ctx, broker, statuses, account)
     try:
         positions = store.positions(b.broker, b.account, statuses)
+        stops = {p.id: s for p in positions if (s := store.resting_stop(p.id)) is not None}
     finally:
         store.close()
 
@@ -139,7 +142,7 @@ def positions_cmd(
             return session_count(market, p, np.datetime64(p.exit_date))
         return session_count(market, p, session) if session is not None else None
 
-    rows = views.position_rows(positions, price, held)
+    rows = views.position_rows(positions, price, held, stops)
     _say_book(b, fmt, not rows)
     if fmt is Format.json:
         emit_json(

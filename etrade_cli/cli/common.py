@@ -108,7 +108,14 @@ def complete_strategy(incomplete: str) -> list[str]:
     return [n for n in strategies.names() if n.startswith(incomplete)]
 
 
-PRICE_TYPES = ("MARKET", "LIMIT", "STOP", "STOP_LIMIT")
+PRICE_TYPES = (
+    "MARKET",
+    "LIMIT",
+    "STOP",
+    "STOP_LIMIT",
+    "TRAILING_STOP_CNST",
+    "TRAILING_STOP_PRCT",
+)
 
 
 def complete_price_type(incomplete: str) -> list[str]:

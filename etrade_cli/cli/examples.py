@@ -41,8 +41,15 @@ EXAMPLES: dict[str, list[str]] = {
     "etrade accounts balance": ["etrade accounts balance --account 1"],
     "etrade accounts portfolio": ["etrade accounts portfolio --json"],
     "etrade quote": ["etrade quote AAPL MSFT", "cat watchlist.txt | etrade quote - --csv"],
-    "etrade order preview": ["etrade order preview AAPL -q 10 --type LIMIT --limit 150.25"],
+    "etrade order preview": [
+        "etrade order preview AAPL -q 10 --type LIMIT --limit 150.25",
+        "etrade order preview AAPL -q 10 --action SELL --type TRAILING_STOP_PRCT --stop 5",
+    ],
     "etrade order place": ["etrade order place AAPL -q 10 --type LIMIT --limit 150.25 --yes"],
+    "etrade order change": [
+        "etrade order change 12345 --stop 88.27",
+        "etrade order change 12345 -q 7 --yes --json",
+    ],
     "etrade order cancel": ["etrade order cancel 12345"],
     "etrade order list": ["etrade order list --status OPEN"],
     "etrade order status": ["etrade order status --client-order-id ec1a2b3c4d"],

@@ -1,4 +1,4 @@
-"""`etrade order preview|place|cancel|list|status`: equity orders at E*TRADE."""
+"""`etrade order preview|place|change|cancel|list|status`: equity orders at E*TRADE."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .common import (
 )
 
 order_app = typer.Typer(
-    help="Equity orders: preview, place, cancel, list, status.", no_args_is_help=True
+    help="Equity orders: preview, place, change, cancel, list, status.", no_args_is_help=True
 )
 ACCOUNT_OPT = typer.Option(
     None,
@@ -74,13 +74,19 @@ TYPE_OPT = typer.Option(
     "MARKET",
     "--type",
     "-t",
-    help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT.",
+    help="priceType: MARKET, LIMIT, STOP, STOP_LIMIT, TRAILING_STOP_CNST (trail in USD in "
+    "--stop) or TRAILING_STOP_PRCT (trail as a whole-number percent in --stop, 5 = 5 %).",
     autocompletion=complete_price_type,
 )
 LIMIT_OPT = typer.Option(
     None, "--limit", callback=finite(), help="limitPrice, USD (LIMIT, STOP_LIMIT)."
 )
-STOP_OPT = typer.Option(None, "--stop", callback=finite(), help="stopPrice, USD (STOP, STOP_LIMIT).")
+STOP_OPT = typer.Option(
+    None,
+    "--stop",
+    callback=finite(),
+    help="stopPrice, USD (STOP, STOP_LIMIT); the trail of a trailing stop.",
+)
 TERM_OPT = typer.Option(
     "GOOD_FOR_DAY",
     "--term",
@@ -243,6 +249,104 @@ def place(
     failure = res.failure()
     if failure is not None:  # not placed, or no reply and not found: say so, exit 5
         raise failure
+
+
+@order_app.command("change")
+def change(
+    ctx: typer.Context,
+    order_id: str = typer.Argument(..., help="E*TRADE orderId of an open order."),
+    limit: float = LIMIT_OPT,
+    stop: float = typer.Option(
+        None,
+        "--stop",
+        callback=finite(),
+        help="stopPrice, USD (STOP, STOP_LIMIT); the trail for trailing stops (USD, or a "
+        "whole-number percent for TRAILING_STOP_PRCT).",
+    ),
+    quantity: int = typer.Option(None, "--quantity", "-q", help="New share count."),
+    term: str = typer.Option(None, "--term", help="New orderTerm, e.g. GOOD_UNTIL_CANCEL."),
+    account: str = ACCOUNT_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Change without asking."),
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Allow changing a production order (also needs [etrade] allow_live_orders = true).",
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Change an open order: change preview, confirm, then change place.
+
+    E*TRADE cancels the old orderId and creates a new one; the journal links the two.
+    """
+    from ..errors import InputError, OrderRejectedError
+    from ..etrade.orders import EquityOrder
+    from ..manual import ChangeRequest, change_manual, changed_order, check_live_guard
+
+    if not order_id.isdigit():
+        raise InputError(f"orderId must be a number, got {order_id!r}")
+    ch = ChangeRequest(limit, stop, quantity, term)
+    if ch == ChangeRequest():
+        raise InputError("nothing to change: give --limit, --stop, --quantity or --term")
+    cfg = state(ctx).config()
+    check_live_guard(cfg, live)
+    if not yes and not sys.stdin.isatty():
+        raise InputError("no terminal to confirm on: pass --yes to change without asking")
+    _cfg, store, broker = _broker(ctx, account)
+    try:
+        if broker.name != "etrade":
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"order change is for E*TRADE orders; with {broker.name}, cancel and place anew"
+            )
+        o = broker.client.order_details(broker.account, order_id)
+        if o is None:
+            raise InputError(f"no such order: {order_id}")
+        if o.status not in ("OPEN", "PARTIAL"):
+            raise OrderRejectedError(f"order {order_id} is {o.status}: only an open order changes")
+        current = EquityOrder(
+            o.symbol,
+            o.action,
+            int(o.ordered_qty),
+            o.price_type,
+            o.order_term,
+            o.market_session or "REGULAR",
+            o.limit_price or None,
+            o.stop_price or None,
+        )
+
+        shown = changed_order(current, ch)
+
+        def confirm(p: Any) -> bool:
+            if not as_json:
+                out.print(_preview_table(p, shown))
+            return yes or bool(typer.confirm("Place this change?", default=False))
+
+        res = change_manual(cfg, store, broker, order_id, current, ch, confirm)
+    finally:
+        store.close()
+    row = res.order
+    doc = {
+        "clientOrderId": row.client_order_id,
+        "orderId": row.broker_order_id,
+        "replaces_orderId": order_id,
+        "status": row.status,
+        "quantity": row.quantity,
+        "limit_price": row.limit_price,
+        "stop_price": row.stop_price,
+        "order_term": row.order_term,
+        "message": row.message,
+    }
+    if as_json:
+        emit_json(doc)
+    elif not res.confirmed:
+        err.print("Not changed.", markup=False)
+    else:
+        out.print(
+            f"Order {order_id} changed: new order {row.broker_order_id or '?'} "
+            f"({row.client_order_id}): {row.status}",
+            markup=False,
+        )
 
 
 @order_app.command("cancel")

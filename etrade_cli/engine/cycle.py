@@ -24,8 +24,9 @@ from ..events import (
 )
 from ..interrupts import deferred_sigint
 from ..market import MarketView
-from ..store import Position, unrealized  # noqa: F401  (re-exported)
+from ..store import BROKER_STOP, Position, unrealized  # noqa: F401  (re-exported)
 from ..strategy.base import Book, Decision, PositionState, Proposer
+from . import protect
 from .orders import send_order, unconfirmed_orders
 from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
@@ -155,7 +156,7 @@ def _cycle(
             "account: the book cannot go back in time (use a fresh --db to replay)"
         )
     if hasattr(b, "set_market"):
-        b.set_market(lambda s: m.close(s, session), day)
+        b.set_market(lambda s: m.close(s, session), day, lambda s, a, t: m.bars_between(s, a, t))
     res = RunResult(run_id, day, True, dry_run)
     blocked = reconcile(deps, session, res)
     for f in res.findings:
@@ -171,6 +172,7 @@ def _cycle(
             proposal_cycle(deps, session, res, blocked)
         elif m.in_buy_window(session):
             _entries(deps, session, res, blocked)
+        protect.sync(deps, session, res, blocked)
     if not dry_run:
         res.unconfirmed = unconfirmed_orders(deps)
     res.cash = b.account_values().cash
@@ -211,6 +213,10 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
                 for r, q in plan.sells
             ]
             continue
+        if plan.sells and not protect.before_exits(
+            deps, pos, plan.shares(), plan.stop_loss, day, res.run_id, res
+        ):
+            continue  # the resting stop sold shares meanwhile: re-planned at the next run
         if (plan.stop_loss, plan.targets_hit) != (pos.stop_loss, pos.targets_hit):
             with st.tx() as db:
                 st.update_position(
@@ -284,7 +290,8 @@ def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
     st, b, m, day = deps.store, deps.broker, deps.market, str(session)
     live = st.positions(b.name, b.account, ("open", "pending"))
     kill = _kill_reason(deps, day)
-    today = st.orders(b.name, b.account, day)
+    # resting protective stops and their changes reduce risk: not counted as the day's orders
+    today = [o for o in st.orders(b.name, b.account, day) if o.purpose != BROKER_STOP]
     return _EntryContext(
         book=Book.from_pairs((p.symbol, p.kind) for p in live),
         cash=b.account_values().cash,

@@ -38,6 +38,7 @@ from ..strategy.base import (
     Proposer,
     Sizing,
 )
+from . import protect
 from .cycle import _entry_context, _EntryContext, entered, gate_refusal, ticket_refusal
 from .orders import send_order
 from .rewards import settle_rewards
@@ -239,6 +240,16 @@ def _send(
     reason = purpose.removeprefix("EXIT_")
     if res.dry_run:
         return Action(p.side, p.symbol, tag, reason, shares, price, "dry-run", coid)
+    if pos is not None and not protect.before_exits(
+        deps,
+        pos,
+        shares,
+        pos.stop_loss or deps.strategy.initial_stop(pos.kind, pos.entry_price or 0.0),
+        day,
+        res.run_id,
+    ):
+        _refuse(deps, res, p, "refused", "the resting stop sold shares of it meanwhile")
+        return None
     try:
         with st.tx() as db:
             order = _journal(deps, db, p, pos, tag, shares, coid, purpose, day, res.run_id)

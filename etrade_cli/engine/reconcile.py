@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..store import OrderRow
+from ..brokers.base import OPEN, OrderState
+from ..store import BROKER_STOP, OrderRow
+from . import protect
 from .orders import _finalize_rejected, apply_state, send_order
 from .types import Deps, Finding, RunResult
 
@@ -20,7 +22,9 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
         state = b.order_status(order.client_order_id)
         if state is not None:
             if not res.dry_run:
-                apply_state(deps, order, state, day)
+                _record(deps, order, state, day, res)
+            if order.purpose == BROKER_STOP and order.status == "placed" and state.status == OPEN:
+                continue  # a resting stop still resting: nothing to report
             res.findings.append(
                 Finding(
                     "info",
@@ -29,6 +33,12 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
                     f"{state.status}, {state.filled_qty} filled: recorded",
                 )
             )
+        elif (order.replaces is not None or order.purpose == BROKER_STOP) and order.status in (
+            "intent",
+            "previewed",
+            "unknown",
+        ):
+            _drop_change(deps, order, res)
         elif order.status in ("intent", "previewed", "unknown"):
             _resume_or_drop(deps, order, day, res)
         else:
@@ -43,6 +53,35 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
             )
     blocked |= _compare_holdings(deps, res)
     return blocked
+
+
+def _record(deps: Deps, order: OrderRow, state: OrderState, day: str, res: RunResult) -> None:
+    """Record the broker's state of a live journal row; a resting stop that filled between
+    runs is listed with the cycle's exits (reason BROKER_STOP), never a mismatch."""
+    if order.replaces is not None and order.status in ("intent", "previewed", "unknown"):
+        protect.record_replacement(deps, order, state, day)
+    else:
+        before = order.filled_qty
+        apply_state(deps, order, state, day)
+        if order.purpose == BROKER_STOP and deps.store.order_by_id(order.id).filled_qty > before:
+            res.exits.append(protect.fill_action(deps, order))
+
+
+def _drop_change(deps: Deps, order: OrderRow, res: RunResult) -> None:
+    """A change (replacement), or a resting stop, the broker never received: dropped, never
+    re-sent (the order a change would replace may still rest there); the cycle's
+    `protect.sync` places or changes the position's stop again if it still needs one."""
+    if res.dry_run:
+        return
+    what = "change" if order.replaces is not None else "resting stop"
+    _finalize_rejected(deps, order, f"{what} never reached the broker; dropped", "cancelled")
+    res.findings.append(
+        Finding(
+            "info",
+            f"dropped {what} {order.client_order_id} ({order.symbol}) that never "
+            "reached the broker",
+        )
+    )
 
 
 def _resume_or_drop(deps: Deps, order: OrderRow, day: str, res: RunResult) -> None:

@@ -94,6 +94,8 @@ class RunResult:
     entries: list[Action] = field(default_factory=list)
     refusals: list[dict[str, str]] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    #: resting protective stops placed, changed or cancelled (`[risk] protective_stop`)
+    stops: list[Action] = field(default_factory=list)
     equity: float | None = None
     cash: float | None = None
     #: orders this run meant to send that no broker confirmed (clientOrderId, symbol, side,

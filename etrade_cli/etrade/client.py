@@ -467,6 +467,34 @@ class EtradeClient:
         )
         return models.OrderPlaced.parse(doc or {})
 
+    def preview_change(
+        self, account_id_key: str, order_id: str, body: dict[str, Any]
+    ) -> models.OrderPreview:
+        """`PUT .../orders/{orderId}/change/preview` with a `PreviewOrderRequest` body (no side
+        effect, so retried like a GET)."""
+        doc = self._request(
+            "PUT",
+            f"/v1/accounts/{account_id_key}/orders/{order_id}/change/preview",
+            module="orders",
+            body=body,
+            retry=True,
+        )
+        return models.OrderPreview.parse(doc or {})
+
+    def place_change(
+        self, account_id_key: str, order_id: str, body: dict[str, Any]
+    ) -> models.OrderPlaced:
+        """`PUT .../orders/{orderId}/change/place` with the `PreviewIds` of the change preview:
+        sent once, never retried. E*TRADE cancels `orderId` and answers the new order's id."""
+        doc = self._request(
+            "PUT",
+            f"/v1/accounts/{account_id_key}/orders/{order_id}/change/place",
+            module="orders",
+            body=body,
+            retry=False,
+        )
+        return models.OrderPlaced.parse(doc or {})
+
     def cancel_order(self, account_id_key: str, body: dict[str, Any]) -> models.CancelResult:
         """`PUT .../orders/cancel`."""
         doc = self._request(

@@ -1,7 +1,10 @@
 """Pure builders of E*TRADE equity order payloads (`etrade_api.md` §5), with the checks E*TRADE
 would otherwise answer with an opaque 400: LIMIT needs limitPrice, STOP needs stopPrice,
 STOP_LIMIT both, MARKET neither; IMMEDIATE_OR_CANCEL and FILL_OR_KILL only for limit orders;
-EXTENDED hours only for limit orders. Values are sent as strings, as in the documented samples.
+EXTENDED hours only for limit orders. Trailing stops put the trail in `stopPrice`: USD for
+TRAILING_STOP_CNST, a whole-number percent for TRAILING_STOP_PRCT (5 = 5 %; `etrade_api.md` §5,
+pyetrade issue 57). Values are sent as strings, as in the documented samples. An order change
+(`.../orders/{orderId}/change/preview|place`) sends the same bodies as preview and place.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from typing import Any
 from ..errors import InputError
 
 ACTIONS = ("BUY", "SELL", "BUY_TO_COVER", "SELL_SHORT")
-PRICE_TYPES = ("MARKET", "LIMIT", "STOP", "STOP_LIMIT")
+PRICE_TYPES = (
+    "MARKET",
+    "LIMIT",
+    "STOP",
+    "STOP_LIMIT",
+    "TRAILING_STOP_CNST",
+    "TRAILING_STOP_PRCT",
+)
+TRAILING = ("TRAILING_STOP_CNST", "TRAILING_STOP_PRCT")
 ORDER_TERMS = ("GOOD_FOR_DAY", "GOOD_UNTIL_CANCEL", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL")
 MARKET_SESSIONS = ("REGULAR", "EXTENDED")
 _CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9]{1,20}$")
@@ -58,13 +69,21 @@ def validate(o: EquityOrder) -> None:
         if value not in allowed:
             raise InputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
     needs_limit = o.price_type in ("LIMIT", "STOP_LIMIT")
-    needs_stop = o.price_type in ("STOP", "STOP_LIMIT")
+    needs_stop = o.price_type in ("STOP", "STOP_LIMIT", *TRAILING)
     if needs_limit:
         _price(o.limit_price, "limit price (--limit)")
     elif o.limit_price is not None:
         raise InputError(f"a {o.price_type} order takes no limit price")
-    if needs_stop:
-        _price(o.stop_price, "stop price (--stop)")
+    if o.price_type == "TRAILING_STOP_PRCT":
+        trail = o.stop_price
+        if trail is None or not float(trail).is_integer() or not 0 < trail < 100:
+            raise InputError(
+                "TRAILING_STOP_PRCT takes the trail as a whole-number percent in --stop "
+                f"(5 for 5 %), got {trail!r}"
+            )
+    elif needs_stop:
+        what = "trail amount in USD (--stop)" if o.price_type in TRAILING else "stop price (--stop)"
+        _price(o.stop_price, what)
     elif o.stop_price is not None:
         raise InputError(f"a {o.price_type} order takes no stop price")
     if o.order_term in ("IMMEDIATE_OR_CANCEL", "FILL_OR_KILL") and o.price_type != "LIMIT":
