@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from typer._click import Command, Context, Parameter  # Typer vendors Click since 0.22
 from typer._click.exceptions import UsageError
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperGroup, TyperOption, _TyperParameter
 
 from .. import __version__
 from ..errors import EtradeCliError, ExitStatus
@@ -127,10 +127,12 @@ def move_globals(group: TyperGroup, args: list[str]) -> list[str]:
     positions`) moves after it. Anything after `--` is left alone; unknown options stay put for
     Click to refuse."""
     root_opts = _options(group.params)
-    any_opts = {**_tree_options(group), **root_opts}
     i = 0
+    any_opts: dict[str, bool] | None = None  # every command's options: only when needed
     while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
-        i += _option_span(args, i, any_opts)
+        if any_opts is None and args[i].split("=", 1)[0] not in root_opts:
+            any_opts = {**_tree_options(group), **root_opts}
+        i += _option_span(args, i, root_opts if any_opts is None else any_opts)
     if i >= len(args) or args[i] == "--":
         return args
     head, rest = args[:i], args[i:]
@@ -229,6 +231,26 @@ def _leaf(group: TyperGroup, rest: list[str]) -> tuple[Command | None, int]:
         cmd = cmd.get_command(ctx, rest[n])
         n += 1
     return (cmd, n) if n else (None, 0)
+
+
+def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
+    """Typer's `process_value` without building the parameter's Pydantic adapter (the import of
+    Pydantic alone costs more than the rest of `etrade quote --help`) for a missing value, which
+    every adapter turns into None, or () for a multi-value parameter, unchanged."""
+    if value is not None or self._runtime_param is not None:
+        return _typer_process_value(self, ctx, value)
+    value = () if self.multiple or self.nargs == -1 else None
+    if self.required and self.value_is_missing(value):
+        from typer._click.exceptions import MissingParameter
+
+        raise MissingParameter(ctx=ctx, param=self)
+    if self.callback is not None:
+        value = self.callback(ctx, self, value)
+    return value
+
+
+_typer_process_value = _TyperParameter.process_value
+_TyperParameter.process_value = _process_value  # type: ignore[method-assign]
 
 
 def _debug_enabled() -> bool:
