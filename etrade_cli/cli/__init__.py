@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from typer._click import Command, Context, Parameter  # Typer vendors Click since 0.22
 from typer._click.exceptions import UsageError
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperGroup, TyperOption, _TyperParameter
 
 from .. import __version__
 from ..errors import EtradeCliError, ExitStatus
@@ -24,7 +24,34 @@ from .common import complete_broker, err, state
 
 
 class _Group(TyperGroup):
-    """The root group: the single error boundary of the CLI."""
+    """The root group: the single error boundary of the CLI, whose commands (`COMMANDS`) are
+    imported when first used."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands.update(load_commands(COMMANDS[cmd_name][0]))
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> Any:
+        if args and args[0] not in COMMANDS:  # an unknown name: suggest among all commands
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: Context, formatter: Any) -> None:
+        """The command list of `etrade --help` from `COMMANDS` (as Click would write it from
+        the commands themselves), without importing them."""
+        from typer._click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, make_default_short_help(text, limit)) for name, (_, text) in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, args: Any = None, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
         """Click's entry point, with the global options put where they are defined."""
@@ -127,10 +154,14 @@ def move_globals(group: TyperGroup, args: list[str]) -> list[str]:
     positions`) moves after it. Anything after `--` is left alone; unknown options stay put for
     Click to refuse."""
     root_opts = _options(group.params)
-    any_opts = {**_tree_options(group), **root_opts}
+    helps = group.context_settings.get("help_option_names", [])
     i = 0
+    any_opts: dict[str, bool] | None = None  # every command's options: only when needed
     while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
-        i += _option_span(args, i, any_opts)
+        name = args[i].split("=", 1)[0]
+        if any_opts is None and name not in root_opts and name not in helps:
+            any_opts = {**_tree_options(group), **root_opts}
+        i += _option_span(args, i, root_opts if any_opts is None else any_opts)
     if i >= len(args) or args[i] == "--":
         return args
     head, rest = args[:i], args[i:]
@@ -231,6 +262,26 @@ def _leaf(group: TyperGroup, rest: list[str]) -> tuple[Command | None, int]:
     return (cmd, n) if n else (None, 0)
 
 
+def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
+    """Typer's `process_value` without building the parameter's Pydantic adapter (the import of
+    Pydantic alone costs more than the rest of `etrade quote --help`) for a missing value, which
+    every adapter turns into None, or () for a multi-value parameter, unchanged."""
+    if value is not None or self._runtime_param is not None:
+        return _typer_process_value(self, ctx, value)
+    value = () if self.multiple or self.nargs == -1 else None
+    if self.required and self.value_is_missing(value):
+        from typer._click.exceptions import MissingParameter
+
+        raise MissingParameter(ctx=ctx, param=self)
+    if self.callback is not None:
+        value = self.callback(ctx, self, value)
+    return value
+
+
+_typer_process_value = _TyperParameter.process_value
+_TyperParameter.process_value = _process_value  # type: ignore[method-assign]
+
+
 def _debug_enabled() -> bool:
     import logging
 
@@ -324,45 +375,44 @@ def _debug_logging() -> None:
     logger.addHandler(handler)
 
 
-def _register() -> None:
-    from . import (
-        accounts_cmd,
-        auth_cmd,
-        backtest_cmd,
-        book,
-        chart_cmd,
-        config_cmd,
-        data_cmd,
-        history_cmd,
-        notify_cmd,
-        optimize_cmd,
-        order_cmd,
-        paths_cmd,
-        plugins_cmd,
-        quote_cmd,
-        scan,
-        schedule_cmd,
-        trading,
-    )
+#: every command of `etrade`, in the order of `etrade --help`: name -> (module of this package
+#: whose `register(app)` adds it, first paragraph of its help). A command's module is imported
+#: only when that command is used (run, help, completion), so `etrade --help` lists them from
+#: here; tests/test_cli_lazy.py checks this table against the commands themselves.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quote": ("quote_cmd", "Quote symbols from E*TRADE (one request per 50 symbols), or from the global --broker."),
+    "scan": ("scan", "Scan for Rajat Alpha v67 signals and classify them B1/B2/OPP/SKIP."),
+    "run-once": ("trading", "One cycle of the trading loop (made for cron): reconcile, exits, then entries."),
+    "run-loop": ("trading", "Run the cycle on NYSE sessions (every 120 s; 60 s in the buy window)."),
+    "positions": ("book", "The position book: open positions with stops, targets, sessions held and unrealized P&L."),
+    "report": ("book", "P&L report: realized/unrealized, every statistic of the window, by period."),
+    "history": ("history_cmd", "The journal of the position book: orders (every intent, its clientOrderId and status), fills, runs (one per run-once/run-loop cycle with equity and cash) or risk refusals, for every broker (paper, etrade, alpaca), oldest first."),
+    "optimize": ("optimize_cmd", "Backtest every combination of the --param values (or an optuna search) in parallel and rank them by --metric; --folds K reports walk-forward out-of-sample results."),
+    "chart": ("chart_cmd", "Daily candlesticks with SMA50, SMA200, EMA21 and volume, the strategy's signals (pattern and score) and the book's entries, exits and stop levels, to check a signal by eye."),
+    "paths": ("paths_cmd", "The files and folders in use: config file, user config and data dirs, position book, bar cache, token store, trading lock file, watchlist and exclusion list (with --db and --config applied), and whether each exists."),
+    "schedule": ("schedule_cmd", "Print crontab lines: market times (US/Eastern) converted to this machine's time zone."),
+    "plugins": ("plugins_cmd", "List the registered brokers, bar sources, strategies and notifiers: built-in, or the installed package (name and version) that registered them through the `etrade_cli` entry points. A third-party part goes through the same journal, risk checks and live guard."),
+    "auth": ("auth_cmd", "Log in to E*TRADE (or Schwab with --broker schwab) and manage the token."),
+    "accounts": ("accounts_cmd", "Broker accounts (E*TRADE unless the global --broker says otherwise): list, balance, portfolio."),
+    "order": ("order_cmd", "Equity orders: preview, place, cancel, list, status."),
+    "backtest": ("backtest_cmd", "Replay run-once over history with a fresh paper account (never the live book)."),
+    "data": ("data_cmd", "The local daily-bar cache: coverage, fetch, CSV import."),
+    "config": ("config_cmd", "Show or check the configuration."),
+    "paper": ("paths_cmd", "The local paper account: reset."),
+    "notify": ("notify_cmd", "Notifications through apprise (urls in the config's notify section, or $ETRADE_NOTIFY_URLS)."),
+}  # fmt: skip
 
-    auth_cmd.register(app)
-    accounts_cmd.register(app)
-    quote_cmd.register(app)
-    order_cmd.register(app)
-    scan.register(app)
-    trading.register(app)
-    book.register(app)
-    history_cmd.register(app)
-    backtest_cmd.register(app)
-    optimize_cmd.register(app)
-    chart_cmd.register(app)
-    data_cmd.register(app)
-    config_cmd.register(app)
-    paths_cmd.register(app)
-    notify_cmd.register(app)
-    schedule_cmd.register(app)
-    plugins_cmd.register(app)
-    _plain_help(app)
+
+def load_commands(module: str) -> dict[str, Command]:
+    """The Click commands that `etrade_cli.cli.<module>.register` adds, with plain help."""
+    import importlib
+
+    from typer.main import get_group
+
+    sub = typer.Typer(rich_markup_mode=None)
+    importlib.import_module(f"{__name__}.{module}").register(sub)
+    _plain_help(sub)
+    return dict(get_group(sub).commands)
 
 
 def _plain_help(typer_app: typer.Typer, path: str = "etrade") -> None:
@@ -381,9 +431,6 @@ def _plain_help(typer_app: typer.Typer, path: str = "etrade") -> None:
             if text and not isinstance(group.epilog, str):
                 group.epilog = text
             _plain_help(group.typer_instance, f"{path} {group.name}")
-
-
-_register()
 
 
 def main() -> None:
