@@ -16,6 +16,8 @@ increases of the cumulative quantity into fills (see `engine.apply_state`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ApiError, OrderRejectedError, TemporaryApiError
@@ -49,6 +51,30 @@ _STATUS = {
     "EXPIRED": EXPIRED,
     "DONE_TRADE_EXECUTED": EXECUTED,
 }
+
+
+@contextmanager
+def _refused_as_rejected(what: str) -> Iterator[None]:
+    """A 400 with an E*TRADE error code means the preview, order or change was refused:
+    raise `OrderRejectedError`; temporary errors and other API errors pass unchanged."""
+    try:
+        yield
+    except TemporaryApiError:
+        raise
+    except ApiError as exc:
+        if exc.status == 400 and exc.code is not None:
+            raise OrderRejectedError(f"E*TRADE refused the {what}: {exc}") from None
+        raise
+
+
+def _preview(p: Any) -> Preview:
+    """An E*TRADE `OrderPreview` (order or change) as a `Preview`: USD estimates, messages."""
+    return Preview(
+        p.preview_id,
+        p.estimated_total or 0.0,
+        p.estimated_commission or 0.0,
+        tuple(f"{m.type} {m.code}: {m.description}" for m in p.messages),
+    )
 
 
 def to_equity_order(req: OrderRequest) -> ob.EquityOrder:
@@ -144,20 +170,8 @@ class EtradeBroker:
             OrderRejectedError: E*TRADE refused the preview (e.g. insufficient funds).
         """
         body = ob.preview_request(to_equity_order(req), req.client_order_id)
-        try:
-            p = self.client.preview_order(self.account, body)
-        except TemporaryApiError:
-            raise
-        except ApiError as exc:
-            if exc.status == 400 and exc.code is not None:
-                raise OrderRejectedError(f"E*TRADE refused the preview: {exc}") from None
-            raise
-        return Preview(
-            p.preview_id,
-            p.estimated_total or 0.0,
-            p.estimated_commission or 0.0,
-            tuple(f"{m.type} {m.code}: {m.description}" for m in p.messages),
-        )
+        with _refused_as_rejected("preview"):
+            return _preview(self.client.preview_order(self.account, body))
 
     def place(self, req: OrderRequest, preview: Preview) -> OrderState:
         """`POST .../orders/place` with the same parameters, `clientOrderId` and `previewId`.
@@ -169,14 +183,8 @@ class EtradeBroker:
             OrderRejectedError: E*TRADE refused the order. TemporaryApiError: lost reply.
         """
         body = ob.place_request(to_equity_order(req), req.client_order_id, preview.preview_id)
-        try:
+        with _refused_as_rejected("order"):
             placed = self.client.place_order(self.account, body)
-        except TemporaryApiError:
-            raise
-        except ApiError as exc:  # a 400 with an E*TRADE code: the order was refused
-            if exc.status == 400 and exc.code is not None:
-                raise OrderRejectedError(f"E*TRADE refused the order: {exc}") from None
-            raise
         return self._placed_state(req, placed)
 
     def change(self, broker_order_id: str, req: OrderRequest) -> OrderState:
@@ -197,20 +205,8 @@ class EtradeBroker:
             InputError: invalid parameters. OrderRejectedError: E*TRADE refused the change.
         """
         body = ob.preview_request(to_equity_order(req), req.client_order_id)
-        try:
-            p = self.client.preview_change(self.account, broker_order_id, body)
-        except TemporaryApiError:
-            raise
-        except ApiError as exc:
-            if exc.status == 400 and exc.code is not None:
-                raise OrderRejectedError(f"E*TRADE refused the change: {exc}") from None
-            raise
-        return Preview(
-            p.preview_id,
-            p.estimated_total or 0.0,
-            p.estimated_commission or 0.0,
-            tuple(f"{m.type} {m.code}: {m.description}" for m in p.messages),
-        )
+        with _refused_as_rejected("change"):
+            return _preview(self.client.preview_change(self.account, broker_order_id, body))
 
     def place_change(self, broker_order_id: str, req: OrderRequest, preview: Preview) -> OrderState:
         """`PUT .../orders/{orderId}/change/place` with the same parameters and the preview's
@@ -220,14 +216,8 @@ class EtradeBroker:
             OrderRejectedError: refused. TemporaryApiError: lost reply.
         """
         body = ob.place_request(to_equity_order(req), req.client_order_id, preview.preview_id)
-        try:
+        with _refused_as_rejected("change"):
             placed = self.client.place_change(self.account, broker_order_id, body)
-        except TemporaryApiError:
-            raise
-        except ApiError as exc:
-            if exc.status == 400 and exc.code is not None:
-                raise OrderRejectedError(f"E*TRADE refused the change: {exc}") from None
-            raise
         return self._placed_state(req, placed)
 
     def _placed_state(self, req: OrderRequest, placed: Any) -> OrderState:
