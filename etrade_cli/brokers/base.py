@@ -133,3 +133,21 @@ def pick_account(accounts: list[BrokerAccount], want: str, where: str) -> Broker
         return accounts[0]
     ids = ", ".join(a.account_id for a in accounts) or "none"
     raise InputError(f"choose an account with {where} (accounts: {ids})")
+
+
+def estimate_preview(
+    broker: Broker, req: OrderRequest, preview_id: str, source: str, note: str
+) -> Preview:
+    """A preview estimated from the broker's last price, for brokers with no preview call
+    (Schwab, IBKR): `quantity x (limit or last)` USD, no commission, `note` as its message.
+
+    Raises:
+        OrderRejectedError: `source` has no price for the symbol.
+    """
+    from ..errors import OrderRejectedError
+
+    q = broker.quotes([req.symbol]).get(req.symbol)
+    if q is None:
+        raise OrderRejectedError(f"no {source} price for {req.symbol}")
+    price = req.limit_price or q.last
+    return Preview(preview_id, req.quantity * price, 0.0, (note,))

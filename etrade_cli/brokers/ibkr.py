@@ -164,12 +164,8 @@ class IbkrBroker:
             InputError: unsupported parameters. OrderRejectedError: no price for the symbol.
         """
         ib_order(req)
-        q = self.quotes([req.symbol]).get(req.symbol)
-        if q is None:
-            raise OrderRejectedError(f"no IB price for {req.symbol}")
-        price = req.limit_price or q.last
         note = "IB has no preview here: estimate from the last price"
-        return b.Preview(f"I{req.client_order_id}", req.quantity * price, 0.0, (note,))
+        return b.estimate_preview(self, req, f"I{req.client_order_id}", "IB", note)
 
     def place(self, req: b.OrderRequest, preview: b.Preview) -> b.OrderState:
         """Place once with `orderRef = clientOrderId` and wait up to `wait_s` for IB's

@@ -156,12 +156,8 @@ class SchwabBroker:
             InputError: unsupported parameters. OrderRejectedError: no price for the symbol.
         """
         order_spec(req)
-        q = self.quotes([req.symbol]).get(req.symbol)
-        if q is None:
-            raise OrderRejectedError(f"no Schwab quote for {req.symbol}")
-        price = req.limit_price or q.last
         note = "Schwab orders are live; estimate from the last price"
-        return b.Preview(f"S{req.client_order_id}", req.quantity * price, 0.0, (note,))
+        return b.estimate_preview(self, req, f"S{req.client_order_id}", "Schwab", note)
 
     def place(self, req: b.OrderRequest, preview: b.Preview) -> b.OrderState:
         """POST the order once. A lost reply raises `TemporaryApiError` (the caller looks the
