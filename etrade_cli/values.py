@@ -10,8 +10,10 @@ actions BUY/SELL). Prices USD, quantities whole shares, dates `datetime64[D]` se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: commands that load no bars skip it
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Bars:
 
     def index_at(self, date: np.datetime64) -> int:
         """Index of the last bar dated on or before `date`; -1 when every bar is later."""
+        import numpy as np
+
         return int(np.searchsorted(self.dates, date, side="right")) - 1
 
 

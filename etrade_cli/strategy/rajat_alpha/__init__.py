@@ -11,14 +11,13 @@ pinned spec (`docs/strategy.md` of the shared documents).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...values import Bars
-from ..base import Book, Decision, Evaluation, ExitPlan, PositionState, Signal
-from ..panel import Panel
-from . import dual, exits
 from .params import StrategyParams
-from .signals import evaluate
+
+if TYPE_CHECKING:  # the numpy modules load on first use: registering the strategy stays cheap
+    from ...values import Bars
+    from ..base import Book, Decision, Evaluation, ExitPlan, PositionState, Signal
 
 __all__ = ["RajatAlpha", "StrategyParams"]
 
@@ -42,6 +41,9 @@ class RajatAlpha:
 
     def evaluate(self, bars: Sequence[Bars], benchmark: Bars | None = None) -> Evaluation:
         """Spec §1-§3 over every bar of every symbol (see `signals.evaluate`)."""
+        from ..panel import Panel
+        from .signals import evaluate
+
         return evaluate(Panel.from_bars(list(bars)), self.params, benchmark)
 
     def benchmark_symbol(self) -> str | None:
@@ -50,22 +52,32 @@ class RajatAlpha:
 
     def order_key(self, sig: Signal) -> tuple[Any, ...]:
         """Spec §4: score desc, pattern (engulfing > piercing > tweezer), symbol asc."""
+        from . import dual
+
         return dual.signal_order(sig)
 
     def classify(self, sig: Signal, book: Book) -> Decision:
         """B1, B2 (entries), OPP or SKIP (spec §4)."""
+        from . import dual
+
         return dual.classify_one(sig, book, self.params)
 
     def size(self, tag: str, price: float, cash: float, open_value: float) -> tuple[int, float]:
         """Spec §5 sizing (see `dual.position_size`)."""
+        from . import dual
+
         return dual.position_size(tag, price, cash, open_value, self.params)
 
     def initial_stop(self, tag: str, entry_price: float) -> float:
         """`entry * (1 - initial_stop_loss_pct)` (spec §6.3)."""
+        from . import exits
+
         return exits.initial_stop(entry_price, self.params)
 
     def plan_exit(self, pos: PositionState, price: float, bars_held: int) -> ExitPlan:
         """Spec §6 steps 1-4 (see `exits.plan_exit`)."""
+        from . import exits
+
         return exits.plan_exit(pos, price, bars_held, self.params)
 
     def buy_window(self) -> tuple[int, int] | None:
