@@ -5,7 +5,8 @@ exits reduce risk and are never blocked."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,8 +309,21 @@ def _entry_context(deps: Deps, session: np.datetime64) -> _EntryContext:
 
 
 def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
+    record_refusal(deps, res, d.signal.symbol, d.action, reason)
+
+
+def record_refusal(
+    deps: Deps,
+    res: RunResult,
+    symbol: str,
+    action: str,
+    reason: str,
+    also: Callable[[sqlite3.Connection], None] | None = None,
+) -> None:
+    """An entry refused by a risk check or a policy: reported on `res`, recorded in the
+    refusals table (with `also`'s writes in the same transaction) unless dry-run, notified."""
     b = deps.broker
-    res.refusals.append({"symbol": d.signal.symbol, "action": d.action, "reason": reason})
+    res.refusals.append({"symbol": symbol, "action": action, "reason": reason})
     if res.dry_run:
         return
     with deps.store.tx() as db:
@@ -319,11 +333,13 @@ def _refusal(deps: Deps, res: RunResult, d: Decision, reason: str) -> None:
             broker=b.name,
             account=b.account,
             session_date=res.session or "",
-            symbol=d.signal.symbol,
-            action=d.action,
+            symbol=symbol,
+            action=action[:80],
             reason=reason,
         )
-    deps.emit(RiskRefused(d.signal.symbol, d.action, reason))
+        if also is not None:
+            also(db)
+    deps.emit(RiskRefused(symbol, action, reason))
 
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:

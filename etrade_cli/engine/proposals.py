@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..events import KillSwitch, RiskRefused
+from ..events import KillSwitch
 from ..store import Position
 from ..strategy.base import (
     HeldPosition,
@@ -39,7 +39,14 @@ from ..strategy.base import (
     Sizing,
 )
 from . import protect
-from .cycle import _entry_context, _EntryContext, entered, gate_refusal, ticket_refusal
+from .cycle import (
+    _entry_context,
+    _EntryContext,
+    entered,
+    gate_refusal,
+    record_refusal,
+    ticket_refusal,
+)
 from .orders import send_order
 from .rewards import settle_rewards
 from .types import Action, Deps, RunResult
@@ -376,21 +383,13 @@ def _note(res: RunResult, p: Proposal, outcome: str, reason: str, coid: str | No
 
 def _refuse(deps: Deps, res: RunResult, p: Proposal, outcome: str, reason: str) -> None:
     """A refusal (local checks) or rejection (review): reported, and recorded unless dry-run."""
-    b, day = deps.broker, res.session or ""
+    day = res.session or ""
     _note(res, p, outcome, reason, None)
-    res.refusals.append({"symbol": p.symbol, "action": f"{p.side} {p.id}", "reason": reason})
-    if res.dry_run:
-        return
-    with deps.store.tx() as db:
-        deps.store.add_refusal(
-            db,
-            run_id=res.run_id,
-            broker=b.name,
-            account=b.account,
-            session_date=day,
-            symbol=p.symbol,
-            action=f"{p.side} {p.id}"[:80],
-            reason=reason,
-        )
-        _record(deps, db, p, day, res.run_id, outcome, reason)
-    deps.emit(RiskRefused(p.symbol, f"{p.side} {p.id}", reason))
+    record_refusal(
+        deps,
+        res,
+        p.symbol,
+        f"{p.side} {p.id}",
+        reason,
+        also=lambda db: _record(deps, db, p, day, res.run_id, outcome, reason),
+    )
