@@ -170,25 +170,14 @@ def broker_spec(cfg: Config, name: str | None = None) -> BrokerSpec:
     return brokers.get(name or cfg.broker.name)
 
 
-def make_broker(
-    cfg: Config, store: Store, name: str | None = None, *, live: bool | None = None
-) -> Broker:
-    """The broker `name` (default `[broker] name`), built by its registry factory.
-
-    Args:
-        live: when given, the live-order guard is checked first (`registry.check_live_guard`):
-            a broker that trades real money needs its `allow_live_orders` and `live=True`.
+def make_broker(cfg: Config, store: Store, name: str | None = None) -> Broker:
+    """The broker `name` (default `[broker] name`), built by its registry factory. The
+    live-order guard is the caller's (`registry.check_live_guard`), before anything is sent.
 
     Raises:
-        UsageError: unknown broker. OrderRejectedError: the live guard refuses.
-        ConfigError/AuthError/ApiError: from the broker's factory.
+        UsageError: unknown broker. ConfigError/AuthError/ApiError: from the broker's factory.
     """
-    from .registry import check_live_guard
-
-    spec = broker_spec(cfg, name)
-    if live is not None:
-        check_live_guard(cfg, spec, live)
-    return spec.factory(cfg, store)
+    return broker_spec(cfg, name).factory(cfg, store)
 
 
 def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> EtradeClient:
