@@ -83,7 +83,7 @@ def optimize_cmd(
     from .. import views
     from ..config import universe
     from ..errors import InputError
-    from ..optimize import Sweep, optimize, parse_param
+    from ..optimize import Sweep, optimize, parse_param, start_workers
     from ..optimize import heatmap as write_heatmap
     from ..services import bar_provider, benchmark_bars, make_strategy
 
@@ -102,6 +102,8 @@ def optimize_cmd(
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if first and last and first > last:
         raise InputError("--start is after --end")
+    n = workers or os.cpu_count() or 1
+    start_workers(backend, n)  # they start up while the bars load and the strategy evaluates
     wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
     provider = bar_provider(cfg)
     bars, missing = provider.get(wanted, strict=bool(symbols))
@@ -112,7 +114,6 @@ def optimize_cmd(
         cfg.broker.commission_usd, np.datetime64(first) if first else None,
         np.datetime64(last) if last else None, benchmark_bars(cfg, provider, strategy), seed,
     )  # fmt: skip
-    n = workers or os.cpu_count() or 1
     fmt = Format.json if as_json else Format.table
     with progress_bar(fmt, "Optimizing") as bar:
         res = optimize(
