@@ -80,6 +80,47 @@ def test_same_results_on_loky_1_and_2_workers_and_a_dask_local_cluster(sweep: Sw
     assert [t.score for t in one.trials] == sorted((t.score for t in one.trials), reverse=True)
 
 
+def test_workers_started_early_are_the_ones_the_sweep_uses(sweep: Sweep):
+    import os
+    import tempfile
+
+    from etrade_cli import optimize as opt
+
+    def leftovers() -> set[str]:
+        return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("etrade-optimize-")}
+
+    before = leftovers()
+    opt.start_workers("loky", 2)
+    assert opt._starting  # started, not waited for
+    with opt.executor("loky", 2) as run:
+        assert not opt._starting  # the executor waited for them
+        pids = {pid for pid in run([(opt._warm_worker, ()) for _ in range(8)])}
+    res = optimize(sweep, backend="loky", workers=2)
+    with opt.executor("loky", 2) as run:
+        assert {pid for pid in run([(opt._warm_worker, ()) for _ in range(8)])} <= pids
+    assert res.trials and leftovers() == before  # the evaluation files are gone
+    assert not opt._MARKETS  # and this process keeps no view of the sweep's evaluations
+
+
+def test_a_process_builds_one_market_view_per_shared_evaluation(sweep: Sweep, tmp_path: Path):
+    import pickle
+
+    from etrade_cli import optimize as opt
+
+    ev = BASE.evaluate(list(sweep.bars), None)
+    path = tmp_path / "ev.pickle"
+    path.write_bytes(pickle.dumps(ev))
+    tradable = tuple(b.symbol for b in sweep.bars)
+    try:
+        first = opt._market(opt.Shared("s1:0", str(path)), None, tradable)
+        assert opt._market(opt.Shared("s1:0", str(path)), None, tradable) is first
+        assert first.sessions.tolist() == opt._market(opt.Shared("s1:1"), ev, tradable).sessions.tolist()
+        opt._market(opt.Shared("s2:0"), ev, tradable)  # a new sweep drops the earlier one's views
+        assert set(opt._MARKETS) == {"s2:0"}
+    finally:
+        opt._MARKETS.clear()
+
+
 def test_each_trial_equals_a_plain_backtest(sweep: Sweep):
     from etrade_cli.backtest import run_backtest
 
