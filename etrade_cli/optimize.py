@@ -49,8 +49,8 @@ METRICS = ("sharpe", "sortino", "calmar", "return")
 BACKENDS = ("loky", "dask")
 #: optuna trials asked for at a time (fixed, so results do not depend on the number of workers)
 OPTUNA_BATCH = 8
-#: tasks per worker for each shared evaluation: small tasks keep both workers busy to the end
-TASKS_PER_WORKER = 4
+#: tasks per worker for each shared evaluation: small tasks keep every worker busy to the end
+TASKS_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -401,7 +401,11 @@ def executor(
         _started()
 
         def run_loky(tasks: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
-            par = joblib.Parallel(n_jobs=workers, backend="loky", return_as="generator")
+            # our tasks are batches already: joblib's auto-batching would merge them again and
+            # leave one worker idle at the end
+            par = joblib.Parallel(
+                n_jobs=workers, backend="loky", return_as="generator", batch_size=1
+            )
             return iter(par(joblib.delayed(fn)(*args) for fn, args in tasks))
 
         yield run_loky
