@@ -384,3 +384,24 @@ def test_a_partly_filled_order_cancelled_at_schwab_keeps_the_filled_shares(fake,
     (pos,) = deps.store.positions("schwab", S.NUMBER)
     assert (pos.status, pos.remaining_qty) == ("open", 4)
     assert deps.store.live_orders("schwab", S.NUMBER) == []
+
+
+def test_fills_carry_their_execution_time_and_eastern_session():
+    """`executionLegs[].time` becomes the fill's UTC time and session: an execution at
+    01:30 UTC on 2010-06-24 is 21:30 ET on the 23rd, so it belongs to that session."""
+    from etrade_cli.brokers.schwab_orders import order_state
+
+    leg = {"instrument": {"symbol": "AAPL"}, "instruction": "BUY", "quantity": 10}
+    activity = {
+        "activityType": "EXECUTION",
+        "activityId": 77,
+        "executionLegs": [
+            {"legId": 1, "quantity": 4, "price": 10.5, "time": "2010-06-24T01:30:00+0000"},
+            {"legId": 1, "quantity": 6, "price": 10.6},  # no time: booked at the run's session
+        ],
+    }
+    o = {"orderId": 5, "status": "FILLED", "quantity": 10, "orderLegCollection": [leg],
+         "orderActivityCollection": [activity]}  # fmt: skip
+    first, second = order_state(o, "c1").fills
+    assert (first.executed_at, first.session_date) == ("2010-06-24T01:30:00+00:00", "2010-06-23")
+    assert (second.executed_at, second.session_date) == (None, None)
