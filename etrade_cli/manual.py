@@ -22,7 +22,7 @@ from .errors import ApiError, InputError, OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
 from .services import make_strategy
-from .store import OrderRow, Store
+from .store import MANUAL_CHANGE, OrderRow, Store
 from .values import OrderRequest
 
 
@@ -284,7 +284,7 @@ def change_manual(
             stop_price=new.stop_price,
             order_term=new.order_term,
             market_session=new.market_session,
-            purpose=old.purpose if old else "MANUAL",
+            purpose=old.purpose if old else MANUAL_CHANGE,
             position_id=old.position_id if old else None,
             replaces=old.id if old else None,
             session_date=day,
@@ -308,6 +308,9 @@ def change_manual(
         with store.tx() as db:
             store.set_order(db, row.id, status="rejected", message=str(exc))
         raise
+    except ApiError as exc:  # nothing was changed: the row must not linger as an intent
+        _close(store, row.id, f"not changed: the change preview failed: {exc}")
+        raise
     if not confirm(preview):
         with store.tx() as db:
             store.set_order(db, row.id, status="cancelled", message="not confirmed")
@@ -320,4 +323,18 @@ def change_manual(
     )  # fmt: skip
     if done.status == "rejected":
         raise OrderRejectedError(done.message or "the broker refused the change")
-    return PlaceOutcome(done, preview, True)
+    return PlaceOutcome(done, preview, True, _change_problem(done, order_id))
+
+
+def _change_problem(done: OrderRow, order_id: str) -> str | None:
+    """What is true of a confirmed change that no broker confirmed, in one line."""
+    if done.status not in ("intent", "previewed", "unknown"):
+        return None
+    coid = done.client_order_id
+    return (
+        f"no reply from E*TRADE to the change of order {order_id} (journaled as {coid}), and "
+        f"E*TRADE's order list does not show the new order (looked up at {done.updated_at}): "
+        f"the change may still have happened. Check `etrade order list` and `etrade order "
+        f"status --client-order-id {coid}` before changing it again; a change is never "
+        "re-sent automatically"
+    )

@@ -341,12 +341,15 @@ def change(
         emit_json(doc)
     elif not res.confirmed:
         err.print("Not changed.", markup=False)
-    else:
+    elif res.problem is None:
         out.print(
             f"Order {order_id} changed: new order {row.broker_order_id or '?'} "
             f"({row.client_order_id}): {row.status}",
             markup=False,
         )
+    failure = res.failure()
+    if failure is not None:  # no reply and the new order not found: say so, exit 5
+        raise failure
 
 
 @order_app.command("cancel")
