@@ -461,3 +461,18 @@ def test_order_resolve_with_the_schwab_order_id_books_its_fill(cli, schwab_env, 
     assert r.exit_code == 1 and "no journal row" in r.stderr
     r = cli("order", "resolve", row.client_order_id, "--yes")
     assert r.exit_code == 1 and "one of them" in r.stderr
+
+
+def test_importing_schwab_py_prints_no_authlib_deprecation_line():
+    """Cron mails anything on stderr: our import of schwab-py must not print authlib's notice."""
+    import subprocess
+    import sys
+
+    code = (
+        "from etrade_cli.brokers.schwab_auth import sdk; sdk()\n"
+        "from etrade_cli.brokers.schwab_orders import order_spec\n"
+        "from etrade_cli.brokers.base import OrderRequest\n"
+        "order_spec(OrderRequest('c1', 'ED', 'BUY', 1))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stderr == ""

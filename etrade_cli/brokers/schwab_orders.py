@@ -100,6 +100,9 @@ def order_spec(req: b.OrderRequest) -> dict[str, Any]:
     Raises:
         InputError: a side, type or term Schwab equity orders do not take here.
     """
+    from .schwab_auth import sdk
+
+    sdk()
     from schwab.orders import equities as eq
     from schwab.orders.common import (
         Duration,
