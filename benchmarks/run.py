@@ -9,7 +9,8 @@ the same number of times, interleaved (a shared machine slows both alike). Synth
 come from `benchmarks/synth.py` (generated once per run of this script).
 
 Other benchmarks: `backtest_linear.py` (cost per session along a long backtest),
-`vs_backtesting.py` (against backtesting.py), `cache_requests.py` (Alpaca bar requests).
+`vs_backtesting.py` (against backtesting.py), `cache_requests.py` (Alpaca bar requests),
+`optimize_phases.py` (serial and parallel sections of `etrade optimize`, 1 vs 2 workers).
 """
 
 from __future__ import annotations
