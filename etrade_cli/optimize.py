@@ -4,9 +4,10 @@ folds, each backtest run in parallel through joblib (loky on local cores, or a D
 Every backtest is the ordinary `backtest.run_backtest` (the same engine as live trading). The
 strategy is evaluated once per distinct set of signal parameters (`SIGNAL_KEYS`, spec §2-§3) and
 that `Evaluation` is shared by every combination of the other parameters (sizing, positions,
-exits). The parent evaluates while the loky workers start (`start_workers`: their start-up and
-imports overlap the data load), then hands each evaluation to each worker once: loky workers
-read it from a pickle file written once, a Dask cluster gets it scattered once. Each process
+exits). The loky workers start while the bars load (`start_workers`), then evaluate the
+distinct sets in parallel from the bars written once to a file, each writing its evaluation to a
+file the other workers read once; a Dask cluster gets the bars and evaluations scattered once;
+one worker runs everything in-process. Each process
 keeps one `MarketView` per evaluation for all its backtests (`_market`). Results do not depend
 on the backend or the number of workers: each backtest is deterministic and results come back
 in task order; the optuna search asks for trials in batches of a fixed size (`OPTUNA_BATCH`),
@@ -331,6 +332,25 @@ def run_jobs(
     return out
 
 
+def evaluate_job(bars: Sequence[Bars], strategy: Strategy, benchmark: Bars | None) -> Any:
+    """The strategy's `Evaluation` of `bars` (spec §1-§3) for one set of signal parameters."""
+    return strategy.evaluate(list(bars), benchmark)
+
+
+def evaluate_task(
+    shared: Shared, source: str, strategy: Strategy, tradable: tuple[str, ...]
+) -> np.datetime64 | None:
+    """In a loky worker: evaluate the (bars, benchmark) pickled at `source`, write the
+    evaluation to `shared.path` for the other workers, keep its `MarketView` for this worker's
+    backtests, and return its first session after warm-up (`ready_start`)."""
+    assert shared.path is not None
+    with open(source, "rb") as fh:
+        bars, benchmark = pickle.load(fh)
+    evaluation = strategy.evaluate(bars, benchmark)
+    _dump(evaluation, Path(shared.path))
+    return ready_start(_market(shared, evaluation, tradable), strategy.warmup_bars)
+
+
 def _warm_worker() -> int:
     """Import what a backtest needs, so a fresh worker is ready before its first task."""
     import os
@@ -345,7 +365,10 @@ def _warm_worker() -> int:
 # --- the executor ------------------------------------------------------------------------------
 
 
-Runner = Callable[[Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]], Iterator[Any]]
+Tasks = Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+#: run(tasks, scatter=()) -> results in task order; `scatter`: objects the tasks share (Dask
+#: sends them to each worker once; loky ignores it)
+Runner = Callable[..., Iterator[Any]]
 
 #: loky workers being started by `start_workers` (a joblib generator, drained by `executor`)
 _starting: list[Iterator[Any]] = []
@@ -400,7 +423,7 @@ def executor(
     if backend == "loky":
         _started()
 
-        def run_loky(tasks: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
+        def run_loky(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
             # our tasks are batches already: joblib's auto-batching would merge them again and
             # leave one worker idle at the end
             par = joblib.Parallel(
@@ -414,8 +437,9 @@ def executor(
         raise InputError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     with _dask_client(scheduler, workers):
 
-        def run_dask(tasks: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
-            with joblib.parallel_config(backend="dask", scatter=list(shared) or None):
+        def run_dask(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
+            objects = [*shared, *scatter]
+            with joblib.parallel_config(backend="dask", scatter=objects or None):
                 par = joblib.Parallel(n_jobs=-1, return_as="generator")
                 return iter(list(par(joblib.delayed(fn)(*args) for fn, args in tasks)))
 
@@ -495,43 +519,70 @@ def optimize(
         strategy = apply(sweep.base, combo)
         distinct.setdefault(signal_key(strategy), strategy)
     start_workers(backend, workers)  # (a no-op when the caller started them already)
-    # evaluated here while the workers start: shipping the bars to them and the evaluations
-    # back would cost more than the evaluation itself
-    bars = list(sweep.bars)
-    evaluations = {k: st.evaluate(bars, sweep.benchmark) for k, st in distinct.items()}
     tradable = tuple(b.symbol for b in sweep.bars)
-    with tempfile.TemporaryDirectory(prefix="etrade-optimize-") as tmp:
-        shares = _share(evaluations, backend, workers, Path(tmp))
+    with (
+        tempfile.TemporaryDirectory(prefix="etrade-optimize-") as tmp,
+        executor(backend, workers, scheduler) as run,
+    ):
         try:
-            start = sweep.start or _warm_start(shares, distinct, tradable)
+            shares, starts = _evaluate(sweep, distinct, tradable, backend, workers, run, Path(tmp))
+            start = sweep.start or max((d for d in starts if d is not None), default=None)
             spans = _spans(_sessions(sweep, start), folds)
-            scatter = [ev for _, ev in shares.values() if ev is not None]
-            with executor(backend, workers, scheduler, scatter) as run:
-                ctx = _Context(sweep, run, shares, tradable, search, trials, workers, on_progress)
-                found, fold_list = _searches(ctx, combos, spans, folds)
+            ctx = _Context(sweep, run, shares, tradable, search, trials, workers, on_progress)
+            found, fold_list = _searches(ctx, combos, spans, folds)
         finally:
             _MARKETS.clear()  # this process's views of the sweep's evaluations
     whole = (spans[0][0], spans[-1][1])
     return _result(sweep, search, backend, workers, whole, len(combos), ctx, found, fold_list)
 
 
-def _share(
-    evaluations: dict[tuple[Any, ...], Any], backend: str, workers: int, tmp: Path
-) -> dict[tuple[Any, ...], tuple[Shared, Any]]:
-    """Per signal key, how tasks get its evaluation: (Shared, the evaluation) in-process and on
-    Dask (scattered once), or (Shared with a pickle file written once, None) for loky workers."""
+def _evaluate(
+    sweep: Sweep,
+    strategies: dict[tuple[Any, ...], Strategy],
+    tradable: tuple[str, ...],
+    backend: str,
+    workers: int,
+    run: Runner,
+    tmp: Path,
+) -> tuple[dict[tuple[Any, ...], tuple[Shared, Any]], list[np.datetime64 | None]]:
+    """Evaluate each distinct strategy once. Returns, per signal key, how tasks get that
+    evaluation, (Shared, the evaluation itself) in-process and on Dask (scattered), or (Shared
+    naming its file, None) on loky workers; and each evaluation's first session after warm-up.
+
+    Loky workers evaluate in parallel from the bars written once to `tmp`, each writing its
+    evaluation to a file the other workers read once (neither bars nor evaluations go through
+    the task queue); Dask workers get the bars scattered once; one worker runs in-process."""
     sweep_id = uuid.uuid4().hex
-    out: dict[tuple[Any, ...], tuple[Shared, Any]] = {}
-    for i, (key, ev) in enumerate(evaluations.items()):
-        token = f"{sweep_id}:{i}"
-        if backend == "loky" and workers > 1:
-            path = tmp / f"evaluation-{i}.pickle"
-            with open(path, "wb") as fh:
-                pickle.dump(ev, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            out[key] = (Shared(token, str(path)), None)
-        else:
-            out[key] = (Shared(token), ev)
-    return out
+    keys = list(strategies)
+    tokens = [f"{sweep_id}:{i}" for i in range(len(keys))]
+    if backend == "loky" and workers > 1:
+        source = tmp / "bars.pickle"
+        _dump((list(sweep.bars), sweep.benchmark), source)
+        files = [Shared(t, str(tmp / f"evaluation-{i}.pickle")) for i, t in enumerate(tokens)]
+        tasks = [(evaluate_task, (sh, str(source), strategies[k], tradable))
+                 for sh, k in zip(files, keys)]  # fmt: skip
+        starts = list(run(tasks))
+        return {k: (sh, None) for k, sh in zip(keys, files)}, starts
+    bars = list(sweep.bars)
+    if backend == "dask":
+        jobs = [(evaluate_job, (bars, strategies[k], sweep.benchmark)) for k in keys]
+        evaluations = list(run(jobs, [bars]))
+    else:
+        evaluations = [strategies[k].evaluate(bars, sweep.benchmark) for k in keys]
+    shares = {k: (Shared(t), ev) for k, t, ev in zip(keys, tokens, evaluations)}
+    starts = [
+        ready_start(_market(Shared(t), ev, tradable), strategies[k].warmup_bars)
+        for k, t, ev in zip(keys, tokens, evaluations)
+    ]
+    return shares, starts
+
+
+def _dump(obj: Any, path: Path) -> None:
+    """Pickle `obj` to `path` atomically (a reader never sees half a file)."""
+    part = path.with_suffix(".part")
+    with open(part, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    part.replace(path)
 
 
 def _searches(
@@ -553,23 +604,14 @@ def _searches(
     return last, fold_list
 
 
-def _warm_start(
-    shares: dict[tuple[Any, ...], tuple[Shared, Any]],
-    strategies: dict[tuple[Any, ...], Strategy],
-    tradable: tuple[str, ...],
-) -> np.datetime64 | None:
-    """The first session after the warm-up of every combination (as `etrade backtest` picks
-    its default start, over the distinct evaluations), so all of them share one window."""
+def ready_start(market: Any, warmup_bars: int) -> np.datetime64 | None:
+    """The first session at which some tradable symbol of the view is warmed up (as `etrade
+    backtest` picks its default start); None when none ever is. A sweep starts at the latest of
+    these over its distinct evaluations, so every combination shares one window."""
     from .backtest import ready_dates
 
-    starts = []
-    for key, strategy in strategies.items():
-        shared, ev = shares[key]
-        ready = ready_dates(_market(shared, ev, tradable), strategy.warmup_bars)
-        dates = [np.datetime64(d) for d in ready.values() if d is not None]
-        if dates:
-            starts.append(min(dates))
-    return max(starts) if starts else None
+    dates = [np.datetime64(d) for d in ready_dates(market, warmup_bars).values() if d is not None]
+    return min(dates) if dates else None
 
 
 def _sessions(sweep: Sweep, start: np.datetime64 | None) -> np.ndarray:
@@ -624,7 +666,8 @@ class _Context:
                 items = [(st, c) for _, st, c in batch]
                 tasks.append((run_jobs, (shared, ev, job, items, s.metric)))
         out: list[Trial | None] = [None] * len(combos)
-        for idx, trials in zip(order, self._run(tasks)):
+        scatter = [ev for _, ev in self.shares.values() if ev is not None]
+        for idx, trials in zip(order, self._run(tasks, scatter)):
             for i, t in zip(idx, trials):
                 out[i] = t
             if self.on_progress:
