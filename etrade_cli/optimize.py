@@ -7,11 +7,10 @@ that `Evaluation` is shared by every combination of the other parameters (sizing
 exits). The loky workers start while the bars load (`start_workers`), then evaluate the
 distinct sets in parallel from the bars written once to a file, each writing its evaluation to a
 file the other workers read once; a Dask cluster gets the bars and evaluations scattered once;
-one worker runs everything in-process. Each process
-keeps one `MarketView` per evaluation for all its backtests (`_market`). Results do not depend
-on the backend or the number of workers: each backtest is deterministic and results come back
-in task order; the optuna search asks for trials in batches of a fixed size (`OPTUNA_BATCH`),
-not one per worker.
+one worker runs everything in-process. Each process keeps one `MarketView` per evaluation for
+all its backtests (`_market`). Results do not depend on the backend or the number of workers:
+each backtest is deterministic and results come back in task order; the optuna search asks for
+trials in batches of a fixed size (`OPTUNA_BATCH`), not one per worker.
 
 Walk-forward (`folds` = K): the sessions are cut into K+1 consecutive spans of equal length;
 fold i optimizes on span i (in-sample) and reports the best combination's result on span i+1
