@@ -399,6 +399,18 @@ def start_workers(backend: str, workers: int) -> None:
     _starting.append(par(joblib.delayed(_warm_worker)() for _ in range(workers)))
 
 
+@contextmanager
+def workers_starting(backend: str, workers: int) -> Iterator[None]:
+    """`start_workers` for the block (which loads the data and runs the sweep); at its end,
+    even on an error, wait for the start-up still running, so that no joblib call is left
+    behind at exit."""
+    start_workers(backend, workers)
+    try:
+        yield
+    finally:
+        _started()
+
+
 def _started() -> None:
     """Wait for the workers `start_workers` started (so one joblib call runs at a time)."""
     while _starting:

@@ -183,3 +183,12 @@ def test_cli_optimize_errors(cli, args: list[str], message: str):
     r = cli("optimize", "--symbols", "AAPL", *args)
     assert r.exit_code == 1, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_cli_error_after_the_workers_started_leaves_no_start_up_running(cli):
+    from etrade_cli import optimize as opt
+
+    r = cli("optimize", "--symbols", "AAPL", "--param", "tes_days_b1=10,21", "--metric", "alpha",
+            "--workers", "2")  # fmt: skip
+    assert r.exit_code == 1 and "--metric 'alpha'" in r.output
+    assert not opt._starting  # waited for: nothing is left to fail at exit
