@@ -6,9 +6,10 @@ Runs the 64-combination grid of `run.py` (`GRID`, 524 bundled symbols) as `pytho
 optimize ... --json` would, in a fresh process per run, the worker counts interleaved (a shared
 machine slows both alike), and reports medians of:
 
-- serial: process start to the backtests' first dispatch (imports, config, bar load, the
-  strategy's evaluations, the warm-up window; the workers start up meanwhile);
-- parallel: the backtests themselves (from `optimize.executor` entered to left);
+- serial: process start to the workers ready (imports, config, the bar load; the workers
+  start up meanwhile);
+- parallel: from `optimize.executor` entered to left: the strategy's evaluations (one per
+  distinct set of signal parameters) and the 64 backtests;
 - total: the whole process, as `run.py` measures it;
 - CPU seconds of the parent and of its children (loky workers, resource trackers), and the
   machine's load average, so that a loaded machine can be told from a slow program.
