@@ -11,7 +11,8 @@ machine slows both alike), and reports medians of:
 - parallel: from `optimize.executor` entered to left: the strategy's evaluations (one per
   distinct set of signal parameters) and the 64 backtests;
 - after: from there to the command's end (results, JSON output);
-- total: the whole process, as `run.py` measures it (with the interpreter's exit);
+- exit: the interpreter's start before the command and its exit after it (workers stopped);
+- total: the whole process, as `run.py` measures it;
 - CPU seconds of the parent and of its children (loky workers, resource trackers), and the
   machine's load average, so that a loaded machine can be told from a slow program.
 
@@ -109,12 +110,12 @@ def main() -> int:
     med = {w: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for w, ms in rows.items()}
     print(f"median of {a.runs} runs; load average at the starts: "
           f"{min(loads):.2f}..{max(loads):.2f} on {os.cpu_count()} cores")  # fmt: skip
-    print(f"{'workers':>7}{'serial s':>10}{'parallel s':>12}{'after s':>9}{'total s':>9}"
-          f"{'parent cpu':>12}{'child cpu':>11}")  # fmt: skip
+    print(f"{'workers':>7}{'serial s':>10}{'parallel s':>12}{'after s':>9}{'exit s':>8}"
+          f"{'total s':>9}{'parent cpu':>12}{'child cpu':>11}")  # fmt: skip
     for w, m in med.items():
         print(f"{w:>7}{m['parallel_start']:>10.3f}{m['parallel_end'] - m['parallel_start']:>12.3f}"
-              f"{m['main_end'] - m['parallel_end']:>9.3f}{m['total']:>9.3f}"
-              f"{m['parent_cpu']:>12.2f}{m['children_cpu']:>11.2f}")  # fmt: skip
+              f"{m['main_end'] - m['parallel_end']:>9.3f}{m['total'] - m['main_end']:>8.3f}"
+              f"{m['total']:>9.3f}{m['parent_cpu']:>12.2f}{m['children_cpu']:>11.2f}")  # fmt: skip
     if 1 in med and len(med) > 1:
         one = med[1]
         for w, m in med.items():

@@ -400,15 +400,24 @@ def start_workers(backend: str, workers: int) -> None:
 
 
 @contextmanager
-def workers_starting(backend: str, workers: int) -> Iterator[None]:
-    """`start_workers` for the block (which loads the data and runs the sweep); at its end,
-    even on an error, wait for the start-up still running, so that no joblib call is left
-    behind at exit."""
+def worker_pool(backend: str, workers: int) -> Iterator[None]:
+    """Loky workers for one block of a process that exits after it (the CLI: load the data,
+    run the sweep): started at once (`start_workers`), so that their start-up overlaps the
+    block, and stopped at its end, even on an error (a start-up still running is waited for
+    first, so no joblib call is left behind). Stopping kills the idle workers instead of
+    letting each one wind its interpreter down at exit: they hold nothing to save."""
     start_workers(backend, workers)
     try:
         yield
     finally:
         _started()
+        if backend == "loky" and workers > 1:
+            from joblib.externals.loky import reusable_executor
+
+            # the executor joblib ran the sweep on, if any (asking loky for one could start one)
+            pool = getattr(reusable_executor, "_executor", None)
+            if pool is not None:
+                pool.shutdown(wait=False, kill_workers=True)
 
 
 def _started() -> None:

@@ -102,6 +102,33 @@ def test_workers_started_early_are_the_ones_the_sweep_uses(sweep: Sweep):
     assert not opt._MARKETS  # and this process keeps no view of the sweep's evaluations
 
 
+def test_the_cli_worker_pool_stops_its_workers_at_the_end(sweep: Sweep):
+    import time
+
+    import psutil
+
+    from etrade_cli import optimize as opt
+
+    def loky_workers() -> set[int]:
+        out = set()
+        for child in psutil.Process().children():
+            try:
+                if "LokyProcess" in " ".join(child.cmdline()) and child.is_running():
+                    out.add(child.pid)
+            except psutil.Error:  # gone, or a zombie about to be reaped
+                pass
+        return out
+
+    with opt.worker_pool("loky", 2):
+        res = optimize(sweep, backend="loky", workers=2)
+        used = loky_workers()
+    assert res.trials and len(used) >= 2
+    deadline = time.monotonic() + 20
+    while used & loky_workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not used & loky_workers()
+
+
 def test_a_process_builds_one_market_view_per_shared_evaluation(sweep: Sweep, tmp_path: Path):
     import pickle
 

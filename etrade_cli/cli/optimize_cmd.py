@@ -83,7 +83,7 @@ def optimize_cmd(
     from .. import views
     from ..config import universe
     from ..errors import InputError
-    from ..optimize import Sweep, optimize, parse_param, workers_starting
+    from ..optimize import Sweep, optimize, parse_param, worker_pool
     from ..optimize import heatmap as write_heatmap
     from ..services import bar_provider, benchmark_bars, make_strategy
 
@@ -104,7 +104,7 @@ def optimize_cmd(
         raise InputError("--start is after --end")
     n = workers or os.cpu_count() or 1
     fmt = Format.json if as_json else Format.table
-    with workers_starting(backend, n):  # they start up while the bars load
+    with worker_pool(backend, n):  # the workers start up while the bars load
         wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
         provider = bar_provider(cfg)
         bars, missing = provider.get(wanted, strict=bool(symbols))
