@@ -33,6 +33,7 @@ from ..errors import DataError
 from ..interrupts import deferred_sigint
 from ..symbols import is_symbol, validate_symbol
 from ..values import Bars
+from .plain import OPENERS, PlainColumns, read_plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,7 +105,9 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     """
 
     fixed = validate_symbol(symbol, "--symbol") if symbol is not None else None
-    frame = _read_columns(path)
+    columns = check_header(path)
+    # a plain, clean file is read without pandas (and its import); anything else with it
+    frame: _Columns | PlainColumns = read_plain(path, columns) or _read_columns(path, columns)
     if not frame.rows:
         raise DataError(f"{path}: no rows")
     report = LoadReport(path, rows=frame.rows)
@@ -113,7 +116,10 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     else:
         names = np.array([fixed or symbol_from_filename(path)], dtype=object)
         codes = np.zeros(frame.rows, dtype=np.int64)
-    dates = _map_unique(*frame.date, lambda u: _parse_dates(u, path))
+    if isinstance(frame, PlainColumns):
+        dates = frame.dates
+    else:
+        dates = _map_unique(*frame.date, lambda u: _parse_dates(u, path))
     cols = frame.floats
     del frame
     invalid = _drop_invalid_values(names, codes, cols, report)
@@ -135,9 +141,7 @@ def _symbol_codes(raw_codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarra
     the column's distinct raw cells and per-row codes (`_read_columns`): each distinct cell is
     cleaned once, and rows are then grouped and sorted by the integer code instead of by
     comparing strings (issue 13)."""
-    import pandas as pd
-
-    cleaned = _clean_symbols(pd.Series(uniques, dtype=object))
+    cleaned = _clean_symbols(uniques)
     names, remap = np.unique(cleaned.astype(str), return_inverse=True)
     return names.astype(object), remap.astype(np.int64).reshape(-1)[raw_codes]
 
@@ -222,7 +226,7 @@ def _capacity(path: Path) -> int:
     return max(CHUNK_ROWS, size // 32 * (1 if path.suffix.lower() not in _OPENERS else 8))
 
 
-def _read_columns(path: Path) -> _Columns:
+def _read_columns(path: Path, columns: dict[str, int]) -> _Columns:
     """Read the columns `check_header` found; Date and Symbol as text. Only those columns are
     parsed, in blocks of `CHUNK_ROWS` rows, each block stored at once as float64 columns and
     integer codes: peak memory stays near the size of the result (issue 13).
@@ -232,7 +236,6 @@ def _read_columns(path: Path) -> _Columns:
     """
     import pandas as pd
 
-    columns = check_header(path)
     wanted = sorted(columns.values())
     names = {i: name for name, i in columns.items()}
     text = {columns[c] for c in ("date", "symbol") if c in columns}
@@ -410,7 +413,7 @@ def _split(
 
 #: the longest header line read; a longer one is refused before the file is parsed
 MAX_HEADER_CHARS = 4096
-_OPENERS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+_OPENERS = OPENERS
 
 
 def _first_line(exc: BaseException) -> str:
@@ -489,14 +492,15 @@ def check_header(path: Path) -> dict[str, int]:
     return {c: columns[c] for c in (*REQUIRED, "symbol") if c in columns}
 
 
-def _clean_symbols(raw: pd.Series) -> np.ndarray:
-    """Distinct raw symbol cells -> upper-cased symbols; invalid ones become "!" + the raw text
-    (so that `_drop_invalid_values` can count and quote them)."""
-    text = raw.fillna("").astype(str).str.strip().str.upper()
-    return np.array(
-        [s if (not s or is_symbol(s)) else "!" + r for s, r in zip(text, raw.astype(str))],
-        dtype=object,
-    )
+def _clean_symbols(raw: np.ndarray) -> np.ndarray:
+    """Distinct raw symbol cells (str, a number pandas inferred, or NaN/None for an empty
+    cell) -> upper-cased symbols, "" for an empty cell; invalid ones become "!" + the raw text
+    (so that `_drop_invalid_values` can count and quote them). No pandas needed."""
+    out = np.empty(len(raw), dtype=object)
+    for i, cell in enumerate(raw.tolist()):
+        s = "" if cell is None or cell != cell else str(cell).strip().upper()
+        out[i] = s if (not s or is_symbol(s)) else "!" + str(cell)
+    return out
 
 
 def _drop_invalid_values(
