@@ -16,6 +16,7 @@ from etrade_cli.errors import EtradeCliError
 from etrade_cli.marketdata import SAMPLE_SP500
 from etrade_cli.marketdata.csv import check_header, read_bars_csv
 from etrade_cli.marketdata.plain import NA_WORDS, read_plain
+from tests.conftest import DATA
 
 COLUMNS = ("dates", "open", "high", "low", "close", "volume")
 
@@ -59,15 +60,26 @@ def test_na_words_are_pandas_own():
     assert NA_WORDS == STR_NA_VALUES
 
 
-def test_the_bundled_sample_is_read_without_pandas_and_identically():
-    assert read_plain(SAMPLE_SP500, check_header(SAMPLE_SP500)) is not None
-    assert _snapshot(SAMPLE_SP500, pandas_only=False) == _snapshot(SAMPLE_SP500, pandas_only=True)
+@pytest.mark.parametrize(
+    "path, plain",
+    [
+        (SAMPLE_SP500, True),
+        (DATA / "NFLX_daily_2018-2022.csv", True),
+        (DATA / "AMZN_daily_1997-2020.csv", False),  # 18-character prices
+        (DATA / "MSFT_daily_2015-2021.csv", False),  # M/D/YYYY HH:MM:SS dates
+    ],
+    ids=lambda v: Path(v).name if isinstance(v, Path) else str(v),
+)
+def test_real_files_are_read_identically_by_either_reader(path: Path, plain: bool):
+    assert (read_plain(path, check_header(path)) is not None) is plain
+    assert _snapshot(path, pandas_only=False) == _snapshot(path, pandas_only=True)
 
 
 @pytest.mark.parametrize(
     "row, plain",
     [
         ("2020-01-03,ABC,10,11,9,10.5,100", True),
+        ("2020-01-03,ABC,10,11,9,10.5,100\r", False),
         ("20200103,ABC,10,11,9,10.5,100", False),  # a second date layout
         ("2020-01-03,ABC,10,11,9,10.5,-1", False),  # negative
         ("2020-01-03,ABC,10,11,9,10.5,inf", False),

@@ -4,7 +4,8 @@
 `read_csv`. `read_plain` reads a file with numpy alone when, and only when, every cell is read
 exactly as pandas' C parser reads it in `csv._read_columns`; for any other file it returns None
 and the caller uses pandas (which also counts and drops every kind of bad row). Accepted:
-- at most `MAX_BYTES` of text, printable ASCII only, no space, tab, CR, quote or `_`;
+- at most `MAX_BYTES` of text; after the header line (no quote or CR in it), printable ASCII
+  only, no space, tab, CR, quote or `_`;
 - every non-empty line with the same number of fields, none longer than `MAX_CELL` chars;
 - prices and volume finite, not negative, 0 or within [1e-9, 1e15] (so both parsers round
   each decimal once, to the same double);
@@ -96,9 +97,12 @@ def _data_bytes(path: Path) -> bytes | None:
             raw = fh.read(MAX_BYTES + 1)
     except (OSError, EOFError, zlib.error, ValueError):
         return None
-    if len(raw) > MAX_BYTES or not raw.isascii() or any(b in raw for b in _BANNED):
+    cut = raw.find(b"\n") + 1  # the header line: read by `check_header` only
+    data = raw[cut:] if cut else b""
+    if len(raw) > MAX_BYTES or b'"' in raw[:cut] or b"\r" in raw[:cut]:
         return None
-    data = raw[raw.find(b"\n") + 1 :] if b"\n" in raw else b""
+    if not data.isascii() or any(b in data for b in _BANNED):
+        return None
     if not data.endswith(b"\n"):
         data += b"\n"
     chars = np.frombuffer(data, dtype=np.uint8)
