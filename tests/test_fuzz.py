@@ -187,9 +187,13 @@ def test_csv_loader_reads_a_file_in_blocks_as_in_one_piece(
 
     text = ",".join(c.title() for c in order) + "\n"
     text += "".join(",".join(r[c] for c in order) + "\n" for r in rows)
-    whole = _load_snapshot("AAA.csv", text.encode())
-    with mock.patch("etrade_cli.marketdata.csv.CHUNK_ROWS", block):
-        assert _load_snapshot("AAA.csv", text.encode()) == whole
+    with mock.patch("etrade_cli.marketdata.csv.read_plain", return_value=None):  # pandas' path
+        whole = _load_snapshot("AAA.csv", text.encode())
+        with (
+            mock.patch("etrade_cli.marketdata.csv.CHUNK_ROWS", block),
+            mock.patch("etrade_cli.marketdata.csv._capacity", return_value=1),  # buffers grow
+        ):
+            assert _load_snapshot("AAA.csv", text.encode()) == whole
 
 
 # -- config ------------------------------------------------------------------------------------

@@ -217,13 +217,14 @@ class _Distinct:
 
 
 def _capacity(path: Path) -> int:
-    """A first guess of the rows in `path` (a bar row is rarely under 32 bytes); a wrong guess
-    only costs one doubling of the column buffers."""
+    """A first guess of the rows in `path` (a bar row is rarely under 32 bytes); a low guess
+    only costs doublings of the column buffers."""
     try:
         size = path.stat().st_size
     except OSError:
         size = 0
-    return max(CHUNK_ROWS, size // 32 * (1 if path.suffix.lower() not in _OPENERS else 8))
+    guess = size // 32 * (1 if path.suffix.lower() not in _OPENERS else 8)
+    return min(max(CHUNK_ROWS, guess), 1 << 24)  # at most 128 MiB of address space a column
 
 
 def _read_columns(path: Path, columns: dict[str, int]) -> _Columns:
