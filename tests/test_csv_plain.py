@@ -171,3 +171,16 @@ def test_plain_and_pandas_readers_agree(order, rows, odd, per_symbol, extra):
     text += "\n".join(",".join(r[c] for c in cols) for r in rows) + extra
     _, fast, slow = _both("AAA.csv" if per_symbol else "all.csv", text)
     assert fast == slow
+
+
+@pytest.mark.parametrize("name", ["big.csv", "big.csv.gz"])
+def test_files_over_the_size_limit_go_to_pandas(tmp_path: Path, name: str):
+    import gzip
+
+    text = "Date,Symbol,Open,High,Low,Close,Volume\n" + "2020-01-02,ABC,10,11,9,10,100\n" * 20
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    assert read_plain(path, check_header(path)) is not None
+    with mock.patch("etrade_cli.marketdata.plain.MAX_BYTES", len(text) - 1):
+        assert read_plain(path, check_header(path)) is None
+        assert _snapshot(path, pandas_only=False) == _snapshot(path, pandas_only=True)

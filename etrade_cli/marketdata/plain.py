@@ -92,6 +92,8 @@ def _data_bytes(path: Path) -> bytes | None:
     fields of at most `MAX_CELL` chars; else None."""
     module = OPENERS.get(path.suffix.lower())
     try:
+        if _too_big(path, module):
+            return None
         opener = importlib.import_module(module).open if module else open
         with opener(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -118,6 +120,23 @@ def _data_bytes(path: Path) -> bytes | None:
     if not len(used) or (used != used[0]).any():
         return None
     return data
+
+
+def _too_big(path: Path, module: str | None) -> bool:
+    """More than `MAX_BYTES` of text: the size of a plain file, the size a gzip file records
+    in its last 4 bytes (modulo 4 GiB); other compressed files are read up to the limit.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    size = path.stat().st_size
+    if module is None:
+        return size > MAX_BYTES
+    if module == "gzip" and size >= 4:
+        with open(path, "rb") as fh:
+            fh.seek(-4, 2)
+            return int.from_bytes(fh.read(4), "little") > MAX_BYTES
+    return False
 
 
 def _plain_numbers(col: np.ndarray) -> bool:
