@@ -264,11 +264,19 @@ def _leaf(group: TyperGroup, rest: list[str]) -> tuple[Command | None, int]:
 
 def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
     """Typer's `process_value` without building the parameter's Pydantic adapter (the import of
-    Pydantic alone costs more than the rest of `etrade quote --help`) for a missing value, which
-    every adapter turns into None, or () for a multi-value parameter, unchanged."""
-    if value is not None or self._runtime_param is not None:
+    Pydantic alone costs more than the rest of `etrade quote AAPL`) where the adapter could
+    only return its input: a missing value, which every adapter turns into None (or () for a
+    multi-value parameter), and plain text for a `str` or `list[str]` parameter without a
+    parser or choices, which the adapter returns unchanged (a list for `list[str]`). Anything
+    else goes through Typer's own coercion."""
+    if self._runtime_param is not None:
         return _typer_process_value(self, ctx, value)
-    value = () if self.multiple or self.nargs == -1 else None
+    if value is None:
+        value = () if self.multiple or self.nargs == -1 else None
+    elif _is_text(self, value):
+        value = value if isinstance(value, str) else list(value)
+    else:
+        return _typer_process_value(self, ctx, value)
     if self.required and self.value_is_missing(value):
         from typer._click.exceptions import MissingParameter
 
@@ -276,6 +284,21 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
     if self.callback is not None:
         value = self.callback(ctx, self, value)
     return value
+
+
+def _is_text(param: _TyperParameter, value: Any) -> bool:
+    """True when `value` is what Click parsed for a plain `str` parameter (a str) or a
+    `list[str]` one (a tuple or list of str), with no parser, choices, path or file rules."""
+    desc = param.type_descriptor
+    if desc.parameter_info.parser is not None or desc.is_choice or desc.is_path or desc.is_file:
+        return False
+    if desc.annotation is str:
+        return type(value) is str and not (param.multiple or param.nargs == -1)
+    return (
+        desc.annotation == list[str]
+        and isinstance(value, (tuple, list))
+        and all(type(v) is str for v in value)
+    )
 
 
 _typer_process_value = _TyperParameter.process_value
