@@ -80,6 +80,26 @@ class EtradeConfig:
     rate_orders_per_s: float = field(default=2.0, metadata=_r(min=0.1, max=100.0))
 
 
+def require_etrade_keys(cfg: EtradeConfig) -> None:
+    """Check that `[etrade]` has both consumer key and secret (from the file or the env), and
+    register the secret for redaction. Called before anything imports the HTTP stack, so a
+    machine without keys is told at once.
+
+    Raises:
+        AuthError: the key or the secret is missing (exit 4).
+    """
+    if not cfg.consumer_key or not cfg.consumer_secret:
+        from .errors import AuthError
+
+        raise AuthError(
+            "no E*TRADE consumer key/secret: set ETRADE_CONSUMER_KEY and "
+            "ETRADE_CONSUMER_SECRET (or [etrade] consumer_key/consumer_secret)"
+        )
+    from .redact import register_secret
+
+    register_secret(cfg.consumer_secret)
+
+
 @dataclass(frozen=True)
 class BrokerConfig:
     """`[broker]`: which broker trades (`paper` by default) and the paper account's terms (USD)."""
@@ -387,9 +407,9 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
 
 def _check_notify(n: NotifyConfig, where: str) -> None:
     """`[notify] events` names known types; `quiet_hours` is HH:MM-HH:MM."""
-    from .events import EVENT_TYPES
-
     for name in n.events:
+        from .events import EVENT_TYPES  # only when events are named (a heavy module)
+
         if name != "all" and name not in EVENT_TYPES:
             raise ConfigError(
                 f"{where}: [notify] events: unknown event {name!r}"

@@ -186,6 +186,9 @@ def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> Etr
     Raises:
         AuthError: no consumer key/secret configured.
     """
+    from .config import require_etrade_keys
+
+    require_etrade_keys(cfg.etrade)  # before the HTTP stack is imported
     from .etrade.auth import token_store
     from .etrade.client import EtradeClient
 

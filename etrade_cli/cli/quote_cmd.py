@@ -46,7 +46,7 @@ def quote_cmd(
     from rich.table import Table
 
     from ..errors import InputError
-    from ..etrade.models import Quote
+    from ..etrade import QUOTE_FIELDS
     from ..services import etrade_client
 
     fmt = output_format(as_json, as_csv)
@@ -65,9 +65,9 @@ def quote_cmd(
         for f in (fields or "symbol,last,change,change_pct,bid,ask,volume,time_utc").split(",")
         if f.strip()
     ]
-    if bad := [c for c in cols if c not in Quote.FIELDS]:
+    if bad := [c for c in cols if c not in QUOTE_FIELDS]:
         raise InputError(
-            f"unknown field(s) {', '.join(bad)}; choose from {', '.join(Quote.FIELDS)}"
+            f"unknown field(s) {', '.join(bad)}; choose from {', '.join(QUOTE_FIELDS)}"
         )
     res = etrade_client(
         state(ctx).config(), warn=lambda m: err.print(f"warning: {m}", markup=False)

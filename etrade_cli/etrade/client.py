@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from ..config import EtradeConfig
+from ..config import EtradeConfig, require_etrade_keys
 from ..errors import ApiError, AuthError, TemporaryApiError
 from ..redact import redact
 from . import models
@@ -39,7 +39,6 @@ from .auth import (
     Tokens,
     TokenStore,
     oauth_problem,
-    require_consumer,
     utc_now,
 )
 
@@ -101,7 +100,7 @@ class EtradeClient:
         warn: Callable[[str], None] | None = None,
         max_attempts: int = 4,
     ):
-        require_consumer(cfg)
+        require_etrade_keys(cfg)
         self.cfg, self.store = cfg, store
         self.endpoints = Endpoints.for_config(cfg)
         self.http = session or requests.Session()
