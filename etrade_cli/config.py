@@ -25,11 +25,6 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError, UsageError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 APP_NAME = "etrade-cli"
 SECRET_KEYS = frozenset(
     {
@@ -359,6 +354,10 @@ def load_config(explicit: str | Path | None = None) -> Config:
     path = find_config_file(explicit)
     raw: dict[str, Any] = {}
     if path is not None:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:

@@ -71,10 +71,8 @@ class _Group(TyperGroup):
             _usage_error(exc)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        from .machine import stdout_to
-
         try:
-            with stdout_to(ctx.params.get("output")):
+            with _stdout_to(ctx.params.get("output")):
                 return super().invoke(ctx)
         except UsageError as exc:
             _usage_error(exc)
@@ -95,6 +93,18 @@ class _Group(TyperGroup):
             )
             _notify_failure(ctx, message, int(ExitStatus.ERROR), exc)
             _fail(message, int(ExitStatus.ERROR))
+
+
+def _stdout_to(target: Path | None) -> Any:
+    """`machine.stdout_to(target)` for `--output FILE`; without it, stdout as it is (and no
+    import of `machine`)."""
+    if target is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from .machine import stdout_to
+
+    return stdout_to(target)
 
 
 #: commands made for cron: a failure is also sent as a notification
@@ -182,9 +192,9 @@ def move_globals(group: TyperGroup, args: list[str]) -> list[str]:
 def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
     """`--json FIELDS` and `--jsonl` (see `machine.extract_json_args`) for a command that has
     `--json`; other command lines are left as they are."""
-    from . import machine
-
-    machine.current = machine.MachineOutput()
+    loaded: Any = sys.modules.get(f"{__name__}.machine")
+    if loaded is not None:  # an earlier command line of this process (tests): start over
+        loaded.current = loaded.MachineOutput()
     i = 0
     root_opts = _options(group.params)
     while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
@@ -192,6 +202,11 @@ def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
     leaf, n = _leaf(group, args[i:])
     if leaf is None or "--json" not in _options(leaf.params):
         return args
+    words = args[i + n :]
+    words = words[: words.index("--")] if "--" in words else words
+    if not any(w.startswith("--json") for w in words):
+        return args  # nothing for `machine` to take out (it is imported when output is made)
+    from . import machine
     # a group's sub-command names count as positional words (`backtest --json list`)
     positionals = isinstance(leaf, TyperGroup) or any(
         not isinstance(p, TyperOption) for p in leaf.params
@@ -317,7 +332,11 @@ def _fail(message: str, code: int) -> None:
     from ..redact import redact
 
     err.print(
-        f"[red]error:[/] {escape(redact(message))}", markup=True, highlight=False, soft_wrap=True
+        f"[red]error:[/] {escape(redact(message))}",
+        markup=True,
+        emoji=False,  # a message is printed as it is (`:name:` stays text)
+        highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(code)
 
