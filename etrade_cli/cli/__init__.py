@@ -20,7 +20,7 @@ from typer.core import TyperGroup, TyperOption, _TyperParameter
 
 from .. import __version__
 from ..errors import EtradeCliError, ExitStatus
-from .common import complete_broker, err, state
+from .common import complete_broker, state, stderr_line
 
 
 class _Group(TyperGroup):
@@ -327,17 +327,10 @@ def _debug_enabled() -> bool:
 
 
 def _fail(message: str, code: int) -> None:
-    from rich.markup import escape
-
+    """Print `error: message` (secrets redacted) as one line on stderr and exit with `code`."""
     from ..redact import redact
 
-    err.print(
-        f"[red]error:[/] {escape(redact(message))}",
-        markup=True,
-        emoji=False,  # a message is printed as it is (`:name:` stays text)
-        highlight=False,
-        soft_wrap=True,
-    )
+    stderr_line("error", "red", redact(message))
     raise typer.Exit(code)
 
 

@@ -7,14 +7,13 @@ from dataclasses import asdict
 
 import typer
 
+from . import common
 from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
     emit_csv,
     emit_json,
-    err,
-    out,
     output_format,
     parse_symbols,
     state,
@@ -70,14 +69,14 @@ def quote_cmd(
             f"unknown field(s) {', '.join(bad)}; choose from {', '.join(QUOTE_FIELDS)}"
         )
     res = etrade_client(
-        state(ctx).config(), warn=lambda m: err.print(f"warning: {m}", markup=False)
+        state(ctx).config(), warn=lambda m: common.err.print(f"warning: {m}", markup=False)
     ).quotes(wanted)
     got = {q.symbol for q in res.quotes}
     invalid = [s for s in wanted if s not in got]
     notes = {m.description for m in res.messages}
     for s in invalid:
         detail = next((n for n in notes if s in n), None) or "no quote returned"
-        err.print(f"{s}: {detail}", markup=False)
+        common.err.print(f"{s}: {detail}", markup=False)
     rows = [{c: asdict(q)[c] for c in cols} for q in res.quotes]
     if fmt is Format.json:
         emit_json(rows)
@@ -101,7 +100,7 @@ def quote_cmd(
                     for c in cols
                 )
             )
-        out.print(t)
+        common.out.print(t)
     if invalid:
         raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")
 
@@ -132,7 +131,7 @@ def _generic_quotes(
     rows = []
     for s in wanted:
         if s not in quotes:
-            err.print(f"{s}: no quote returned", markup=False)
+            common.err.print(f"{s}: no quote returned", markup=False)
             continue
         q = quotes[s]
         full = {"symbol": s, "last": q.last, "time_utc": q.time, **q.extra}
@@ -154,6 +153,6 @@ def _generic_quotes(
                     for c in cols
                 )
             )
-        out.print(t)
+        common.out.print(t)
     if missing := [s for s in wanted if s not in quotes]:
         raise InputError(f"no quote for {len(missing)} symbol(s): {', '.join(missing)}")
