@@ -256,7 +256,7 @@ class Config:
     schwab: SchwabConfig = field(default_factory=SchwabConfig)
     ibkr: IbkrConfig = field(default_factory=IbkrConfig)
     #: the chosen strategy's parameters (its `StrategySpec.params_type`), from `[strategy]`
-    strategy: Any = field(default_factory=lambda: _strategy_params_type("rajat_alpha")())
+    strategy: Any = field(default_factory=lambda: _default_strategy_params())
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
     strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
@@ -420,6 +420,16 @@ def _check_notify(n: NotifyConfig, where: str) -> None:
         raise ConfigError(
             f"{where}: [notify] quiet_hours: use HH:MM-HH:MM (local time), got {n.quiet_hours!r}"
         )
+
+
+def _default_strategy_params() -> Any:
+    """The parameters of the default strategy, rajat_alpha, all defaults. It is built in, so
+    its class is imported directly rather than through the registry (which names the same
+    class; tests/test_config.py checks that), and a command that loads the config does not
+    load the registry for it."""
+    from .strategy.rajat_alpha.params import StrategyParams
+
+    return StrategyParams()
 
 
 def _strategy_params_type(name: str) -> type:

@@ -460,10 +460,11 @@ def command_broker(global_broker: str | None, own: str | None = None) -> str:
     Raises:
         UsageError: an unknown broker name.
     """
-    from . import registry
-
     name = own or global_broker or "etrade"
-    registry.brokers.get(name)
+    if name != "etrade":  # E*TRADE is always registered (builtins.py)
+        from . import registry
+
+        registry.brokers.get(name)
     return name
 
 

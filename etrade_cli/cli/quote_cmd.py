@@ -42,8 +42,6 @@ def quote_cmd(
     Invalid symbols are reported on stderr, one line each, and make the exit code 1; the valid
     ones still print.
     """
-    from rich.table import Table
-
     from ..errors import InputError
     from ..etrade import QUOTE_FIELDS
     from ..services import etrade_client
@@ -83,6 +81,8 @@ def quote_cmd(
     elif fmt is Format.csv:
         emit_csv(rows, cols)
     elif rows:
+        from rich.table import Table
+
         t = Table(title="Quotes", title_justify="left")
         for c in cols:
             t.add_column(
@@ -112,8 +112,6 @@ def _generic_quotes(
     ctx: typer.Context, name: str, wanted: list[str], fields: str | None, fmt: Format
 ) -> None:
     """Quotes through a registered broker's `quotes()` (Schwab `get_quotes`, IB `reqTickers`)."""
-    from rich.table import Table
-
     from ..errors import InputError
     from ..services import make_broker, open_store
 
@@ -141,6 +139,8 @@ def _generic_quotes(
     elif fmt is Format.csv:
         emit_csv(rows, cols)
     elif rows:
+        from rich.table import Table
+
         t = Table(title=f"Quotes ({name})", title_justify="left")
         for c in cols:
             t.add_column(c, justify="left" if c in ("symbol", "time_utc") else "right")
