@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
-def import_times(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> dict[str, tuple[int, int]]:
+def import_times(
+    argv: list[str], env: dict[str, str], cwd: Path, runs: int
+) -> dict[str, tuple[int, int]]:
     """module -> (least self µs, least cumulative µs) over `runs` runs of `argv`."""
     best: dict[str, tuple[int, int]] = {}
     for _ in range(runs + 1):  # the first run also writes the bytecode cache

@@ -207,6 +207,7 @@ def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
     if not any(w.startswith("--json") for w in words):
         return args  # nothing for `machine` to take out (it is imported when output is made)
     from . import machine
+
     # a group's sub-command names count as positional words (`backtest --json list`)
     positionals = isinstance(leaf, TyperGroup) or any(
         not isinstance(p, TyperOption) for p in leaf.params
