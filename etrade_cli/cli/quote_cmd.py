@@ -105,34 +105,48 @@ def quote_cmd(
         raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")
 
 
-GENERIC_FIELDS = ("symbol", "last", "open", "high", "low", "volume", "time_utc")
+GENERIC_FIELDS = ("symbol", "last", "open", "high", "low", "volume", "time_utc", "session")
+#: the default columns: a live broker's quote has a time, a paper quote the session of its bar
+DEFAULT_FIELDS = {"paper": ("symbol", "last", "open", "high", "low", "volume", "session")}
 
 
 def _generic_quotes(
     ctx: typer.Context, name: str, wanted: list[str], fields: str | None, fmt: Format
 ) -> None:
-    """Quotes through a registered broker's `quotes()` (Schwab `get_quotes`, IB `reqTickers`)."""
+    """Quotes through a registered broker's `quotes()` (Schwab `get_quotes`, IB `reqTickers`).
+    The paper broker has no market of its own: its quotes are the last bars of the configured
+    data (`services.LastBarPrices`), each with the session it is from."""
     from ..errors import InputError
-    from ..services import make_broker, open_store
+    from ..services import LastBarPrices, make_broker, open_store
 
-    cols = [f.strip() for f in (fields or ",".join(GENERIC_FIELDS)).split(",") if f.strip()]
+    default = DEFAULT_FIELDS.get(name, GENERIC_FIELDS[:-1])
+    cols = [f.strip() for f in (fields or ",".join(default)).split(",") if f.strip()]
     if bad := [c for c in cols if c not in GENERIC_FIELDS]:
         raise InputError(
             f"unknown field(s) {', '.join(bad)}; choose from {', '.join(GENERIC_FIELDS)}"
         )
     cfg = state(ctx).config()
-    store = open_store(cfg)
-    try:
-        quotes = make_broker(cfg, store, name).quotes(wanted)
-    finally:
-        store.close()
+    sessions: dict[str, str | None] = {}
+    if name == "paper":  # no book needed (and none created) for a price
+        prices = LastBarPrices(cfg)
+        quotes = prices.quotes(wanted)
+        sessions = {s: prices.session(s) for s in quotes}
+        title, none = "Quotes (paper: the last bar of the configured data)", "no bars in the data"
+    else:
+        store = open_store(cfg)
+        try:
+            quotes = make_broker(cfg, store, name).quotes(wanted)
+        finally:
+            store.close()
+        title, none = f"Quotes ({name})", "no quote returned"
     rows = []
     for s in wanted:
         if s not in quotes:
-            common.err.print(f"{s}: no quote returned", markup=False)
+            common.err.print(f"{s}: {none}", markup=False)
             continue
         q = quotes[s]
-        full = {"symbol": s, "last": q.last, "time_utc": q.time, **q.extra}
+        full = {"symbol": s, "last": q.last, "time_utc": q.time, "session": sessions.get(s)}
+        full.update(q.extra)
         rows.append({c: full.get(c) for c in cols})
     if fmt is Format.json:
         emit_json(rows)
@@ -141,9 +155,9 @@ def _generic_quotes(
     elif rows:
         from rich.table import Table
 
-        t = Table(title=f"Quotes ({name})", title_justify="left")
+        t = Table(title=title, title_justify="left")
         for c in cols:
-            t.add_column(c, justify="left" if c in ("symbol", "time_utc") else "right")
+            t.add_column(c, justify="left" if c in ("symbol", "time_utc", "session") else "right")
         for r in rows:
             t.add_row(
                 *(
