@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
@@ -113,7 +114,7 @@ def test_plain_text_parameters_get_what_typers_adapters_would_give():
     params = [p for p in command.params if isinstance(p, _TyperParameter)]
     ours = {p.name: type(p).process_value(p, ctx, values[p.name]) for p in params}
     adapted = [p.name for p in params if p._runtime_param is not None]
-    assert adapted == ["count", "where"]  # the text parameters were not sent through Pydantic
+    assert adapted == ["count"]  # text and path parameters were not sent through Pydantic
     for p in params:
         p._runtime_param = None
         theirs = _typer_process_value(p, ctx, values[p.name])
@@ -150,3 +151,47 @@ def test_an_error_line_is_the_message_as_it_is_with_or_without_rich(message, mon
     assert direct == rich_err.getvalue()
     if message.isprintable():
         assert direct == f"error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "text", ["cfg.toml", "sub", "missing.toml", "sub/../cfg.toml", "/", "", "cfg.toml/", "sub/"]
+)
+def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, monkeypatch):
+    """Single `Path` parameters skip the Pydantic adapter (`Path(value)`) but keep Typer's
+    checks: the same value, or the same error, as Typer's own coercion."""
+    import typer
+    from typer._click.exceptions import BadParameter
+    from typer.core import _TyperParameter
+
+    from etrade_cli.cli import _typer_process_value
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.toml").write_text("")
+    (tmp_path / "sub").mkdir()
+    sub = typer.Typer(add_completion=False)
+
+    @sub.command()
+    def cmd(
+        plain: Path = typer.Option(None, "--plain"),  # noqa: B008
+        file: Path = typer.Option(None, "--file", dir_okay=False),  # noqa: B008
+        existing: Path = typer.Option(None, "--existing", exists=True),  # noqa: B008
+        resolved: Path = typer.Option(None, "--resolved", resolve_path=True),  # noqa: B008
+    ) -> None:
+        """A command to coerce paths for."""
+
+    command = typer.main.get_command(sub)
+    ctx = Context(command)
+
+    def outcome(process: Any, p: _TyperParameter) -> object:
+        try:
+            return process(p, ctx, text)
+        except BadParameter as exc:
+            return ("error", exc.format_message())
+
+    for p in command.params:
+        assert isinstance(p, _TyperParameter)
+        ours = outcome(type(p).process_value, p)
+        assert (p._runtime_param is None) == (str(Path(text)) == text), p.name  # no adapter
+        p._runtime_param = None
+        theirs = outcome(_typer_process_value, p)
+        assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)

@@ -291,6 +291,8 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
         value = () if self.multiple or self.nargs == -1 else None
     elif _is_text(self, value):
         value = value if isinstance(value, str) else list(value)
+    elif _is_plain_path(self, value):
+        value = _coerce_path(self, ctx, value)
     else:
         return _typer_process_value(self, ctx, value)
     if self.required and self.value_is_missing(value):
@@ -300,6 +302,37 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
     if self.callback is not None:
         value = self.callback(ctx, self, value)
     return value
+
+
+def _is_plain_path(param: _TyperParameter, value: Any) -> bool:
+    """True for a str given to a single `Path` parameter (`--config`, `--db`, `--watchlist`):
+    no parser, path_type or `allow_dash`, whose adapter only converts with `Path(value)`
+    before Typer's own checks (`typer._param_types.coerce_cli_path`), and a text that the
+    conversion leaves as it is (not "" or "dir/"), so the checks see the same file."""
+    desc = param.type_descriptor
+    info = desc.parameter_info
+    return (
+        type(value) is str
+        and str(Path(value)) == value
+        and not (param.multiple or param.nargs != 1)
+        and isinstance(desc.annotation, type)
+        and issubclass(desc.annotation, Path)
+        and info.parser is None
+        and info.path_type is None
+        and not info.allow_dash
+        and not desc.is_file
+    )
+
+
+def _coerce_path(param: _TyperParameter, ctx: Context, value: str) -> Any:
+    """What Typer's path adapter returns for `value`: its checks (exists, file_okay, dir_okay,
+    readable, writable, resolve_path; the same `BadParameter` messages) on the text, then the
+    parameter's `Path` class (Pydantic turns a str into a path with `Path(value)`)."""
+    from typer._param_types import _coerce_path_result, coerce_cli_path
+
+    info = param.type_descriptor.parameter_info
+    checked: Any = coerce_cli_path(value, info, path_type=None, param=param, ctx=ctx)
+    return _coerce_path_result(checked, param.type_descriptor.annotation)
 
 
 def _is_text(param: _TyperParameter, value: Any) -> bool:
