@@ -114,7 +114,7 @@ def test_plain_text_parameters_get_what_typers_adapters_would_give():
     params = [p for p in command.params if isinstance(p, _TyperParameter)]
     ours = {p.name: type(p).process_value(p, ctx, values[p.name]) for p in params}
     adapted = [p.name for p in params if p._runtime_param is not None]
-    assert adapted == ["count"]  # text and path parameters were not sent through Pydantic
+    assert adapted == []  # text, number and path parameters were not sent through Pydantic
     for p in params:
         p._runtime_param = None
         theirs = _typer_process_value(p, ctx, values[p.name])
@@ -192,6 +192,47 @@ def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, mon
         assert isinstance(p, _TyperParameter)
         ours = outcome(type(p).process_value, p)
         assert (p._runtime_param is None) == (str(Path(text)) == text), p.name  # no adapter
+        p._runtime_param = None
+        theirs = outcome(_typer_process_value, p)
+        assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
+
+
+@pytest.mark.parametrize("text", ["10", "007", "-3", "2.50", "1e3", " 4", "1_000", "x", "0.1"])
+def test_number_parameters_get_what_typers_adapters_would_give(text):
+    """Plain decimals skip the adapter for an unbounded int or float (`int(text)`,
+    `float(text)`); anything else, and bounded numbers, get Typer's own answer."""
+    import typer
+    from typer._click.exceptions import BadParameter
+    from typer.core import _TyperParameter
+
+    from etrade_cli.cli import _typer_process_value
+
+    sub = typer.Typer(add_completion=False)
+
+    @sub.command()
+    def cmd(
+        count: int = typer.Option(1, "--count"),
+        cash: float = typer.Option(1.0, "--cash"),
+        bounded: int = typer.Option(1, "--bounded", min=0, max=9),
+    ) -> None:
+        """A command to coerce numbers for."""
+
+    command = typer.main.get_command(sub)
+    ctx = Context(command)
+
+    def outcome(process: Any, p: _TyperParameter) -> object:
+        try:
+            return process(p, ctx, text)
+        except BadParameter as exc:
+            return ("error", exc.format_message())
+
+    for p in command.params:
+        assert isinstance(p, _TyperParameter)
+        ours = outcome(type(p).process_value, p)
+        plain = (
+            p.name != "bounded" and text.lstrip("-").replace(".", "", p.name == "cash").isdigit()
+        )
+        assert (p._runtime_param is None) == plain, p.name
         p._runtime_param = None
         theirs = outcome(_typer_process_value, p)
         assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)

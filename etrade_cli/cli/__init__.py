@@ -9,6 +9,7 @@ or after the command name: `_Group.main` moves them to where they are defined (`
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,8 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
         value = value if isinstance(value, str) else list(value)
     elif _is_plain_path(self, value):
         value = _coerce_path(self, ctx, value)
+    elif _is_plain_number(self, value):
+        value = self.type_descriptor.annotation(value)
     else:
         return _typer_process_value(self, ctx, value)
     if self.required and self.value_is_missing(value):
@@ -302,6 +305,28 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
     if self.callback is not None:
         value = self.callback(ctx, self, value)
     return value
+
+
+#: decimal numbers as Pydantic reads them into an int or float: exactly `int(text)` and
+#: `float(text)` (anything else, such as 1e5, _ or spaces, goes through Typer's adapter)
+_PLAIN_NUMBER = {int: re.compile(r"-?[0-9]+"), float: re.compile(r"-?[0-9]+(\.[0-9]+)?")}
+
+
+def _is_plain_number(param: _TyperParameter, value: Any) -> bool:
+    """True for a plain decimal str given to a single `int` or `float` parameter without
+    bounds (`-q 10`, `--workers 2`, `--cash 50000`), which the adapter turns into
+    `int(value)` or `float(value)`."""
+    desc = param.type_descriptor
+    pattern = _PLAIN_NUMBER.get(desc.annotation)
+    return (
+        pattern is not None
+        and type(value) is str
+        and pattern.fullmatch(value) is not None
+        and not (param.multiple or param.nargs != 1)
+        and desc.parameter_info.parser is None
+        and not desc.is_ranged
+        and not desc.is_choice
+    )
 
 
 def _is_plain_path(param: _TyperParameter, value: Any) -> bool:
