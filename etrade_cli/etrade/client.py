@@ -25,9 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from ..config import EtradeConfig, require_etrade_keys
 from ..errors import ApiError, AuthError, TemporaryApiError
@@ -41,6 +39,9 @@ from .auth import (
     oauth_problem,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("etrade_cli.http")
 RATE_LIMIT_TEXT = "Number of requests exceeded the rate limit set"
@@ -103,7 +104,7 @@ class EtradeClient:
         require_etrade_keys(cfg)
         self.cfg, self.store = cfg, store
         self.endpoints = Endpoints.for_config(cfg)
-        self.http = session or requests.Session()
+        self._http = session
         self.now, self.sleep = now, sleep
         self.warn = warn or (lambda msg: log.warning(msg))
         self.max_attempts = max_attempts
@@ -119,6 +120,16 @@ class EtradeClient:
         self._tokens: Tokens | None = None
         self._saved_at: dt.datetime | None = None
         self._skew_warned = False
+
+    @property
+    def http(self) -> requests.Session:
+        """The HTTP session, created (and `requests` imported) at the first request: a command
+        that fails before one (not logged in, token expired) never loads the HTTP stack."""
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+        return self._http
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -250,6 +261,8 @@ class EtradeClient:
         renew_ok: bool = True,
         parse: bool = True,
     ) -> Any:
+        import requests
+
         self.limiter.acquire(module)
         try:
             resp = self.http.request(
