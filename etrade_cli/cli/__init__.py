@@ -308,8 +308,12 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
 
 
 #: decimal numbers as Pydantic reads them into an int or float: exactly `int(text)` and
-#: `float(text)` (anything else, such as 1e5, _ or spaces, goes through Typer's adapter)
-_PLAIN_NUMBER = {int: re.compile(r"-?[0-9]+"), float: re.compile(r"-?[0-9]+(\.[0-9]+)?")}
+#: `float(text)` (anything else, such as 1e5, _, spaces or 300 digits, goes through Typer's
+#: adapter)
+_PLAIN_NUMBER = {
+    int: re.compile(r"-?[0-9]{1,18}"),
+    float: re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?"),
+}
 
 
 def _is_plain_number(param: _TyperParameter, value: Any) -> bool:
