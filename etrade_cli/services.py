@@ -80,8 +80,10 @@ class LastBarPrices:
     source (`[data]`), read once, on first use (a command that prices nothing reads no bars).
 
     Called as `prices(symbol)` it is the paper broker's price source: the close (USD) of the
-    symbol's last bar, or None when the data has no bars for it. The trading loop replaces it
-    with the prices of its own clock (`PaperBroker.set_market`).
+    symbol's last bar, or None when the data has no bars for it or cannot be read (a remote
+    source without keys: the paper broker then says it has no price, and values holdings at
+    cost, as it did without a source). The trading loop replaces it with the prices of its
+    own clock (`PaperBroker.set_market`). `quotes()` raises the source's error instead.
 
     Args:
         cfg: the configuration whose bar source is read.
@@ -103,7 +105,12 @@ class LastBarPrices:
         self._last.update({b.symbol: b for b in found if len(b)})
 
     def __call__(self, symbol: str) -> float | None:
-        self._load([symbol])
+        from .errors import EtradeCliError
+
+        try:
+            self._load([symbol])
+        except EtradeCliError:
+            return None
         bars = self._last[symbol]
         return None if bars is None else float(bars.close[-1])
 
@@ -116,7 +123,11 @@ class LastBarPrices:
     def quotes(self, symbols: list[str]) -> dict[str, Quote]:
         """Quotes of the symbols that have bars: the last close as `last`, and the bar's open,
         high, low (USD) and volume (shares) in `extra`; `time` is None (a bar has a session,
-        `session(symbol)`, not a time of day)."""
+        `session(symbol)`, not a time of day).
+
+        Raises:
+            DataError, AuthError, ConfigError: from the bar source.
+        """
         from .values import Quote
 
         self._load(symbols)

@@ -72,3 +72,13 @@ def test_paper_orders_price_at_the_last_close(cli):
     balance = json.loads(cli("--broker", "paper", "accounts", "balance", "--json").stdout)
     assert balance["cash"] == pytest.approx(100_000 - 10 * close)
     assert balance["equity"] == pytest.approx(100_000)  # the holding valued at the same close
+
+
+def test_an_unreachable_data_source_is_said_by_quote_and_leaves_orders_unpriced(cli, hermetic):
+    """Remote bars without keys: `quote` names the problem (exit 4); the paper broker has no
+    price (exit 6, as before it had a source) rather than failing on the data."""
+    (hermetic / "config.toml").write_text('[data]\nsource = "alpaca"\n')
+    r = cli("--broker", "paper", "quote", "AAPL")
+    assert r.exit_code == 4 and "no Alpaca API keys" in r.stderr
+    r = cli("--broker", "paper", "order", "preview", "AAPL", "-q", "1")
+    assert r.exit_code == 6 and "no price for AAPL" in r.stderr
