@@ -95,7 +95,7 @@ def test_plain_text_parameters_get_what_typers_adapters_would_give():
     import typer
     from typer.core import _TyperParameter
 
-    from etrade_cli.cli import _typer_process_value
+    from etrade_cli.cli.coerce import _typer_process_value
 
     sub = typer.Typer(add_completion=False)
 
@@ -163,7 +163,7 @@ def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, mon
     from typer._click.exceptions import BadParameter
     from typer.core import _TyperParameter
 
-    from etrade_cli.cli import _typer_process_value
+    from etrade_cli.cli.coerce import _typer_process_value
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cfg.toml").write_text("")
@@ -207,7 +207,7 @@ def test_number_parameters_get_what_typers_adapters_would_give(text):
     from typer._click.exceptions import BadParameter
     from typer.core import _TyperParameter
 
-    from etrade_cli.cli import _typer_process_value
+    from etrade_cli.cli.coerce import _typer_process_value
 
     sub = typer.Typer(add_completion=False)
 
