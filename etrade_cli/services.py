@@ -93,6 +93,7 @@ class LastBarPrices:
         self.cfg = cfg
         self._provider: BarProvider | None = None
         self._last: dict[str, Bars | None] = {}
+        self._unreadable = False  # the source failed once: no price, no second attempt
 
     def _load(self, symbols: list[str]) -> None:
         todo = [s for s in dict.fromkeys(symbols) if s not in self._last]
@@ -107,9 +108,12 @@ class LastBarPrices:
     def __call__(self, symbol: str) -> float | None:
         from .errors import EtradeCliError
 
+        if self._unreadable:
+            return None
         try:
             self._load([symbol])
         except EtradeCliError:
+            self._unreadable = True
             return None
         bars = self._last[symbol]
         return None if bars is None else float(bars.close[-1])

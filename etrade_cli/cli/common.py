@@ -47,8 +47,9 @@ def __getattr__(name: str) -> Any:
 
 
 def _console(name: str) -> Console:
-    console: Console = globals().get(name) or __getattr__(name)
-    return console
+    """`out` or `err` from inside this module (where `__getattr__` is not consulted)."""
+    console: Console | None = globals().get(name)
+    return console if console is not None else __getattr__(name)
 
 
 def stderr_line(label: str, style: str, message: str) -> None:
