@@ -82,3 +82,11 @@ def test_an_unreachable_data_source_is_said_by_quote_and_leaves_orders_unpriced(
     assert r.exit_code == 4 and "no Alpaca API keys" in r.stderr
     r = cli("--broker", "paper", "order", "preview", "AAPL", "-q", "1")
     assert r.exit_code == 6 and "no price for AAPL" in r.stderr
+
+
+def test_the_quote_table_shows_prices_with_cents_and_volume_in_whole_shares(cli):
+    r = cli("--broker", "paper", "quote", "AAPL")
+    assert r.exit_code == 0, r.output
+    bar = _last_bar("AAPL")
+    assert f"{bar.Close:,.2f}" in r.stdout and f"{int(bar.Volume):,}" in r.stdout
+    assert f"{bar.Volume:,.2f}" not in r.stdout

@@ -123,7 +123,12 @@ _typer_process_value = _TyperParameter.process_value
 
 
 def install() -> None:
-    """Use `_process_value` for every Typer parameter (idempotent)."""
+    """Use `_process_value` for every Typer parameter (idempotent), on the Typer minor version
+    it was written and tested for (pyproject pins it); any other keeps Typer's own coercion."""
+    import typer
+
+    if not typer.__version__.startswith("0.29."):
+        return
     _TyperParameter.process_value = _process_value  # type: ignore[method-assign]
 
 

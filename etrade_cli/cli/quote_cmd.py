@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from typing import Any
 
 import typer
 
@@ -81,26 +82,7 @@ def quote_cmd(
     elif fmt is Format.csv:
         emit_csv(rows, cols)
     elif rows:
-        from rich.table import Table
-
-        t = Table(title="Quotes", title_justify="left")
-        for c in cols:
-            t.add_column(
-                c,
-                justify="left"
-                if c in ("symbol", "time_utc", "quote_status", "description")
-                else "right",
-            )
-        for r in rows:
-            t.add_row(
-                *(
-                    ""
-                    if r[c] is None
-                    else (f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]))
-                    for c in cols
-                )
-            )
-        common.out.print(t)
+        _print_table("Quotes", cols, rows)
     if invalid:
         raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")
 
@@ -153,20 +135,32 @@ def _generic_quotes(
     elif fmt is Format.csv:
         emit_csv(rows, cols)
     elif rows:
-        from rich.table import Table
-
-        t = Table(title=title, title_justify="left")
-        for c in cols:
-            t.add_column(c, justify="left" if c in ("symbol", "time_utc", "session") else "right")
-        for r in rows:
-            t.add_row(
-                *(
-                    ""
-                    if r[c] is None
-                    else (f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]))
-                    for c in cols
-                )
-            )
-        common.out.print(t)
+        _print_table(title, cols, rows)
     if missing := [s for s in wanted if s not in quotes]:
         raise InputError(f"no quote for {len(missing)} symbol(s): {', '.join(missing)}")
+
+
+#: columns shown as text, left-aligned; every other column is a number
+_TEXT = ("symbol", "time_utc", "session", "quote_status", "description")
+
+
+def _cell(column: str, value: Any) -> str:
+    """A table cell: prices with 2 decimals and thousands separators, share counts whole."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        whole = column == "volume" and value.is_integer()
+        return f"{value:,.0f}" if whole else f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) and column == "volume" else str(value)
+
+
+def _print_table(title: str, cols: list[str], rows: list[dict[str, Any]]) -> None:
+    """The quotes as a Rich table on stdout."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for c in cols:
+        t.add_column(c, justify="left" if c in _TEXT else "right")
+    for r in rows:
+        t.add_row(*(_cell(c, r[c]) for c in cols))
+    common.out.print(t)
