@@ -19,8 +19,8 @@ import secrets
 import sqlite3
 import string
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -532,7 +532,13 @@ class Store:
                 raise ConfigError(
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
-        self._positions_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[Position]]] = {}
+        #: read results by query key, with the `version` they were read at
+        self._cache: dict[tuple[Any, ...], tuple[tuple[int, int], Any]] = {}
+        #: rows of `runs` this connection wrote, and rolled-back write blocks: see `version`
+        self._runs_changes = 0
+        self._rollbacks = 0
+        #: `PRAGMA data_version` inside a `batch` (no other connection can commit meanwhile)
+        self._batch_data_version: int | None = None
         self.db = dbutil.connect(path, "the position book")
         try:
             self.migrate()
@@ -549,15 +555,33 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception); a
         savepoint inside a `batch`."""
-        return dbutil.transaction(self.db)
+        try:
+            with dbutil.transaction(self.db) as db:
+                yield db
+        except BaseException:
+            self._rollbacks += 1  # what was read inside the block may be gone: see `version`
+            raise
 
-    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+    @contextmanager
+    def batch(self) -> Iterator[sqlite3.Connection]:
         """One transaction around many `tx` blocks, committed once at the end (backtests: one
-        commit per backtest instead of several per session). Rolled back entirely on error."""
-        return dbutil.batch(self.db)
+        commit per backtest instead of several per session). Rolled back entirely on error.
+
+        While it is open this connection holds the write lock, so no other connection can
+        commit: `version` reads `PRAGMA data_version` once instead of at every call."""
+        try:
+            with dbutil.batch(self.db) as db:
+                self._batch_data_version = self._data_version()
+                yield db
+        except BaseException:
+            self._rollbacks += 1
+            raise
+        finally:
+            self._batch_data_version = None
 
     def migrate(self) -> list[str]:
         """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
@@ -573,9 +597,29 @@ class Store:
         return row[0] if row else None
 
     def version(self) -> tuple[int, int]:
-        """Changes when anything in the database changes: rows written by this connection
-        (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
-        return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+        """Changes when anything of the book but the `runs` log changes: rows written by this
+        connection (`total_changes`, less the `runs` rows `start_run` and `finish_run` wrote;
+        plus one per rolled-back write block) and commits by other connections
+        (`PRAGMA data_version`). What is cached by it (`positions`, the open orders, the paper
+        broker's totals) never reads `runs`, so a cycle's own runs row keeps it valid."""
+        dv = self._batch_data_version
+        if dv is None:
+            dv = self._data_version()
+        return self.db.total_changes - self._runs_changes + self._rollbacks, dv
+
+    def _data_version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _cached(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        """`read()`, or its result from an earlier call with the same `key` when the book has
+        not changed since (`version`). Callers copy mutable results before returning them."""
+        version = self.version()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = read()
+        self._cache[key] = (version, value)
+        return value
 
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query (private: every query the rest of the code needs is a named method)."""
@@ -588,24 +632,21 @@ class Store:
     ) -> list[Position]:
         """Positions of a broker account in the given statuses, oldest first (FIFO).
 
-        Re-read only when the database changed since the last read (`version`): a cycle asks
+        Re-read only when the book changed since the last read (`version`): a cycle asks
         for the open positions several times and usually writes nothing in between."""
-        key = (broker, account, statuses)
-        version = self.version()
-        hit = self._positions_cache.get(key)
-        if hit is not None and hit[0] == version:
-            return list(hit[1])
-        marks = ",".join("?" * len(statuses))
-        rows = self._query(
-            f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
-            "ORDER BY entry_date, id",
-            broker,
-            account,
-            *statuses,
-        )
-        found = [Position(**dict(r)) for r in rows]
-        self._positions_cache[key] = (version, found)
-        return list(found)
+
+        def read() -> list[Position]:
+            marks = ",".join("?" * len(statuses))
+            rows = self._query(
+                f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN "
+                f"({marks}) ORDER BY entry_date, id",
+                broker,
+                account,
+                *statuses,
+            )
+            return [Position(**dict(r)) for r in rows]
+
+        return list(self._cached(("positions", broker, account, statuses), read))
 
     def new_position(
         self,
@@ -642,17 +683,22 @@ class Store:
 
     def resting_stops(self, broker: str, account: str) -> list[OrderRow]:
         """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
-        oldest first; a replacement not yet at the broker is included (see `replaces`)."""
-        marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self._query(
-            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
-            f"status IN ({marks}) ORDER BY id",
-            broker,
-            account,
-            BROKER_STOP,
-            *LIVE_STATUSES,
-        )
-        return [OrderRow(**dict(r)) for r in rows]
+        oldest first; a replacement not yet at the broker is included (see `replaces`).
+        Re-read only when the book changed (`version`): every cycle asks."""
+
+        def read() -> list[OrderRow]:
+            marks = ",".join("?" * len(LIVE_STATUSES))
+            rows = self._query(
+                f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
+                f"status IN ({marks}) ORDER BY id",
+                broker,
+                account,
+                BROKER_STOP,
+                *LIVE_STATUSES,
+            )
+            return [OrderRow(**dict(r)) for r in rows]
+
+        return list(self._cached(("resting_stops", broker, account), read))
 
     def resting_stop(self, position_id: int) -> OrderRow | None:
         """The resting protective stop of a position as the broker has it: its live
@@ -677,10 +723,16 @@ class Store:
     # -- the paper broker's resting orders ----------------------------------------------------
 
     def paper_resting(self, account: str) -> list[sqlite3.Row]:
-        """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first."""
-        return self._query(
-            "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id", account
-        )
+        """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first. Re-read
+        only when the book changed (`version`): every paper cycle asks."""
+
+        def read() -> list[sqlite3.Row]:
+            return self._query(
+                "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id",
+                account,
+            )
+
+        return list(self._cached(("paper_resting", account), read))
 
     def paper_settle(
         self,
@@ -731,16 +783,35 @@ class Store:
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
-        """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD)."""
-        row = self._query(
-            "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
-            " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
-            "e.session_date = ?",
-            broker,
-            account,
-            day,
-        )
-        return float(row[0][0])
+        """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD).
+
+        Every cycle asks (the daily-loss kill switch): the sessions that have exits are read
+        once per change of the book (`version`), and only those sessions are summed."""
+
+        def days() -> frozenset[str]:
+            rows = self._query(
+                "SELECT DISTINCT e.session_date FROM partial_exits e JOIN positions p"
+                " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ?",
+                broker,
+                account,
+            )
+            return frozenset(r[0] for r in rows)
+
+        if day not in self._cached(("exit_days", broker, account), days):
+            return 0.0
+
+        def total() -> float:
+            row = self._query(
+                "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
+                " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
+                "e.session_date = ?",
+                broker,
+                account,
+                day,
+            )
+            return float(row[0][0])
+
+        return float(self._cached(("realized_on", broker, account, day), total))
 
     def add_refusal(
         self,
@@ -826,16 +897,21 @@ class Store:
         db.execute(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
 
     def live_orders(self, broker: str, account: str) -> list[OrderRow]:
-        """Journal rows not yet final (intent, previewed, placed, unknown, partially filled)."""
-        marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self._query(
-            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
-            f"({marks}) ORDER BY id",
-            broker,
-            account,
-            *LIVE_STATUSES,
-        )
-        return [OrderRow(**dict(r)) for r in rows]
+        """Journal rows not yet final (intent, previewed, placed, unknown, partially filled).
+        Re-read only when the book changed (`version`): a cycle asks at its start and end."""
+
+        def read() -> list[OrderRow]:
+            marks = ",".join("?" * len(LIVE_STATUSES))
+            rows = self._query(
+                f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
+                f"({marks}) ORDER BY id",
+                broker,
+                account,
+                *LIVE_STATUSES,
+            )
+            return [OrderRow(**dict(r)) for r in rows]
+
+        return list(self._cached(("live_orders", broker, account), read))
 
     def broker_order_ids(self, broker: str, account: str) -> set[str]:
         """The broker order ids the journal already owns for this account (a lost-reply lookup
@@ -1152,12 +1228,10 @@ class Store:
 
     def start_run(self, mode: str, broker: str, account: str, as_of: str | None) -> int:
         """Insert a `runs` row for a run that is starting; returns its id."""
-        with self.tx() as db:
-            cur = db.execute(
-                "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
-                (utcnow(), as_of, mode, broker, account),
-            )
-        return int(cur.lastrowid or 0)
+        return self._runs_write(
+            "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
+            (utcnow(), as_of, mode, broker, account),
+        )
 
     def finish_run(
         self,
@@ -1171,21 +1245,24 @@ class Store:
         cash: float | None = None,
     ) -> None:
         """Close a `runs` row with its outcome, counts and the account's equity and cash (USD)."""
-        with self.tx() as db:
-            db.execute(
-                "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
-                "error = ?, equity = ?, cash = ? WHERE id = ?",
-                (
-                    utcnow(),
-                    outcome,
-                    session_date,
-                    json.dumps(counts or {}),
-                    error,
-                    equity,
-                    cash,
-                    run_id,
-                ),
-            )
+        self._runs_write(
+            "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
+            "error = ?, equity = ?, cash = ? WHERE id = ?",
+            (utcnow(), outcome, session_date, json.dumps(counts or {}), error, equity, cash, run_id),
+        )
+
+    def _runs_write(self, sql: str, args: tuple[Any, ...]) -> int:
+        """One statement on `runs` (its own transaction; inside a `batch` the statement alone,
+        which SQLite applies all or nothing, instead of a savepoint around it); the rows it
+        wrote do not count in `version`. Returns the last inserted row id."""
+        before = self.db.total_changes
+        if self.db.in_transaction:
+            cur = self.db.execute(sql, args)
+        else:
+            with self.tx() as db:
+                cur = db.execute(sql, args)
+        self._runs_changes += self.db.total_changes - before
+        return int(cur.lastrowid or 0)
 
     def last_session(self, broker: str, account: str) -> str | None:
         """The latest session a completed run of this broker account traded, or None."""
