@@ -24,6 +24,7 @@ from .brokers.paper import PaperBroker
 from .config import RiskConfig
 from .engine import Deps, run_once, trading_lock
 from .errors import DataError, InputError
+from .interrupts import deferred_sigint
 from .market import MarketView
 from .report import _r, book_trades, round_stats, round_trade, trade_dict
 from .store import Store
@@ -173,11 +174,13 @@ def run_backtest(
         try:
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)
-            # one lock and one transaction for the whole replay, not one per session (issue 13)
+            # one lock and one transaction for the whole replay, not one per session, and
+            # Ctrl-C held once per session, not once per write (issue 13)
             with trading_lock(Path(str(path) + ".lock")), store.batch():
                 deps = Deps(strategy, risk, store, broker, market, lock_path=None)
                 for i, session in enumerate(sessions, 1):
-                    run_once(deps, session, mode="backtest")
+                    with deferred_sigint():
+                        run_once(deps, session, mode="backtest")
                     if on_progress:
                         on_progress(i, len(sessions))
             res = _result(store, market, sessions, cash, compare, warm, strategy)

@@ -119,6 +119,20 @@ def run_once(
         return result
 
 
+#: strategy class -> whether it is a `Proposer` (a runtime Protocol check inspects every
+#: member: too slow for each of a backtest's sessions)
+_PROPOSER_TYPES: dict[type, bool] = {}
+
+
+def _proposes(strategy: object) -> bool:
+    """`isinstance(strategy, Proposer)`, decided once per strategy class."""
+    kind = type(strategy)
+    found = _PROPOSER_TYPES.get(kind)
+    if found is None:
+        found = _PROPOSER_TYPES[kind] = isinstance(strategy, Proposer)
+    return found
+
+
 def _outcome(exc: BaseException) -> str:
     """The `runs.outcome` of a cycle ended by `exc`: crashed (tests), interrupted, or error."""
     if isinstance(exc, SimulatedCrash):
@@ -167,7 +181,7 @@ def _cycle(
         res.halted = "; ".join(mismatches)
     else:
         _exits(deps, session, res, blocked)
-        if isinstance(deps.strategy, Proposer):  # orders proposed by the strategy, same checks
+        if _proposes(deps.strategy):  # orders proposed by the strategy, same checks
             from .proposals import proposal_cycle
 
             proposal_cycle(deps, session, res, blocked)
