@@ -174,13 +174,13 @@ def run_backtest(
         try:
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)
-            # one lock and one transaction for the whole replay, not one per session, and
-            # Ctrl-C held once per session, not once per write (issue 13)
-            with trading_lock(Path(str(path) + ".lock")), store.batch():
+            # one lock, one transaction and one SIGINT hold for the whole replay, not one per
+            # session or write (issue 13); Ctrl-C stops it after the session it arrived in
+            with trading_lock(Path(str(path) + ".lock")), store.batch(), deferred_sigint() as held:
                 deps = Deps(strategy, risk, store, broker, market, lock_path=None)
                 for i, session in enumerate(sessions, 1):
-                    with deferred_sigint():
-                        run_once(deps, session, mode="backtest")
+                    run_once(deps, session, mode="backtest")
+                    held.check()
                     if on_progress:
                         on_progress(i, len(sessions))
             res = _result(store, market, sessions, cash, compare, warm, strategy)

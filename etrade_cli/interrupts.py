@@ -6,22 +6,41 @@ inside `deferred_sigint()`: a SIGINT received meanwhile is remembered and raised
 `KeyboardInterrupt` when the block ends, so the process still stops, but only after the block.
 
 Blocks nest: inside a block, another `deferred_sigint()` does nothing (the outer block raises
-at its end). A backtest holds SIGINT once per replayed session instead of once per write.
+at its end). A long loop of such bookkeeping (a backtest replays thousands of sessions) holds
+SIGINT once around the loop and calls `check()` after each step, which raises there.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-_NOTHING: AbstractContextManager[None] = nullcontext()
 #: True while a block holds SIGINT (only the main thread ever sets it)
 _holding = False
 
 
-def deferred_sigint() -> AbstractContextManager[None]:
+class Deferral:
+    """What `deferred_sigint()` returns: a context manager whose `check()` delivers a SIGINT
+    received so far. This base class is the block that holds nothing (nested, or not in the
+    main thread)."""
+
+    def __enter__(self) -> Deferral:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        return None
+
+    def check(self) -> None:
+        """Raise `KeyboardInterrupt` now (or call the installed handler) if a SIGINT came
+        since the block started or since the last check; else do nothing."""
+        return None
+
+
+_NOTHING = Deferral()
+
+
+def deferred_sigint() -> Deferral:
     """Hold SIGINT until the block ends, then raise `KeyboardInterrupt` if one came (or call
     the handler that was installed, such as run-loop's stop flag). When the block ends with
     an exception of its own, that exception propagates and the held SIGINT is dropped.
@@ -34,26 +53,31 @@ def deferred_sigint() -> AbstractContextManager[None]:
     return _Hold()
 
 
-class _Hold:
-    """One block of `deferred_sigint` (a class, not a generator: a backtest enters one per
-    session)."""
+class _Hold(Deferral):
+    """A block that holds SIGINT (a class, not a generator: cheap to enter)."""
 
     __slots__ = ("previous", "received")
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> Deferral:
         global _holding
         self.received: list[Any] = []
         self.previous = signal.signal(signal.SIGINT, lambda *args: self.received.append(args))
         _holding = True
+        return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         global _holding
         _holding = False
-        previous, received = self.previous, self.received
-        signal.signal(signal.SIGINT, previous)
-        if exc_type is not None or not received:
+        signal.signal(signal.SIGINT, self.previous)
+        if exc_type is None:
+            self.check()
+
+    def check(self) -> None:
+        if not self.received:
             return
+        args, previous = self.received[0], self.previous
+        self.received.clear()
         if callable(previous) and previous is not signal.default_int_handler:
-            previous(*received[0])  # e.g. run-loop's stop flag: stop after the cycle
+            previous(*args)  # e.g. run-loop's stop flag: stop after the cycle
         else:
             raise KeyboardInterrupt
