@@ -33,6 +33,8 @@ LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
 
 
 _NOW: tuple[int, str] = (-1, "")
+#: how a write to `runs` moves a broker account's last session: (book, before) -> after
+_LastSession = Callable[[tuple[str, str], "str | None"], "str | None"]
 
 
 def utcnow() -> str:
@@ -539,6 +541,10 @@ class Store:
         self._rollbacks = 0
         #: `PRAGMA data_version` inside a `batch` (no other connection can commit meanwhile)
         self._batch_data_version: int | None = None
+        #: runs this object started and has not finished: id -> (mode, broker, account)
+        self._open_runs: dict[int, tuple[str, str, str]] = {}
+        #: `last_session` by (broker, account), with the `_runs_version` it is valid at
+        self._last_sessions: dict[tuple[str, str], tuple[tuple[int, int], str | None]] = {}
         self.db = dbutil.connect(path, "the position book")
         try:
             self.migrate()
@@ -606,6 +612,13 @@ class Store:
         if dv is None:
             dv = self._data_version()
         return self.db.total_changes - self._runs_changes + self._rollbacks, dv
+
+    def _runs_version(self) -> tuple[int, int]:
+        """Like `version`, the `runs` rows included."""
+        dv = self._batch_data_version
+        if dv is None:
+            dv = self._data_version()
+        return self.db.total_changes + self._rollbacks, dv
 
     def _data_version(self) -> int:
         return int(self.db.execute("PRAGMA data_version").fetchone()[0])
@@ -1228,10 +1241,13 @@ class Store:
 
     def start_run(self, mode: str, broker: str, account: str, as_of: str | None) -> int:
         """Insert a `runs` row for a run that is starting; returns its id."""
-        return self._runs_write(
+        run_id = self._runs_write(
             "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
             (utcnow(), as_of, mode, broker, account),
+            lambda _book, last: last,  # a started run is not completed: no last session moves
         )
+        self._open_runs[run_id] = (mode, broker, account)
+        return run_id
 
     def finish_run(
         self,
@@ -1245,33 +1261,66 @@ class Store:
         cash: float | None = None,
     ) -> None:
         """Close a `runs` row with its outcome, counts and the account's equity and cash (USD)."""
+        started = self._open_runs.pop(run_id, None)
+
+        def last(book: tuple[str, str], day: str | None) -> str | None:
+            # the row was started here (not completed): it moves its own account's last
+            # session when it completes a traded session (the `last_session` query's rule)
+            assert started is not None
+            mode, *owner = started
+            if list(book) != owner or outcome != "ok" or mode == "dry-run" or not session_date:
+                return day
+            return max(day or session_date, session_date)
+
         self._runs_write(
             "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
             "error = ?, equity = ?, cash = ? WHERE id = ?",
             (utcnow(), outcome, session_date, json.dumps(counts or {}), error, equity, cash, run_id),
+            None if started is None else last,
         )
 
-    def _runs_write(self, sql: str, args: tuple[Any, ...]) -> int:
+    def _runs_write(
+        self, sql: str, args: tuple[Any, ...], last: _LastSession | None = None
+    ) -> int:
         """One statement on `runs` (its own transaction; inside a `batch` the statement alone,
         which SQLite applies all or nothing, instead of a savepoint around it); the rows it
-        wrote do not count in `version`. Returns the last inserted row id."""
+        wrote do not count in `version`. Returns the last inserted row id.
+
+        `last(broker_account, session)` is the `last_session` of a broker account after the
+        write given the one before it; a `last_session` known before the write is carried
+        over through it (None: forgotten, read again when asked)."""
         before = self.db.total_changes
+        valid = self._runs_version()
         if self.db.in_transaction:
             cur = self.db.execute(sql, args)
         else:
             with self.tx() as db:
                 cur = db.execute(sql, args)
         self._runs_changes += self.db.total_changes - before
+        if last is not None:
+            now = self._runs_version()
+            for key, (at, day) in list(self._last_sessions.items()):
+                if at == valid:
+                    self._last_sessions[key] = (now, last(key, day))
         return int(cur.lastrowid or 0)
 
     def last_session(self, broker: str, account: str) -> str | None:
-        """The latest session a completed run of this broker account traded, or None."""
+        """The latest session a completed run of this broker account traded, or None.
+
+        Every cycle asks: read once, then kept up to date by the runs this object finishes
+        (re-read when anything else wrote to the database)."""
+        now = self._runs_version()
+        hit = self._last_sessions.get((broker, account))
+        if hit is not None and hit[0] == now:
+            return hit[1]
         row = self.db.execute(
             "SELECT max(session_date) FROM runs WHERE broker = ? AND account = ? AND outcome = 'ok'"
             " AND mode != 'dry-run'",
             (broker, account),
         ).fetchone()
-        return row[0] if row else None
+        last = row[0] if row else None
+        self._last_sessions[(broker, account)] = (now, last)
+        return last
 
     def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
         """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,
