@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ class BacktestResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: money rounded to cents, prices to 4 decimals, "inf" for an
         infinite profit factor, None for an undefined statistic."""
-        d = asdict(self)
+        d = asdict(replace(self, curve=[]))  # the curve is rebuilt below: not deep-copied first
         d["warmup"]["summary"] = self.warmup.summary(self.start)
         d["stats"] = round_stats(self.stats)
         for key in ("by_tag", "by_exit_reason", "by_symbol"):

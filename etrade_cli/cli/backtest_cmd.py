@@ -104,7 +104,6 @@ def backtest_cmd(
         return
     import numpy as np
 
-    from .. import views
     from ..backtest import run_backtest
     from ..charts import check_chart_path, equity_chart
     from ..errors import InputError
@@ -164,6 +163,8 @@ def backtest_cmd(
     finally:
         results.close()
     if chart is not None:
+        from .. import views
+
         equity_chart(
             res.curve,
             chart,
@@ -177,11 +178,12 @@ def backtest_cmd(
 
 
 def _print(doc: dict[str, Any], fmt: Format) -> None:
-    from .. import views
-
     if fmt is Format.json:
         emit_json(doc)
-    elif fmt is Format.csv:
+        return
+    from .. import views  # tables and CSV columns only: not imported for --json
+
+    if fmt is Format.csv:
         emit_csv(views.fill_rows(doc["trades"]), views.FILL_COLUMNS)
     else:
         for part in views.backtest_renderables(doc):
