@@ -684,15 +684,20 @@ class Store:
     def pending_exit_qty(self, position_id: int) -> int:
         """Shares of `position_id` being sold by strategy exit orders still live (intent ..
         partial). The resting protective stop (`BROKER_STOP`) is not counted: it is reduced or
-        cancelled before any strategy exit is sent."""
-        row = self._query(
-            "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-            "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
-            "('intent','previewed','placed','unknown','partially_filled')",
-            position_id,
-            BROKER_STOP,
-        )
-        return int(row[0][0])
+        cancelled before any strategy exit is sent. Re-read only when the book changed
+        (`version`): every cycle asks for every open position."""
+
+        def read() -> int:
+            row = self._query(
+                "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
+                "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
+                "('intent','previewed','placed','unknown','partially_filled')",
+                position_id,
+                BROKER_STOP,
+            )
+            return int(row[0][0])
+
+        return int(self._cached(("pending_exit_qty", position_id), read))
 
     def resting_stops(self, broker: str, account: str) -> list[OrderRow]:
         """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
@@ -1289,15 +1294,16 @@ class Store:
         `last(broker_account, session)` is the `last_session` of a broker account after the
         write given the one before it; a `last_session` known before the write is carried
         over through it (None: forgotten, read again when asked)."""
-        before = self.db.total_changes
-        valid = self._runs_version()
-        if self.db.in_transaction:
-            cur = self.db.execute(sql, args)
+        db = self.db
+        before = db.total_changes
+        valid = self._runs_version() if self._last_sessions else None
+        if db.in_transaction:
+            cur = db.execute(sql, args)
         else:
-            with self.tx() as db:
-                cur = db.execute(sql, args)
-        self._runs_changes += self.db.total_changes - before
-        if last is not None:
+            with self.tx() as tx:
+                cur = tx.execute(sql, args)
+        self._runs_changes += db.total_changes - before
+        if last is not None and valid is not None:
             now = self._runs_version()
             for key, (at, day) in list(self._last_sessions.items()):
                 if at == valid:

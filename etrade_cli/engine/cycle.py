@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +33,18 @@ from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
 
-@contextmanager
-def trading_lock(path: Path | None) -> Iterator[None]:
+def trading_lock(path: Path | None) -> AbstractContextManager[None]:
     """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it,
-    `ReadOnlyError` when the lock file cannot be created."""
-    if path is None:
-        yield
-        return
+    `ReadOnlyError` when the lock file cannot be created. No lock when `path` is None (a
+    backtest's cycles: the backtest holds its lock around all of them)."""
+    return _NO_LOCK if path is None else _file_lock(path)
+
+
+_NO_LOCK: AbstractContextManager[None] = nullcontext()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(path), timeout=0)
@@ -87,7 +92,8 @@ def run_once(
         try:
             with deferred_sigint():  # the runs row is started and finished whole (Ctrl-C)
                 run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
-            deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
+            if deps.subscribers:  # (a backtest has none: no event built for nobody)
+                deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
             if run_id is not None:
@@ -96,26 +102,28 @@ def run_once(
                         run_id, _outcome(exc), error=f"{type(exc).__name__}: {exc}"[:500]
                     )
             raise
+        counts = result.counts()
         with deferred_sigint():
             deps.store.finish_run(
                 run_id,
                 "ok" if result.market_open else "closed",
                 error="; ".join(result.service_errors)[:500] or None,
                 session_date=result.session,
-                counts=result.counts(),
+                counts=counts,
                 equity=result.equity,
                 cash=result.cash,
             )
-        deps.emit(
-            RunFinished(
-                run_mode,
-                result.session,
-                result.market_open,
-                result.counts(),
-                result.equity,
-                result.message,
+        if deps.subscribers:
+            deps.emit(
+                RunFinished(
+                    run_mode,
+                    result.session,
+                    result.market_open,
+                    dict(counts),
+                    result.equity,
+                    result.message,
+                )
             )
-        )
         return result
 
 
