@@ -22,7 +22,7 @@ from .errors import ApiError, InputError, OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
 from .services import make_strategy
-from .store import OrderRow, Store
+from .store import MANUAL_CHANGE, OrderRow, Store
 from .values import OrderRequest
 
 
@@ -284,7 +284,7 @@ def change_manual(
             stop_price=new.stop_price,
             order_term=new.order_term,
             market_session=new.market_session,
-            purpose=old.purpose if old else "MANUAL",
+            purpose=old.purpose if old else MANUAL_CHANGE,
             position_id=old.position_id if old else None,
             replaces=old.id if old else None,
             session_date=day,
@@ -308,6 +308,9 @@ def change_manual(
         with store.tx() as db:
             store.set_order(db, row.id, status="rejected", message=str(exc))
         raise
+    except ApiError as exc:  # nothing was changed: the row must not linger as an intent
+        _close(store, row.id, f"not changed: the change preview failed: {exc}")
+        raise
     if not confirm(preview):
         with store.tx() as db:
             store.set_order(db, row.id, status="cancelled", message="not confirmed")
@@ -320,4 +323,90 @@ def change_manual(
     )  # fmt: skip
     if done.status == "rejected":
         raise OrderRejectedError(done.message or "the broker refused the change")
-    return PlaceOutcome(done, preview, True)
+    return PlaceOutcome(done, preview, True, _change_problem(done, order_id))
+
+
+def _change_problem(done: OrderRow, order_id: str) -> str | None:
+    """What is true of a confirmed change that no broker confirmed, in one line."""
+    if done.status not in ("intent", "previewed", "unknown"):
+        return None
+    coid = done.client_order_id
+    return (
+        f"no reply from E*TRADE to the change of order {order_id} (journaled as {coid}), and "
+        f"E*TRADE's order list does not show the new order (looked up at {done.updated_at}): "
+        f"the change may still have happened. Check `etrade order list` and `etrade order "
+        f"status --client-order-id {coid}` before changing it again; a change is never "
+        "re-sent automatically"
+    )
+
+
+#: journal statuses of a row whose fate at the broker is not known (or not linked to an order)
+UNSETTLED = ("intent", "previewed", "unknown")
+
+
+def resolve_manual(
+    cfg: Config, client_order_id: str, *, not_placed: bool, broker_order_id: str | None
+) -> tuple[OrderRow, OrderRow]:
+    """Settle by hand, under the trading lock, a journal row whose fate the tool cannot learn
+    (a Schwab lost reply that no order or several orders match stops every run with exit 8),
+    after the user has checked the broker's own order list. Nothing is sent to the broker.
+
+    - `not_placed`: the broker never got it: the row is closed (`cancelled`), and a pending
+      entry's position with it; no later run sends it.
+    - `broker_order_id`: it is that order at the broker: the id is recorded and the row marked
+      `placed`; the next run reads its state (fills, status) from the broker by that id.
+
+    Returns (row before, row after).
+
+    Raises:
+        InputError: neither or both choices; no such row; a row already settled (not intent,
+            previewed or unknown, nor placed without an order id); an order id the journal
+            already gives to another row of that account.
+        BusyError: a run holds the trading lock.
+    """
+    from pathlib import Path
+
+    from .engine import trading_lock
+    from .engine.orders import _finalize_rejected
+    from .services import open_store
+
+    if not_placed == (broker_order_id is not None):
+        raise InputError("give --not-placed or --order-id ID (one of them)")
+    if broker_order_id is not None and not broker_order_id.strip():
+        raise InputError("--order-id must not be empty")
+    with trading_lock(Path(str(cfg.db_path) + ".lock")):
+        store = open_store(cfg)
+        try:
+            row = store.order_by_coid(client_order_id)
+            if row is None:
+                raise InputError(f"no journal row with clientOrderId {client_order_id}")
+            if not (
+                row.status in UNSETTLED or (row.status == "placed" and not row.broker_order_id)
+            ):
+                raise InputError(
+                    f"order {client_order_id} is {row.status}"
+                    + (f" as {row.broker_order_id}" if row.broker_order_id else "")
+                    + ": only an order whose fate is unknown is settled by hand"
+                )
+            if not_placed:
+                deps = Deps(make_strategy(cfg), cfg.risk, store, None, None)  # type: ignore[arg-type]
+                _finalize_rejected(
+                    deps, row, "settled by hand: never reached the broker", "cancelled"
+                )
+            else:
+                oid = str(broker_order_id).strip()
+                if oid in store.broker_order_ids(row.broker, row.account):
+                    raise InputError(
+                        f"{row.broker} order {oid} already belongs to another journal row"
+                    )
+                with store.tx() as db:
+                    store.set_order(
+                        db,
+                        row.id,
+                        status="placed",
+                        broker_order_id=oid,
+                        message=f"settled by hand: {row.broker} order {oid}",
+                    )
+            return row, store.order_by_coid(client_order_id)  # type: ignore[return-value]
+        finally:
+            store.close()

@@ -405,6 +405,9 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 #: journal purpose of the resting protective stop of a position (`[risk] protective_stop`);
 #: its fills are booked as an exit with reason BROKER_STOP
 BROKER_STOP = "EXIT_BROKER_STOP"
+#: journal purpose of an `etrade order change` of an order the journal does not have (placed
+#: elsewhere): like any change, it is never re-sent as a new order after a lost reply
+MANUAL_CHANGE = "MANUAL_CHANGE"
 #: statuses of a replacement that has not reached the broker yet
 _UNSENT = ("intent", "previewed", "unknown")
 

@@ -81,7 +81,13 @@ class FakeSchwab:
                 "quantity": qty,
                 "orderRemainingQuantity": o["remainingQuantity"] - qty,
                 "executionLegs": [
-                    {"legId": 1, "quantity": qty, "mismarkedQuantity": 0, "price": price}
+                    {
+                        "legId": 1,
+                        "quantity": qty,
+                        "mismarkedQuantity": 0,
+                        "price": price,
+                        "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                    }
                 ],
             }
         )

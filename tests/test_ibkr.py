@@ -313,3 +313,18 @@ def test_one_connection_per_gateway_and_client_id_is_reused(monkeypatch):
     first.disconnect()  # the gateway restarted: the same object reconnects
     assert mod.connect(cfg) is first and first.connects == 2
     assert mod.connect(IbkrConfig(client_id=99)) is not first
+
+
+def test_fills_carry_their_execution_time_and_eastern_session():
+    """`Execution.time` becomes the fill's UTC time and US/Eastern session (01:30 UTC on the
+    24th is 21:30 ET on the 23rd); one fill per execId even when reported twice."""
+    import ib_async as ia
+
+    from etrade_cli.brokers.ibkr_orders import ib_fills
+
+    when = dt.datetime(2010, 6, 24, 1, 30, tzinfo=dt.timezone.utc)
+    e = ia.Execution(execId="e1", time=when, shares=5.0, price=20.25)
+    fills = [ia.Fill(ia.Stock("AAA"), e, ia.CommissionReport("e1", 1.0, "USD"), when)] * 2
+    (f,) = ib_fills(fills)
+    assert (f.key, f.quantity, f.price, f.commission) == ("ibkr:e1", 5, 20.25, 1.0)
+    assert (f.executed_at, f.session_date) == ("2010-06-24T01:30:00+00:00", "2010-06-23")

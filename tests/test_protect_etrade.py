@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+import requests
 import responses
 
 from etrade_cli.brokers.etrade import EtradeBroker
@@ -40,6 +41,7 @@ class FakeEtrade:
         self.orders: dict[int, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.before_cancel: Any = None  # called with the orderId before a cancel is handled
+        self.lose: set[str] = set()  # change steps ("preview", "place") whose request is lost
         any_q = r"(\?.*)?$"
         rs.add_callback(
             responses.GET, re.compile(re.escape(f"{BASE}/balance.json") + any_q), self._balance
@@ -155,6 +157,8 @@ class FakeEtrade:
         m = re.search(r"/orders/(\d+)/change/(preview|place)", req.url)
         assert m is not None
         oid, step = int(m.group(1)), m.group(2)
+        if step in self.lose:
+            raise requests.ConnectionError("connection reset")
         if self.orders[oid]["status"] != "OPEN":
             return 400, {}, json.dumps(P.error(5002, "This order cannot be changed."))
         body = json.loads(req.body)
@@ -351,7 +355,7 @@ def test_order_change_previews_places_and_journals_the_new_order_id(cli, etrade)
     from etrade_cli.config import load_config
 
     (row,) = Store(load_config().db_path).orders()
-    assert (row.purpose, row.broker_order_id, row.status) == ("MANUAL", str(new), "placed")
+    assert (row.purpose, row.broker_order_id, row.status) == ("MANUAL_CHANGE", str(new), "placed")
 
 
 @pytest.mark.parametrize(
@@ -435,3 +439,38 @@ def test_order_change_of_the_engines_resting_stop_keeps_it_the_positions_stop(
         79.0,
     )
     assert new.broker_order_id == json.loads(r.stdout)["orderId"] != str(old_id)
+
+
+@pytest.mark.parametrize("step", ["preview", "place"])
+def test_order_change_without_a_reply_exits_5_and_is_never_resent_as_a_new_order(cli, etrade, step):
+    """A change of an order the journal lacks (placed elsewhere) whose request gets no reply:
+    exit 5 with what is true, and the next run-once drops the journal row instead of sending
+    it as a new order next to the old one, which still rests."""
+    fake, deps = etrade
+    fake.rs.get(f"{P.SANDBOX}/v1/accounts/list.json", json=P.ACCOUNTS)
+    old = _resting_stop_at(fake)
+    fake.lose = {step}
+    r = cli("order", "change", str(old), "--stop", "85", "--yes")
+    text = " ".join(r.stderr.split())
+    assert r.exit_code == 5 and "Traceback" not in r.output, r.output
+    from etrade_cli.config import load_config
+
+    book = Store(load_config().db_path)
+    (row,) = book.orders()
+    if step == "place":
+        assert "no reply from E*TRADE to the change of order" in text
+        assert f"--client-order-id {row.client_order_id}" in text
+        assert (row.purpose, row.status) == ("MANUAL_CHANGE", "unknown")
+    else:
+        assert (row.purpose, row.status) == ("MANUAL_CHANGE", "cancelled")
+    assert fake.orders[old]["status"] == "OPEN" and len(fake.orders) == 1
+    fake.lose = set()
+    d = deps([100.0])
+    d = Deps(d.strategy, d.risk, book, EtradeBroker(d.broker.client, P.KEY, book),
+             fake_market({"AAA": [100.0]}, {}))  # fmt: skip
+    fake.calls.clear()
+    res = run_once(d, day(0))
+    dropped = [f for f in res.findings if "dropped change" in f.message]
+    assert len(dropped) == (step == "place"), res.findings
+    assert [c for c in fake.calls if c[0] == "POST"] == []  # nothing placed or previewed
+    assert book.order_by_id(row.id).status == "cancelled" and len(fake.orders) == 1

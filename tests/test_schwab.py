@@ -384,3 +384,95 @@ def test_a_partly_filled_order_cancelled_at_schwab_keeps_the_filled_shares(fake,
     (pos,) = deps.store.positions("schwab", S.NUMBER)
     assert (pos.status, pos.remaining_qty) == ("open", 4)
     assert deps.store.live_orders("schwab", S.NUMBER) == []
+
+
+def test_fills_carry_their_execution_time_and_eastern_session():
+    """`executionLegs[].time` becomes the fill's UTC time and session: an execution at
+    01:30 UTC on 2010-06-24 is 21:30 ET on the 23rd, so it belongs to that session."""
+    from etrade_cli.brokers.schwab_orders import order_state
+
+    leg = {"instrument": {"symbol": "AAPL"}, "instruction": "BUY", "quantity": 10}
+    activity = {
+        "activityType": "EXECUTION",
+        "activityId": 77,
+        "executionLegs": [
+            {"legId": 1, "quantity": 4, "price": 10.5, "time": "2010-06-24T01:30:00+0000"},
+            {"legId": 1, "quantity": 6, "price": 10.6},  # no time: booked at the run's session
+        ],
+    }
+    o = {"orderId": 5, "status": "FILLED", "quantity": 10, "orderLegCollection": [leg],
+         "orderActivityCollection": [activity]}  # fmt: skip
+    first, second = order_state(o, "c1").fills
+    assert (first.executed_at, first.session_date) == ("2010-06-24T01:30:00+00:00", "2010-06-23")
+    assert (second.executed_at, second.session_date) == (None, None)
+
+
+def _stuck(cli, fake, hermetic):
+    """A live run-once whose ED entry got no reply and matches no Schwab order: exit 8."""
+    from etrade_cli.brokers.schwab_auth import SchwabTokenStore
+    from etrade_cli.config import load_config
+    from etrade_cli.store import Store
+
+    SchwabTokenStore(S.APP_KEY).write(S.token())
+    (hermetic / "config.toml").write_text("[schwab]\nallow_live_orders = true\n")
+    fake.prices, fake.lose = {"ED": 46.70}, "refused"
+    assert cli("run-once", "--broker", "schwab", "--live").exit_code == ExitStatus.RECONCILE
+    book = Store(load_config().db_path)
+    (row,) = [o for o in book.orders() if o.symbol == "ED"]
+    assert (row.status, row.broker_order_id) == ("unknown", None)
+    return book, row
+
+
+def test_order_resolve_not_placed_unblocks_the_next_run(cli, schwab_env, fake, hermetic):
+    book, row = _stuck(cli, fake, hermetic)
+    assert cli("run-once", "--broker", "schwab", "--live").exit_code == ExitStatus.RECONCILE
+    r = cli("order", "resolve", row.client_order_id, "--not-placed")
+    assert r.exit_code == 1 and "pass --yes" in r.stderr  # no terminal: asks for --yes
+    r = cli("order", "resolve", row.client_order_id, "--not-placed", "--yes", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert (doc["was"], doc["status"], doc["orderId"]) == ("unknown", "cancelled", None)
+    assert book.position(row.position_id).status == "cancelled"  # the pending entry with it
+    posts = fake.posts
+    r = cli("run-once", "--broker", "schwab", "--live", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert fake.posts >= posts and "no Schwab order match" not in r.stderr
+    r = cli("order", "resolve", row.client_order_id, "--not-placed", "--yes")
+    assert r.exit_code == 1 and "only an order whose fate is unknown" in r.stderr
+
+
+def test_order_resolve_with_the_schwab_order_id_books_its_fill(cli, schwab_env, fake, hermetic):
+    from etrade_cli.brokers.base import OrderRequest
+
+    book, row = _stuck(cli, fake, hermetic)
+    from etrade_cli.brokers.schwab import SchwabBroker
+
+    broker = SchwabBroker(_client(), S.NUMBER, S.HASH, book, sleep=lambda s: None)
+    other = broker.place(OrderRequest("ELSEWHERE", "ED", "BUY", row.quantity), None)
+    r = cli("order", "resolve", row.client_order_id, "--order-id", other.broker_order_id, "--yes")
+    assert r.exit_code == 0, r.output
+    assert f"unknown -> placed as order {other.broker_order_id}" in " ".join(r.stdout.split())
+    r = cli("run-once", "--broker", "schwab", "--live", "--json")
+    assert r.exit_code == 0, r.stderr
+    after = book.order_by_coid(row.client_order_id)
+    assert (after.status, after.filled_qty) == ("filled", row.quantity)
+    assert book.position(row.position_id).remaining_qty == row.quantity
+    r = cli("order", "resolve", "nope", "--order-id", "1", "--yes")
+    assert r.exit_code == 1 and "no journal row" in r.stderr
+    r = cli("order", "resolve", row.client_order_id, "--yes")
+    assert r.exit_code == 1 and "one of them" in r.stderr
+
+
+def test_importing_schwab_py_prints_no_authlib_deprecation_line():
+    """Cron mails anything on stderr: our import of schwab-py must not print authlib's notice."""
+    import subprocess
+    import sys
+
+    code = (
+        "from etrade_cli.brokers.schwab_auth import sdk; sdk()\n"
+        "from etrade_cli.brokers.schwab_orders import order_spec\n"
+        "from etrade_cli.brokers.base import OrderRequest\n"
+        "order_spec(OrderRequest('c1', 'ED', 'BUY', 1))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stderr == ""

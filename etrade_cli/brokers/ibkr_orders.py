@@ -65,14 +65,35 @@ def ib_order(req: b.OrderRequest, account: str = "") -> Any:
     raise InputError(f"unsupported IB order type {req.price_type}")
 
 
+def _utc(when: Any) -> str | None:
+    """An `Execution.time` (a datetime, UTC when naive) as UTC ISO-8601, or None."""
+    import datetime as dt
+
+    if not isinstance(when, dt.datetime):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).isoformat()
+
+
 def ib_fills(fills: list[Any]) -> list[b.Fill]:
-    """ib_async `Fill`s as our fills, one per `execId` (commission from its report)."""
+    """ib_async `Fill`s as our fills, one per `execId` (commission from its report; execution
+    time `Execution.time` as UTC ISO-8601 and its US/Eastern session, so the engine books the
+    fill at the session it happened in)."""
     seen: dict[str, b.Fill] = {}
     for f in fills:
         e = f.execution
         report = getattr(f, "commissionReport", None)
         commission = float(report.commission) if report and num(report.commission) else 0.0
-        seen[e.execId] = b.Fill(f"ibkr:{e.execId}", int(e.shares), float(e.price), commission)
+        when = _utc(getattr(e, "time", None))
+        seen[e.execId] = b.Fill(
+            f"ibkr:{e.execId}",
+            int(e.shares),
+            float(e.price),
+            commission,
+            executed_at=when,
+            session_date=b.session_of(when),
+        )
     return list(seen.values())
 
 

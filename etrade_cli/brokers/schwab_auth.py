@@ -53,12 +53,21 @@ def require_app(cfg: SchwabConfig) -> tuple[str, str]:
 
 
 def sdk() -> Any:
-    """The `schwab` package.
+    """The `schwab` package, imported without authlib's notice that its httpx support is
+    deprecated for httpx2 (a line on stderr at every run, which cron mails; it concerns
+    authlib's future, not these calls). Every use of schwab-py goes through here first.
 
     Raises:
         ConfigError: schwab-py is not installed.
     """
+    import warnings
+
     try:
+        import authlib.deprecate  # noqa: F401  (installs authlib's "always" filter first ...)
+
+        warnings.filterwarnings(  # ... so this one, put in front of it, wins
+            "ignore", message="The httpx module is deprecated", category=DeprecationWarning
+        )
         import schwab
     except ImportError:
         raise ConfigError(NOT_INSTALLED) from None

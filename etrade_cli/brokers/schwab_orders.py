@@ -37,10 +37,17 @@ def parse_time(text: str | None) -> dt.datetime | None:
 
 
 def order_state(o: dict[str, Any], client_order_id: str) -> b.OrderState:
-    """A Schwab order (JSON) as an `OrderState`, one `Fill` per execution leg."""
+    """A Schwab order (JSON) as an `OrderState`, one `Fill` per execution leg, each with its
+    execution time (`executionLegs[].time`, UTC) and session (US/Eastern date)."""
     leg = (o.get("orderLegCollection") or [{}])[0]
     fills = tuple(
-        b.Fill(f"schwab:{act.get('activityId')}:{i}", int(float(x["quantity"])), float(x["price"]))
+        b.Fill(
+            f"schwab:{act.get('activityId')}:{i}",
+            int(float(x["quantity"])),
+            float(x["price"]),
+            executed_at=_utc(x.get("time")),
+            session_date=b.session_of(_utc(x.get("time"))),
+        )
         for act in o.get("orderActivityCollection") or []
         if act.get("activityType") == "EXECUTION"
         for i, x in enumerate(act.get("executionLegs") or [])
@@ -64,6 +71,22 @@ def order_state(o: dict[str, Any], client_order_id: str) -> b.OrderState:
     )
 
 
+def _utc(time: Any) -> str | None:
+    """An execution leg's `time` (ISO-8601 with offset, e.g. "2024-02-05T14:30:01+0000") as UTC
+    ISO-8601, or None when absent or unparsable (the fill is then booked at the run's session)."""
+    import datetime as dt
+
+    if not isinstance(time, str) or not time:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc).isoformat()
+
+
 def _price(p: float | None) -> str | None:
     """A price as schwab-py wants it: a string, 2 decimals (4 below 1 USD)."""
     if p is None:
@@ -77,6 +100,9 @@ def order_spec(req: b.OrderRequest) -> dict[str, Any]:
     Raises:
         InputError: a side, type or term Schwab equity orders do not take here.
     """
+    from .schwab_auth import sdk
+
+    sdk()
     from schwab.orders import equities as eq
     from schwab.orders.common import (
         Duration,

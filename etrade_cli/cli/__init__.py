@@ -394,7 +394,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("plugins_cmd", "List the registered brokers, bar sources, strategies and notifiers: built-in, or the installed package (name and version) that registered them through the `etrade_cli` entry points. A third-party part goes through the same journal, risk checks and live guard."),
     "auth": ("auth_cmd", "Log in to E*TRADE (or Schwab with --broker schwab) and manage the token."),
     "accounts": ("accounts_cmd", "Broker accounts (E*TRADE unless the global --broker says otherwise): list, balance, portfolio."),
-    "order": ("order_cmd", "Equity orders: preview, place, change, cancel, list, status."),
+    "order": ("order_cmd", "Equity orders: preview, place, change, cancel, list, status, resolve."),
     "backtest": ("backtest_cmd", "Replay run-once over history with a fresh paper account (never the live book)."),
     "data": ("data_cmd", "The local daily-bar cache: coverage, fetch, CSV import."),
     "config": ("config_cmd", "Show or check the configuration."),

@@ -53,6 +53,10 @@ EXAMPLES: dict[str, list[str]] = {
     "etrade order cancel": ["etrade order cancel 12345"],
     "etrade order list": ["etrade order list --status OPEN"],
     "etrade order status": ["etrade order status --client-order-id ec1a2b3c4d"],
+    "etrade order resolve": [
+        "etrade --broker schwab order resolve ec1a2b3c4d --order-id 1000123456",
+        "etrade order resolve ec1a2b3c4d --not-placed --yes",
+    ],
     "etrade data status": ["etrade data status AAPL MSFT"],
     "etrade data fetch": ["etrade data fetch AAPL MSFT"],
     "etrade data import": ["etrade data import NFLX_daily_2018-2022.csv"],

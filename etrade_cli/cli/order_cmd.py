@@ -23,7 +23,8 @@ from .common import (
 )
 
 order_app = typer.Typer(
-    help="Equity orders: preview, place, change, cancel, list, status.", no_args_is_help=True
+    help="Equity orders: preview, place, change, cancel, list, status, resolve.",
+    no_args_is_help=True,
 )
 ACCOUNT_OPT = typer.Option(
     None,
@@ -341,12 +342,15 @@ def change(
         emit_json(doc)
     elif not res.confirmed:
         err.print("Not changed.", markup=False)
-    else:
+    elif res.problem is None:
         out.print(
             f"Order {order_id} changed: new order {row.broker_order_id or '?'} "
             f"({row.client_order_id}): {row.status}",
             markup=False,
         )
+    failure = res.failure()
+    if failure is not None:  # no reply and the new order not found: say so, exit 5
+        raise failure
 
 
 @order_app.command("cancel")
@@ -386,6 +390,59 @@ def cancel(
         + (f"; journal {row.client_order_id}: {row.status}" if row else "; not in the journal"),
         markup=False,
     )
+
+
+@order_app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    client_order_id: str = typer.Argument(..., help="The journal's clientOrderId."),
+    not_placed: bool = typer.Option(
+        False, "--not-placed", help="The broker never got the order: close the journal row."
+    ),
+    order_id: str = typer.Option(
+        None, "--order-id", help="The broker's order id this journal row is (from its order list)."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Settle without asking."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Settle by hand a journal order whose fate the tool cannot learn (exit 8 after a lost
+    reply, e.g. Schwab, which has no client order id), after checking the broker's orders.
+
+    Offline: nothing is sent. With --not-placed no later run sends it; with --order-id the
+    next run reads that order's state and fills from the broker.
+    """
+    from ..errors import InputError
+    from ..manual import resolve_manual
+
+    if not_placed == (order_id is not None):
+        raise InputError("give --not-placed or --order-id ID (one of them)")
+    if not yes and not sys.stdin.isatty():
+        raise InputError("no terminal to confirm on: pass --yes to settle without asking")
+    what = "never reached the broker" if not_placed else f"is the broker's order {order_id}"
+    if not yes and not typer.confirm(f"Record that {client_order_id} {what}?", default=False):
+        err.print("Not settled.", markup=False)
+        return
+    before, after = resolve_manual(
+        state(ctx).config(), client_order_id, not_placed=not_placed, broker_order_id=order_id
+    )
+    doc = {
+        "clientOrderId": after.client_order_id,
+        "broker": after.broker,
+        "symbol": after.symbol,
+        "was": before.status,
+        "status": after.status,
+        "orderId": after.broker_order_id,
+        "message": after.message,
+    }
+    if as_json:
+        emit_json(doc)
+    else:
+        out.print(
+            f"Order {after.client_order_id} ({after.broker} {after.side} {after.quantity} "
+            f"{after.symbol}): {before.status} -> {after.status}"
+            + (f" as order {after.broker_order_id}" if after.broker_order_id else ""),
+            markup=False,
+        )
 
 
 ORDER_COLUMNS = [

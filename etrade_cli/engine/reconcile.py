@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..brokers.base import OPEN, OrderState
-from ..store import BROKER_STOP, OrderRow
+from ..store import BROKER_STOP, MANUAL_CHANGE, OrderRow
 from . import protect
 from .orders import _finalize_rejected, apply_state, send_order
 from .types import Deps, Finding, RunResult
@@ -33,7 +33,9 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
                     f"{state.status}, {state.filled_qty} filled: recorded",
                 )
             )
-        elif (order.replaces is not None or order.purpose == BROKER_STOP) and order.status in (
+        elif (
+            order.replaces is not None or order.purpose in (BROKER_STOP, MANUAL_CHANGE)
+        ) and order.status in (
             "intent",
             "previewed",
             "unknown",
@@ -68,12 +70,13 @@ def _record(deps: Deps, order: OrderRow, state: OrderState, day: str, res: RunRe
 
 
 def _drop_change(deps: Deps, order: OrderRow, res: RunResult) -> None:
-    """A change (replacement), or a resting stop, the broker never received: dropped, never
-    re-sent (the order a change would replace may still rest there); the cycle's
+    """A change (replacement, or `order change` of an order the journal lacks), or a resting
+    stop, the broker never received: dropped, never re-sent (the order a change would replace
+    may still rest there); the cycle's
     `protect.sync` places or changes the position's stop again if it still needs one."""
     if res.dry_run:
         return
-    what = "change" if order.replaces is not None else "resting stop"
+    what = "resting stop" if order.purpose == BROKER_STOP and order.replaces is None else "change"
     _finalize_rejected(deps, order, f"{what} never reached the broker; dropped", "cancelled")
     res.findings.append(
         Finding(
