@@ -47,6 +47,24 @@ def utcnow() -> str:
     return _NOW[1]
 
 
+_COUNTS_JSON: dict[tuple[tuple[str, int], ...], str] = {}
+
+
+def _counts_json(counts: dict[str, Any] | None) -> str:
+    """`json.dumps(counts or {})`, remembered for counts of whole numbers (a backtest finishes
+    thousands of runs with a few dozen distinct counts)."""
+    counts = counts or {}
+    if not all(type(v) is int for v in counts.values()):
+        return json.dumps(counts)
+    key = tuple(counts.items())
+    text = _COUNTS_JSON.get(key)
+    if text is None:
+        text = json.dumps(counts)
+        if len(_COUNTS_JSON) < 4096:
+            _COUNTS_JSON[key] = text
+    return text
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     """Run `;`-separated DDL inside the current transaction (`executescript` would commit)."""
     for statement in sql.split(";"):
@@ -1283,7 +1301,7 @@ class Store:
         self._runs_write(
             "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
             "error = ?, equity = ?, cash = ? WHERE id = ?",
-            (utcnow(), outcome, session_date, json.dumps(counts or {}), error, equity, cash, run_id),
+            (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash, run_id),
             None if started is None else last,
         )
 

@@ -158,7 +158,9 @@ def _cycle(
     day = str(session)
     if m.closed_reason and as_of is None and not force:
         return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
-    if as_of is not None and not m.is_session(as_of) and not force:
+    # `as_of` is a session exactly when it is the session on or before it (`is_session`,
+    # without a second search of the calendar)
+    if as_of is not None and session != as_of and not force:
         gap = m.exchange_session is not None and m.exchange_session(as_of.astype(dt.date))
         why = (
             f"no bars on {as_of} although NYSE was open (a gap in the data)"
