@@ -77,6 +77,8 @@ class _Hold(Deferral):
             return
         args, previous = self.received[0], self.previous
         self.received.clear()
+        if previous is signal.SIG_IGN:  # the process ignores SIGINT (e.g. started with `&`)
+            return
         if callable(previous) and previous is not signal.default_int_handler:
             previous(*args)  # e.g. run-loop's stop flag: stop after the cycle
         else:

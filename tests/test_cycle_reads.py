@@ -173,6 +173,17 @@ def test_deferred_sigint_check_raises_keyboard_interrupt():
         pytest.fail("check() did not raise")  # pragma: no cover
 
 
+def test_a_held_sigint_is_dropped_when_the_process_ignores_sigint():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with deferred_sigint() as held:
+            os.kill(os.getpid(), signal.SIGINT)
+            held.check()  # ignored before the block: still ignored
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_stops_a_backtest_after_the_session_and_leaves_no_book(tmp_path: Path):
     done: list[int] = []
 
