@@ -8,7 +8,14 @@ Targets come from the issues: seconds, MiB of peak RSS, or a ratio to a referenc
 the same number of times, interleaved (a shared machine slows both alike). Synthetic data sets
 come from `benchmarks/synth.py` (generated once per run of this script).
 
-Other benchmarks: `backtest_linear.py` (cost per session along a long backtest),
+Bytecode: each run writes and reuses `.pyc` files (in a cache folder of the temporary
+directory, `PYTHONPYCACHEPREFIX`), as an installed package has them (pip compiles on install;
+an editable install caches on first import). A `PYTHONDONTWRITEBYTECODE=1` environment would
+otherwise make every run recompile this package from source while the reference's packages
+load their installed bytecode. `--no-bytecode` keeps the environment as it is. Cases with a
+ratio target get one untimed warm-up run (of the case and of its reference) first.
+
+Other benchmarks: `startup.py` (what `etrade ...` imports at start-up), `backtest_linear.py` (cost per session along a long backtest),
 `vs_backtesting.py` (against backtesting.py), `cache_requests.py` (Alpaca bar requests).
 """
 
@@ -173,10 +180,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", action="append", help="a case name (repeat)")
     ap.add_argument("--list", action="store_true", help="list the cases")
+    ap.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="keep the environment's bytecode setting (default: cache .pyc files, as installed)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         env = {**os.environ, "ETRADE_CLI_HOME": str(tmp / "home"), "PYTHONPATH": str(ROOT)}
+        if not args.no_bytecode:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         chosen = [c for c in cases(tmp) if not args.only or c.name in args.only]
         if args.list:
             print("\n".join(c.name for c in chosen))
@@ -186,6 +201,9 @@ def main() -> int:
         failed = False
         for c in chosen:
             runs, refs = [], []
+            if c.ratio is not None:  # bytecode of both sides cached, files in the page cache
+                timed(c.argv, env, tmp)
+                timed(c.reference, env, tmp)
             for _ in range(args.runs):
                 if callable(c.setup):
                     c.setup()

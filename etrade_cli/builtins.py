@@ -17,9 +17,13 @@ if TYPE_CHECKING:
 
 
 def _paper(cfg: Config, store: Store) -> Broker:
+    """The paper account, priced at the last bars of the configured data until the trading
+    loop points it at its own clock (`services.LastBarPrices`)."""
     from .brokers.paper import PaperBroker
+    from .services import LastBarPrices
 
-    return PaperBroker(store, "paper", cfg.broker.paper_cash, cfg.broker.commission_usd)
+    prices = LastBarPrices(cfg)
+    return PaperBroker(store, "paper", cfg.broker.paper_cash, cfg.broker.commission_usd, prices)
 
 
 def _etrade(cfg: Config, store: Store) -> Broker:

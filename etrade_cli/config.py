@@ -25,11 +25,6 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError, UsageError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 APP_NAME = "etrade-cli"
 SECRET_KEYS = frozenset(
     {
@@ -78,6 +73,26 @@ class EtradeConfig:
     rate_market_per_s: float = field(default=4.0, metadata=_r(min=0.1, max=100.0))
     rate_accounts_per_s: float = field(default=2.0, metadata=_r(min=0.1, max=100.0))
     rate_orders_per_s: float = field(default=2.0, metadata=_r(min=0.1, max=100.0))
+
+
+def require_etrade_keys(cfg: EtradeConfig) -> None:
+    """Check that `[etrade]` has both consumer key and secret (from the file or the env), and
+    register the secret for redaction. Called before anything imports the HTTP stack, so a
+    machine without keys is told at once.
+
+    Raises:
+        AuthError: the key or the secret is missing (exit 4).
+    """
+    if not cfg.consumer_key or not cfg.consumer_secret:
+        from .errors import AuthError
+
+        raise AuthError(
+            "no E*TRADE consumer key/secret: set ETRADE_CONSUMER_KEY and "
+            "ETRADE_CONSUMER_SECRET (or [etrade] consumer_key/consumer_secret)"
+        )
+    from .redact import register_secret
+
+    register_secret(cfg.consumer_secret)
 
 
 @dataclass(frozen=True)
@@ -241,7 +256,7 @@ class Config:
     schwab: SchwabConfig = field(default_factory=SchwabConfig)
     ibkr: IbkrConfig = field(default_factory=IbkrConfig)
     #: the chosen strategy's parameters (its `StrategySpec.params_type`), from `[strategy]`
-    strategy: Any = field(default_factory=lambda: _strategy_params_type("rajat_alpha")())
+    strategy: Any = field(default_factory=lambda: _default_strategy_params())
     #: `[strategy] name`: a registered strategy, or "package.module:Class"
     strategy_name: str = "rajat_alpha"
     risk: RiskConfig = field(default_factory=RiskConfig)
@@ -339,6 +354,10 @@ def load_config(explicit: str | Path | None = None) -> Config:
     path = find_config_file(explicit)
     raw: dict[str, Any] = {}
     if path is not None:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
@@ -387,9 +406,9 @@ def build_config(raw: dict[str, Any], path: Path | None = None) -> Config:
 
 def _check_notify(n: NotifyConfig, where: str) -> None:
     """`[notify] events` names known types; `quiet_hours` is HH:MM-HH:MM."""
-    from .events import EVENT_TYPES
-
     for name in n.events:
+        from .events import EVENT_TYPES  # only when events are named (a heavy module)
+
         if name != "all" and name not in EVENT_TYPES:
             raise ConfigError(
                 f"{where}: [notify] events: unknown event {name!r}"
@@ -401,6 +420,16 @@ def _check_notify(n: NotifyConfig, where: str) -> None:
         raise ConfigError(
             f"{where}: [notify] quiet_hours: use HH:MM-HH:MM (local time), got {n.quiet_hours!r}"
         )
+
+
+def _default_strategy_params() -> Any:
+    """The parameters of the default strategy, rajat_alpha, all defaults. It is built in, so
+    its class is imported directly rather than through the registry (which names the same
+    class; tests/test_config.py checks that), and a command that loads the config does not
+    load the registry for it."""
+    from .strategy.rajat_alpha.params import StrategyParams
+
+    return StrategyParams()
 
 
 def _strategy_params_type(name: str) -> type:

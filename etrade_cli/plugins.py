@@ -8,9 +8,14 @@ metadata, e.g. in its `pyproject.toml`::
 
 and implements any of the hooks below with `@etrade_cli.plugins.hookimpl`. We use `pluggy`
 (the plug-in manager of pytest, `llm` and `datasette`) rather than bare entry points because
-it validates hook names and signatures when a plug-in loads, so a typo in a plug-in fails at
-start-up with its name instead of being silently ignored, and it records which distribution
-each plug-in came from (shown by `etrade plugins`).
+it validates hook names and signatures when a plug-in loads, so a typo in a plug-in fails with
+its name instead of being silently ignored, and it records which distribution each plug-in came
+from (shown by `etrade plugins`).
+
+Plug-ins load once per process, when first needed (`registry._ensure_loaded`): at the lookup of
+a name that is not a built-in one, or when a registry is listed (`etrade plugins`, the notifiers
+of a run, shell completion). Commands that only use built-in parts (`etrade quote`, `scan` with
+the default strategy) skip the scan of every installed distribution.
 
 Set `ETRADE_CLI_NO_PLUGINS=1` to load the built-ins only (the test suite does).
 """

@@ -3,8 +3,11 @@ leaves the process (errors, logs, `--debug` traces) passes through `redact()`.""
 
 from __future__ import annotations
 
-import logging
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
 
 _SECRETS: set[str] = set()
 MASK = "****"
@@ -28,8 +31,10 @@ def redact(text: str) -> str:
     return _OAUTH_FIELDS.sub(lambda m: m.group(1) + MASK, text)
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts every record's final message."""
+class RedactingFilter:
+    """A logging filter (for `Handler.addFilter`, which takes any object with a `filter`
+    method) that redacts every record's final message. Not a `logging.Filter` subclass, so
+    that importing this module does not import `logging`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())

@@ -157,7 +157,9 @@ class Registry(Generic[S]):
         Raises:
             UsageError: unknown name (the message lists the known ones).
         """
-        _ensure_loaded()
+        _ensure_loaded(plugins=False)
+        if name not in self._items:
+            _ensure_loaded()
         try:
             return self._items[name]
         except KeyError:
@@ -173,7 +175,9 @@ class Registry(Generic[S]):
         return iter(list(self._items.values()))
 
     def __contains__(self, name: object) -> bool:
-        _ensure_loaded()
+        _ensure_loaded(plugins=False)
+        if name not in self._items:
+            _ensure_loaded()
         return name in self._items
 
 
@@ -182,19 +186,26 @@ bar_sources: Registry[BarSourceSpec] = Registry("bar source")
 strategies: Registry[StrategySpec] = Registry("strategy")
 notifiers: Registry[NotifierSpec] = Registry("notifier")
 
-_loaded = False
+_builtins_loaded = False
+_plugins_loaded = False
 
 
-def _ensure_loaded() -> None:
-    """Register the built-ins, then the installed plug-ins, once per process."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from . import builtins, plugins
+def _ensure_loaded(plugins: bool = True) -> None:
+    """Register the built-ins, then (unless `plugins` is False) the installed plug-ins, each
+    once per process. Plug-ins are looked for only when a name is not a built-in one or a
+    whole registry is listed: a plug-in cannot take a built-in name (`Registry.register`), so
+    a built-in lookup gives the same answer without scanning every installed distribution."""
+    global _builtins_loaded, _plugins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        from . import builtins
 
-    builtins.register_all()
-    plugins.load_entry_points()
+        builtins.register_all()
+    if plugins and not _plugins_loaded:
+        _plugins_loaded = True
+        from . import plugins as entry_points
+
+        entry_points.load_entry_points()
 
 
 def catalogue() -> list[dict[str, Any]]:
@@ -253,10 +264,10 @@ def resolve_strategy(name: str) -> StrategySpec:
 def reset() -> None:
     """Forget every registration; the next lookup registers the built-ins and plug-ins again
     (for tests that install or remove a plug-in)."""
-    global _loaded
+    global _builtins_loaded, _plugins_loaded
     for registry in (brokers, bar_sources, strategies, notifiers):
         registry._items.clear()
-    _loaded = False
+    _builtins_loaded = _plugins_loaded = False
 
 
 def check_live_guard(cfg: Config, spec: BrokerSpec, live: bool) -> None:

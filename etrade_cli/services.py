@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .registry import BrokerSpec
     from .store import Store
     from .strategy.base import Book, Strategy
-    from .values import Bars
+    from .values import Bars, Quote
 
 
 def last_completed_day(now: dt.datetime | None = None) -> dt.date:
@@ -72,6 +72,76 @@ def bar_provider(cfg: Config) -> BarProvider:
 
     provider: BarProvider = bar_sources.get(cfg.data.source).factory(cfg)
     return provider
+
+
+class LastBarPrices:
+    """The paper broker's market outside the trading loop (`etrade --broker paper quote`,
+    `order preview|place`, `accounts balance`): each symbol's last bar in the configured bar
+    source (`[data]`), read once, on first use (a command that prices nothing reads no bars).
+
+    Called as `prices(symbol)` it is the paper broker's price source: the close (USD) of the
+    symbol's last bar, or None when the data has no bars for it or cannot be read (a remote
+    source without keys: the paper broker then says it has no price, and values holdings at
+    cost, as it did without a source). The trading loop replaces it with the prices of its
+    own clock (`PaperBroker.set_market`). `quotes()` raises the source's error instead.
+
+    Args:
+        cfg: the configuration whose bar source is read.
+    """
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self._provider: BarProvider | None = None
+        self._last: dict[str, Bars | None] = {}
+        self._unreadable = False  # the source failed once: no price, no second attempt
+
+    def _load(self, symbols: list[str]) -> None:
+        todo = [s for s in dict.fromkeys(symbols) if s not in self._last]
+        if not todo:
+            return
+        if self._provider is None:
+            self._provider = bar_provider(self.cfg)
+        found, _missing = self._provider.get(todo)
+        self._last.update({s: None for s in todo})
+        self._last.update({b.symbol: b for b in found if len(b)})
+
+    def __call__(self, symbol: str) -> float | None:
+        from .errors import EtradeCliError
+
+        if self._unreadable:
+            return None
+        try:
+            self._load([symbol])
+        except EtradeCliError:
+            self._unreadable = True
+            return None
+        bars = self._last[symbol]
+        return None if bars is None else float(bars.close[-1])
+
+    def session(self, symbol: str) -> str | None:
+        """The date (YYYY-MM-DD, US/Eastern) of the symbol's last bar, or None."""
+        self._load([symbol])
+        bars = self._last[symbol]
+        return None if bars is None else str(bars.dates[-1])
+
+    def quotes(self, symbols: list[str]) -> dict[str, Quote]:
+        """Quotes of the symbols that have bars: the last close as `last`, and the bar's open,
+        high, low (USD) and volume (shares) in `extra`; `time` is None (a bar has a session,
+        `session(symbol)`, not a time of day).
+
+        Raises:
+            DataError, AuthError, ConfigError: from the bar source.
+        """
+        from .values import Quote
+
+        self._load(symbols)
+        out: dict[str, Quote] = {}
+        for s in symbols:
+            b = self._last[s]
+            if b is not None:
+                extra = {k: float(getattr(b, k)[-1]) for k in ("open", "high", "low", "volume")}
+                out[s] = Quote(s, float(b.close[-1]), None, extra)
+        return out
 
 
 def buy_window(cfg: Config) -> tuple[int, int]:
@@ -186,6 +256,9 @@ def etrade_client(cfg: Config, warn: Callable[[str], None] | None = None) -> Etr
     Raises:
         AuthError: no consumer key/secret configured.
     """
+    from .config import require_etrade_keys
+
+    require_etrade_keys(cfg.etrade)  # before the HTTP stack is imported
     from .etrade.auth import token_store
     from .etrade.client import EtradeClient
 
@@ -457,10 +530,11 @@ def command_broker(global_broker: str | None, own: str | None = None) -> str:
     Raises:
         UsageError: an unknown broker name.
     """
-    from . import registry
-
     name = own or global_broker or "etrade"
-    registry.brokers.get(name)
+    if name != "etrade":  # E*TRADE is always registered (builtins.py)
+        from . import registry
+
+        registry.brokers.get(name)
     return name
 
 

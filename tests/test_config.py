@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from etrade_cli.config import (
+    Config,
     build_config,
     config_as_dict,
     load_config,
@@ -141,3 +142,12 @@ def test_bundled_watchlist_matches_the_repository_one():
 
     assert (_BUNDLED_DIR / "watchlist.txt").read_text() == (ROOT / "watchlist.txt").read_text()
     assert len(read_symbol_list(ROOT / "watchlist.txt")) == 40
+
+
+def test_the_default_strategy_parameters_are_the_registered_ones():
+    """Config() imports rajat_alpha's parameters directly (no registry at start-up): the same
+    class the registry names for the default strategy."""
+    from etrade_cli.registry import strategies
+
+    assert Config().strategy_name == "rajat_alpha"
+    assert type(Config().strategy) is strategies.get("rajat_alpha").params_type

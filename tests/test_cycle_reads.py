@@ -248,6 +248,6 @@ _json_values = st.recursive(
 @settings(max_examples=400, deadline=None)
 @given(_json_values)
 def test_indented_json_is_json_dumps_indent_2(doc):
-    from etrade_cli.cli.common import indented_json
+    from etrade_cli.cli.jsonout import indented_json
 
     assert indented_json(doc) == json.dumps(doc, indent=2)

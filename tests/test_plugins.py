@@ -56,6 +56,25 @@ def test_an_installed_plugin_is_listed_with_its_package_and_version(cli, install
     assert sma["origin"] == "etrade-cli-sma-cross 0.1.0"
 
 
+def test_plugins_load_on_the_first_name_that_is_not_built_in(installed, monkeypatch):
+    """A built-in lookup needs no scan of the installed packages (a plug-in cannot take a
+    built-in name); the first other name, or a listing, loads the plug-ins, once."""
+    from etrade_cli import plugins
+
+    scans: list[int] = []
+    real = plugins.load_entry_points
+    monkeypatch.setattr(plugins, "load_entry_points", lambda: scans.append(1) or real())
+    assert registry.brokers.get("paper").origin == "built-in"
+    assert "csv" in registry.bar_sources and registry.strategies.get("rajat_alpha")
+    assert scans == []
+    assert registry.strategies.get("sma_cross").origin == "etrade-cli-sma-cross 0.1.0"
+    assert "sma_cross" in registry.strategies.names() and scans == [1]
+
+
+def test_listing_a_registry_loads_the_plugins(installed):
+    assert "sma_cross" in [s.name for s in registry.strategies]
+
+
 def _independent_crosses(symbols: list[str], fast: int, slow: int, day: str) -> set[str]:
     """Golden crosses at `day` computed with pandas, independently of the plug-in."""
     df = pd.read_csv(SAMPLE_SP500, parse_dates=["Date"])

@@ -16,11 +16,12 @@ from typing import Any
 import typer
 from typer._click import Command, Context, Parameter  # Typer vendors Click since 0.22
 from typer._click.exceptions import UsageError
-from typer.core import TyperGroup, TyperOption, _TyperParameter
+from typer.core import TyperGroup, TyperOption
 
 from .. import __version__
 from ..errors import EtradeCliError, ExitStatus
-from .common import complete_broker, err, state
+from . import coerce  # noqa: F401  (Typer's coercion, lighter: see the module)
+from .common import complete_broker, state, stderr_line
 
 
 class _Group(TyperGroup):
@@ -71,10 +72,8 @@ class _Group(TyperGroup):
             _usage_error(exc)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        from .machine import stdout_to
-
         try:
-            with stdout_to(ctx.params.get("output")):
+            with _stdout_to(ctx.params.get("output")):
                 return super().invoke(ctx)
         except UsageError as exc:
             _usage_error(exc)
@@ -95,6 +94,18 @@ class _Group(TyperGroup):
             )
             _notify_failure(ctx, message, int(ExitStatus.ERROR), exc)
             _fail(message, int(ExitStatus.ERROR))
+
+
+def _stdout_to(target: Path | None) -> Any:
+    """`machine.stdout_to(target)` for `--output FILE`; without it, stdout as it is (and no
+    import of `machine`)."""
+    if target is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from .machine import stdout_to
+
+    return stdout_to(target)
 
 
 #: commands made for cron: a failure is also sent as a notification
@@ -182,9 +193,9 @@ def move_globals(group: TyperGroup, args: list[str]) -> list[str]:
 def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
     """`--json FIELDS` and `--jsonl` (see `machine.extract_json_args`) for a command that has
     `--json`; other command lines are left as they are."""
-    from . import machine
-
-    machine.current = machine.MachineOutput()
+    loaded: Any = sys.modules.get(f"{__name__}.machine")
+    if loaded is not None:  # an earlier command line of this process (tests): start over
+        loaded.current = loaded.MachineOutput()
     i = 0
     root_opts = _options(group.params)
     while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
@@ -192,6 +203,12 @@ def _json_args(group: TyperGroup, args: list[str]) -> list[str]:
     leaf, n = _leaf(group, args[i:])
     if leaf is None or "--json" not in _options(leaf.params):
         return args
+    words = args[i + n :]
+    words = words[: words.index("--")] if "--" in words else words
+    if not any(w.startswith("--json") for w in words):
+        return args  # nothing for `machine` to take out (it is imported when output is made)
+    from . import machine
+
     # a group's sub-command names count as positional words (`backtest --json list`)
     positionals = isinstance(leaf, TyperGroup) or any(
         not isinstance(p, TyperOption) for p in leaf.params
@@ -262,26 +279,6 @@ def _leaf(group: TyperGroup, rest: list[str]) -> tuple[Command | None, int]:
     return (cmd, n) if n else (None, 0)
 
 
-def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
-    """Typer's `process_value` without building the parameter's Pydantic adapter (the import of
-    Pydantic alone costs more than the rest of `etrade quote --help`) for a missing value, which
-    every adapter turns into None, or () for a multi-value parameter, unchanged."""
-    if value is not None or self._runtime_param is not None:
-        return _typer_process_value(self, ctx, value)
-    value = () if self.multiple or self.nargs == -1 else None
-    if self.required and self.value_is_missing(value):
-        from typer._click.exceptions import MissingParameter
-
-        raise MissingParameter(ctx=ctx, param=self)
-    if self.callback is not None:
-        value = self.callback(ctx, self, value)
-    return value
-
-
-_typer_process_value = _TyperParameter.process_value
-_TyperParameter.process_value = _process_value  # type: ignore[method-assign]
-
-
 def _debug_enabled() -> bool:
     import logging
 
@@ -289,13 +286,10 @@ def _debug_enabled() -> bool:
 
 
 def _fail(message: str, code: int) -> None:
-    from rich.markup import escape
-
+    """Print `error: message` (secrets redacted) as one line on stderr and exit with `code`."""
     from ..redact import redact
 
-    err.print(
-        f"[red]error:[/] {escape(redact(message))}", markup=True, highlight=False, soft_wrap=True
-    )
+    stderr_line("error", "red", redact(message))
     raise typer.Exit(code)
 
 
@@ -405,12 +399,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def load_commands(module: str) -> dict[str, Command]:
     """The Click commands that `etrade_cli.cli.<module>.register` adds, with plain help."""
-    import importlib
-
     from typer.main import get_group
 
     sub = typer.Typer(rich_markup_mode=None)
-    importlib.import_module(f"{__name__}.{module}").register(sub)
+    name = f"{__name__}.{module}"
+    __import__(name)  # the C import path, which `python -X importtime` reports
+    sys.modules[name].register(sub)
     _plain_help(sub)
     return dict(get_group(sub).commands)
 

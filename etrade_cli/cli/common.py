@@ -1,13 +1,13 @@
 """Shared CLI plumbing: the per-invocation state, consoles, option types and output helpers.
 
-Imports nothing heavy (no pandas, numpy or requests) so that `etrade --help` stays fast.
+Imports nothing heavy (no pandas, numpy or requests, not even Rich's console) so that
+`etrade --help` and a command that fails early stay fast.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,15 +17,76 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from ..errors import InputError, UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..config import Config
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+#: the Rich consoles of stdout (tables) and stderr (messages, progress), built on first use
+#: by `__getattr__` below: importing Rich's console costs a fifth of `etrade`'s start-up
+out: Console
+err: Console
+_CONSOLES: dict[str, dict[str, Any]] = {
+    "out": {"highlight": False, "soft_wrap": False},
+    "err": {"stderr": True, "highlight": False},
+}
+
+
+def __getattr__(name: str) -> Any:
+    """`out` and `err` (PEP 562): the console is built at the first use and kept."""
+    if name not in _CONSOLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    console = Console(**_CONSOLES[name])
+    globals()[name] = console
+    return console
+
+
+def _console(name: str) -> Console:
+    """`out` or `err` from inside this module (where `__getattr__` is not consulted)."""
+    console: Console | None = globals().get(name)
+    return console if console is not None else __getattr__(name)
+
+
+def stderr_line(label: str, style: str, message: str) -> None:
+    """Write `label: message` as one line on stderr, the label in Rich `style` on a terminal.
+
+    Where Rich would print no style (stderr is not a terminal and neither `FORCE_COLOR` nor
+    `TTY_COMPATIBLE` says otherwise) and the text has no tab or control character for it to
+    rewrite, the line is written directly, the same characters without importing Rich's
+    console (a cron job's error costs no more than the error itself)."""
+    text = f"{label}: {message}"
+    if _plain_stderr() and text.isprintable():
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        return
+    from rich.text import Text
+
+    _console("err").print(
+        Text.assemble((f"{label}:", style), " ", message),  # no markup: the text as it is
+        emoji=False,
+        highlight=False,
+        soft_wrap=True,  # one line, whatever the terminal width
+    )
+
+
+def _plain_stderr() -> bool:
+    """True when Rich's `Console.is_terminal` would be False for stderr (no colour, no
+    cursor codes), decided without importing it; False when unsure (Jupyter, IDLE)."""
+    env = os.environ
+    if "err" in globals() or "FORCE_COLOR" in env or env.get("TTY_COMPATIBLE", "") in ("0", "1"):
+        return False  # an existing console (tests may have set it up) or an override
+    if "IPython" in sys.modules or "idlelib" in sys.modules:
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return isatty is not None and not isatty()
+    except ValueError:  # a closed stream
+        return False
 
 
 class Format(str, Enum):
@@ -203,6 +264,8 @@ def emit_json(data: Any, *, convert: bool = True) -> None:
     Raises:
         UsageError: an unknown field in `--json FIELDS`.
     """
+    import json
+
     from . import machine
 
     plain = json.loads(json.dumps(data, default=_json_default))
@@ -211,102 +274,15 @@ def emit_json(data: Any, *, convert: bool = True) -> None:
         for rec in machine.records(doc):
             sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")
     else:
+        from .jsonout import indented_json
+
         sys.stdout.write(indented_json(doc) + "\n")
-
-
-def indented_json(doc: Any) -> str:
-    """`json.dumps(doc, indent=2)`, character for character, for documents of plain JSON values
-    (dict with str keys, list, str, int, float, bool, None; what `json.loads` returns), about
-    twice as fast: the standard library indents in Python generators (its C encoder cannot
-    indent before Python 3.13) and a backtest's equity curve has tens of thousands of values.
-    Anything else (tuples, other key types, subclasses) goes to `json.dumps` itself."""
-    out: list[str] = []
-    try:
-        _indent_into(doc, "", out.append)
-    except _NotPlain:
-        return json.dumps(doc, indent=2)
-    return "".join(out)
-
-
-class _NotPlain(Exception):
-    """A value `indented_json` leaves to `json.dumps`."""
-
-
-def _json_scalar(v: Any) -> str | None:
-    """The JSON text of a plain scalar as `json.dumps` writes it, or None for a container."""
-    t = type(v)
-    if t is str:
-        return _encode_str(v)
-    if t is float:
-        if v != v:
-            return "NaN"
-        if v in (_INF, -_INF):
-            return "Infinity" if v > 0 else "-Infinity"
-        return float.__repr__(v)
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if t is int:
-        return int.__repr__(v)
-    if t is dict or t is list:
-        return None
-    raise _NotPlain
-
-
-def _indent_into(o: Any, ind: str, w: Any) -> None:
-    text = _json_scalar(o)
-    if text is not None:
-        w(text)
-        return
-    if not o:
-        w("{}" if type(o) is dict else "[]")
-        return
-    inner = ind + "  "
-    sep = ",\n" + inner
-    first = True
-    if type(o) is dict:
-        w("{\n" + inner)
-        for k, v in o.items():
-            if type(k) is not str:
-                raise _NotPlain
-            if not first:
-                w(sep)
-            first = False
-            w(_encode_str(k))
-            w(": ")
-            t = type(v)
-            if t is str:  # the common leaves inline: no call per value
-                w(_encode_str(v))
-            elif t is float and v - v == 0:  # finite
-                w(float.__repr__(v))
-            else:
-                _indent_into(v, inner, w)
-        w("\n" + ind + "}")
-        return
-    w("[\n" + inner)
-    for v in o:
-        if not first:
-            w(sep)
-        first = False
-        t = type(v)
-        if t is str:
-            w(_encode_str(v))
-        elif t is float and v - v == 0:
-            w(float.__repr__(v))
-        else:
-            _indent_into(v, inner, w)
-    w("\n" + ind + "]")
-
-
-_INF = float("inf")
-_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
     """Write dict rows as CSV to stdout with a header line, numbers as in `emit_json`."""
+    import csv
+
     from . import machine
 
     cols = machine.machine_columns(list(columns or (rows[0].keys() if rows else [])))
@@ -321,6 +297,8 @@ def _csv_value(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return ";".join(str(x) for x in v)
     if isinstance(v, dict):
+        import json
+
         return json.dumps(v, default=_json_default)
     return _json_default(v) if not isinstance(v, (str, int, float, type(None))) else v
 
@@ -339,7 +317,7 @@ def _json_default(v: Any) -> Any:
 
 def show_progress(fmt: Format) -> bool:
     """Progress bars only for people: a terminal on stderr and table output."""
-    return fmt is Format.table and err.is_terminal
+    return fmt is Format.table and _console("err").is_terminal
 
 
 class ProgressBar:
@@ -369,19 +347,12 @@ def progress_bar(
         return
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=_console("err"), transient=True) as progress:
         yield ProgressBar(progress, progress.add_task(label, total=total))
 
 
 def warn(message: str) -> None:
-    """A one-line warning on stderr."""
-    from rich.markup import escape
-
+    """A one-line warning on stderr (secrets redacted)."""
     from ..redact import redact
 
-    err.print(
-        f"[yellow]warning:[/] {escape(redact(message))}",
-        markup=True,
-        highlight=False,
-        soft_wrap=True,  # one line, whatever the terminal width
-    )
+    stderr_line("warning", "yellow", redact(message))

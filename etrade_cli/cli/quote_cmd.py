@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from typing import Any
 
 import typer
 
+from . import common
 from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
     emit_csv,
     emit_json,
-    err,
-    out,
     output_format,
     parse_symbols,
     state,
@@ -43,10 +43,8 @@ def quote_cmd(
     Invalid symbols are reported on stderr, one line each, and make the exit code 1; the valid
     ones still print.
     """
-    from rich.table import Table
-
     from ..errors import InputError
-    from ..etrade.models import Quote
+    from ..etrade import QUOTE_FIELDS
     from ..services import etrade_client
 
     fmt = output_format(as_json, as_csv)
@@ -65,95 +63,104 @@ def quote_cmd(
         for f in (fields or "symbol,last,change,change_pct,bid,ask,volume,time_utc").split(",")
         if f.strip()
     ]
-    if bad := [c for c in cols if c not in Quote.FIELDS]:
+    if bad := [c for c in cols if c not in QUOTE_FIELDS]:
         raise InputError(
-            f"unknown field(s) {', '.join(bad)}; choose from {', '.join(Quote.FIELDS)}"
+            f"unknown field(s) {', '.join(bad)}; choose from {', '.join(QUOTE_FIELDS)}"
         )
     res = etrade_client(
-        state(ctx).config(), warn=lambda m: err.print(f"warning: {m}", markup=False)
+        state(ctx).config(), warn=lambda m: common.err.print(f"warning: {m}", markup=False)
     ).quotes(wanted)
     got = {q.symbol for q in res.quotes}
     invalid = [s for s in wanted if s not in got]
     notes = {m.description for m in res.messages}
     for s in invalid:
         detail = next((n for n in notes if s in n), None) or "no quote returned"
-        err.print(f"{s}: {detail}", markup=False)
+        common.err.print(f"{s}: {detail}", markup=False)
     rows = [{c: asdict(q)[c] for c in cols} for q in res.quotes]
     if fmt is Format.json:
         emit_json(rows)
     elif fmt is Format.csv:
         emit_csv(rows, cols)
     elif rows:
-        t = Table(title="Quotes", title_justify="left")
-        for c in cols:
-            t.add_column(
-                c,
-                justify="left"
-                if c in ("symbol", "time_utc", "quote_status", "description")
-                else "right",
-            )
-        for r in rows:
-            t.add_row(
-                *(
-                    ""
-                    if r[c] is None
-                    else (f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]))
-                    for c in cols
-                )
-            )
-        out.print(t)
+        _print_table("Quotes", cols, rows)
     if invalid:
         raise InputError(f"no quote for {len(invalid)} symbol(s): {', '.join(invalid)}")
 
 
-GENERIC_FIELDS = ("symbol", "last", "open", "high", "low", "volume", "time_utc")
+GENERIC_FIELDS = ("symbol", "last", "open", "high", "low", "volume", "time_utc", "session")
+#: the default columns: a live broker's quote has a time, a paper quote the session of its bar
+DEFAULT_FIELDS = {"paper": ("symbol", "last", "open", "high", "low", "volume", "session")}
 
 
 def _generic_quotes(
     ctx: typer.Context, name: str, wanted: list[str], fields: str | None, fmt: Format
 ) -> None:
-    """Quotes through a registered broker's `quotes()` (Schwab `get_quotes`, IB `reqTickers`)."""
-    from rich.table import Table
-
+    """Quotes through a registered broker's `quotes()` (Schwab `get_quotes`, IB `reqTickers`).
+    The paper broker has no market of its own: its quotes are the last bars of the configured
+    data (`services.LastBarPrices`), each with the session it is from."""
     from ..errors import InputError
-    from ..services import make_broker, open_store
+    from ..services import LastBarPrices, make_broker, open_store
 
-    cols = [f.strip() for f in (fields or ",".join(GENERIC_FIELDS)).split(",") if f.strip()]
+    default = DEFAULT_FIELDS.get(name, GENERIC_FIELDS[:-1])
+    cols = [f.strip() for f in (fields or ",".join(default)).split(",") if f.strip()]
     if bad := [c for c in cols if c not in GENERIC_FIELDS]:
         raise InputError(
             f"unknown field(s) {', '.join(bad)}; choose from {', '.join(GENERIC_FIELDS)}"
         )
     cfg = state(ctx).config()
-    store = open_store(cfg)
-    try:
-        quotes = make_broker(cfg, store, name).quotes(wanted)
-    finally:
-        store.close()
+    sessions: dict[str, str | None] = {}
+    if name == "paper":  # no book needed (and none created) for a price
+        prices = LastBarPrices(cfg)
+        quotes = prices.quotes(wanted)
+        sessions = {s: prices.session(s) for s in quotes}
+        title, none = "Quotes (paper: the last bar of the configured data)", "no bars in the data"
+    else:
+        store = open_store(cfg)
+        try:
+            quotes = make_broker(cfg, store, name).quotes(wanted)
+        finally:
+            store.close()
+        title, none = f"Quotes ({name})", "no quote returned"
     rows = []
     for s in wanted:
         if s not in quotes:
-            err.print(f"{s}: no quote returned", markup=False)
+            common.err.print(f"{s}: {none}", markup=False)
             continue
         q = quotes[s]
-        full = {"symbol": s, "last": q.last, "time_utc": q.time, **q.extra}
+        full = {"symbol": s, "last": q.last, "time_utc": q.time, "session": sessions.get(s)}
+        full.update(q.extra)
         rows.append({c: full.get(c) for c in cols})
     if fmt is Format.json:
         emit_json(rows)
     elif fmt is Format.csv:
         emit_csv(rows, cols)
     elif rows:
-        t = Table(title=f"Quotes ({name})", title_justify="left")
-        for c in cols:
-            t.add_column(c, justify="left" if c in ("symbol", "time_utc") else "right")
-        for r in rows:
-            t.add_row(
-                *(
-                    ""
-                    if r[c] is None
-                    else (f"{r[c]:,.2f}" if isinstance(r[c], float) else str(r[c]))
-                    for c in cols
-                )
-            )
-        out.print(t)
+        _print_table(title, cols, rows)
     if missing := [s for s in wanted if s not in quotes]:
         raise InputError(f"no quote for {len(missing)} symbol(s): {', '.join(missing)}")
+
+
+#: columns shown as text, left-aligned; every other column is a number
+_TEXT = ("symbol", "time_utc", "session", "quote_status", "description")
+
+
+def _cell(column: str, value: Any) -> str:
+    """A table cell: prices with 2 decimals and thousands separators, share counts whole."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        whole = column == "volume" and value.is_integer()
+        return f"{value:,.0f}" if whole else f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) and column == "volume" else str(value)
+
+
+def _print_table(title: str, cols: list[str], rows: list[dict[str, Any]]) -> None:
+    """The quotes as a Rich table on stdout."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for c in cols:
+        t.add_column(c, justify="left" if c in _TEXT else "right")
+    for r in rows:
+        t.add_row(*(_cell(c, r[c]) for c in cols))
+    common.out.print(t)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from ..config import EtradeConfig, home_dirs
+from ..config import EtradeConfig, home_dirs, require_etrade_keys
 from ..errors import AuthError, ConfigError
 from ..redact import register_secret
 
@@ -246,21 +246,11 @@ def token_store(cfg: EtradeConfig, warn: Callable[[str], None] | None = None) ->
     Raises:
         AuthError: no consumer key configured.
     """
-    require_consumer(cfg)
+    require_etrade_keys(cfg)
     env = environment_name(cfg)
     if cfg.token_store == "keyring":
         return KeyringTokenStore(env, cfg.consumer_key)
     return FileTokenStore(env, cfg.consumer_key, warn=warn)
-
-
-def require_consumer(cfg: EtradeConfig) -> None:
-    """Raise `AuthError` unless both consumer key and secret are configured."""
-    if not cfg.consumer_key or not cfg.consumer_secret:
-        raise AuthError(
-            "no E*TRADE consumer key/secret: set ETRADE_CONSUMER_KEY and "
-            "ETRADE_CONSUMER_SECRET (or [etrade] consumer_key/consumer_secret)"
-        )
-    register_secret(cfg.consumer_secret)
 
 
 def authorize_url(consumer_key: str, request_token: str) -> str:
@@ -282,7 +272,7 @@ class LoginFlow:
     def __init__(self, cfg: EtradeConfig, session: Any = None):
         import requests
 
-        require_consumer(cfg)
+        require_etrade_keys(cfg)
         self.cfg = cfg
         self.endpoints = Endpoints.for_config(cfg)
         self.http = session or requests.Session()

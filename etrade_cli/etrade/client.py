@@ -25,11 +25,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-
-from ..config import EtradeConfig
+from ..config import EtradeConfig, require_etrade_keys
 from ..errors import ApiError, AuthError, TemporaryApiError
 from ..redact import redact
 from . import models
@@ -39,9 +37,11 @@ from .auth import (
     Tokens,
     TokenStore,
     oauth_problem,
-    require_consumer,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("etrade_cli.http")
 RATE_LIMIT_TEXT = "Number of requests exceeded the rate limit set"
@@ -101,10 +101,10 @@ class EtradeClient:
         warn: Callable[[str], None] | None = None,
         max_attempts: int = 4,
     ):
-        require_consumer(cfg)
+        require_etrade_keys(cfg)
         self.cfg, self.store = cfg, store
         self.endpoints = Endpoints.for_config(cfg)
-        self.http = session or requests.Session()
+        self._http = session
         self.now, self.sleep = now, sleep
         self.warn = warn or (lambda msg: log.warning(msg))
         self.max_attempts = max_attempts
@@ -120,6 +120,16 @@ class EtradeClient:
         self._tokens: Tokens | None = None
         self._saved_at: dt.datetime | None = None
         self._skew_warned = False
+
+    @property
+    def http(self) -> requests.Session:
+        """The HTTP session, created (and `requests` imported) at the first request: a command
+        that fails before one (not logged in, token expired) never loads the HTTP stack."""
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+        return self._http
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -251,6 +261,8 @@ class EtradeClient:
         renew_ok: bool = True,
         parse: bool = True,
     ) -> Any:
+        import requests
+
         self.limiter.acquire(module)
         try:
             resp = self.http.request(

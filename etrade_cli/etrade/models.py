@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import QUOTE_FIELDS
+
 
 def get(d: Any, *names: str, default: Any = None) -> Any:
     """The first present key among `names` (each also tried with its first letter's case
@@ -222,22 +224,7 @@ class Quote:
     time_utc: str | None
     quote_status: str
 
-    FIELDS = (
-        "symbol",
-        "last",
-        "change",
-        "change_pct",
-        "bid",
-        "ask",
-        "open",
-        "high",
-        "low",
-        "previous_close",
-        "volume",
-        "time_utc",
-        "quote_status",
-        "description",
-    )
+    FIELDS = QUOTE_FIELDS
 
     @classmethod
     def parse(cls, q: dict[str, Any]) -> Quote:
