@@ -304,11 +304,12 @@ def open_book(cfg: Config, broker: str | None = None) -> Book:
     Raises:
         InputError: no account configured and the book holds several of this broker's.
     """
-    from .books import choose_book
     from .strategy.base import Book
 
     if not cfg.db_path.exists():
         return Book()
+    from .books import choose_book  # the store and SQLite load only when there is a book
+
     store = open_store(cfg)
     try:
         choice = choose_book(cfg, store, broker)

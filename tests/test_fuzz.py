@@ -156,6 +156,46 @@ def test_csv_loader_on_mostly_plausible_rows(order: list[str], rows: list[dict[s
         assert kept + sum(report.dropped.values()) == report.rows == len(rows)
 
 
+def _load_snapshot(name: str, data: bytes):
+    """What read_bars_csv gives for `data`, as plain values (or the error's text)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            bars, report = read_bars_csv(path)
+        except EtradeCliError as exc:
+            return str(exc).replace(tmp, "TMP")
+        columns = ("dates", "open", "high", "low", "close", "volume")
+        return (
+            {s: [getattr(b, c).tolist() for c in columns] for s, b in bars.items()},
+            (report.rows, dict(report.dropped), report.bad_symbols),
+        )
+
+
+@FUZZ
+@given(
+    order=st.permutations(["date", "symbol", "open", "high", "low", "close", "volume"]),
+    rows=st.lists(ROW, min_size=1, max_size=40),
+    block=st.integers(1, 7),
+)
+def test_csv_loader_reads_a_file_in_blocks_as_in_one_piece(
+    order: list[str], rows: list[dict[str, str]], block: int
+):
+    """Blocks of rows (issue 13: peak memory) change nothing: the same bars, bad-row counts,
+    quoted bad symbols, date format (from the file's first date) and errors."""
+    from unittest import mock
+
+    text = ",".join(c.title() for c in order) + "\n"
+    text += "".join(",".join(r[c] for c in order) + "\n" for r in rows)
+    with mock.patch("etrade_cli.marketdata.csv.read_plain", return_value=None):  # pandas' path
+        whole = _load_snapshot("AAA.csv", text.encode())
+        with (
+            mock.patch("etrade_cli.marketdata.csv.CHUNK_ROWS", block),
+            mock.patch("etrade_cli.marketdata.csv._capacity", return_value=1),  # buffers grow
+        ):
+            assert _load_snapshot("AAA.csv", text.encode()) == whole
+
+
 # -- config ------------------------------------------------------------------------------------
 
 CLASSES = {**_SECTIONS, "strategy": StrategyParams}

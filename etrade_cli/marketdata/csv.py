@@ -33,6 +33,7 @@ from ..errors import DataError
 from ..interrupts import deferred_sigint
 from ..symbols import is_symbol, validate_symbol
 from ..values import Bars
+from .plain import OPENERS, PlainColumns, read_plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,23 +105,26 @@ def read_bars_csv(path: Path, symbol: str | None = None) -> tuple[dict[str, Bars
     """
 
     fixed = validate_symbol(symbol, "--symbol") if symbol is not None else None
-    df = _read_frame(path)
-    if df.empty:
+    columns = check_header(path)
+    # a plain, clean file is read without pandas (and its import); anything else with it
+    frame: _Columns | PlainColumns = read_plain(path, columns) or _read_columns(path, columns)
+    if not frame.rows:
         raise DataError(f"{path}: no rows")
-    report = LoadReport(path, rows=len(df))
-    if "symbol" in df.columns:
-        names, codes = _symbol_codes(df["symbol"])
+    report = LoadReport(path, rows=frame.rows)
+    if frame.symbol is not None:
+        names, codes = _symbol_codes(*frame.symbol)
     else:
         names = np.array([fixed or symbol_from_filename(path)], dtype=object)
-        codes = np.zeros(len(df), dtype=np.int64)
-    syms = names[codes]
-    dates = _map_unique(df["date"], lambda u: _parse_dates(u, path))
-    cols = {c: _floats(df[c]) for c in REQUIRED[1:]}
-    del df
-    invalid = _drop_invalid_values(syms, cols, report, names, codes)
-    keep = _drop_bad_rows(dates, syms, cols, report, invalid, codes)
-    del syms
-    return _split(names, codes, dates, cols, np.flatnonzero(keep), report)
+        codes = np.zeros(frame.rows, dtype=np.int64)
+    if isinstance(frame, PlainColumns):
+        dates = frame.dates
+    else:
+        dates = _map_unique(*frame.date, lambda u: _parse_dates(u, path))
+    cols = frame.floats
+    del frame
+    invalid = _drop_invalid_values(names, codes, cols, report)
+    keep = _drop_bad_rows(dates, names, codes, cols, report, invalid)
+    return _split(names, codes, dates, cols, keep, report)
 
 
 def _floats(col: pd.Series) -> np.ndarray:
@@ -132,40 +136,137 @@ def _floats(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
 
 
-def _symbol_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct symbols as `_clean_symbols` makes them, per-row index into them): each
-    distinct cell is cleaned once, and rows are then grouped and sorted by the integer code
-    instead of by comparing strings (issue 13)."""
-    import pandas as pd
-
-    raw_codes, uniques = pd.factorize(col, use_na_sentinel=False)
-    cleaned = _clean_symbols(pd.Series(np.asarray(uniques, dtype=object)))
+def _symbol_codes(raw_codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct symbols as `_clean_symbols` makes them, per-row index into them), from
+    the column's distinct raw cells and per-row codes (`_read_columns`): each distinct cell is
+    cleaned once, and rows are then grouped and sorted by the integer code instead of by
+    comparing strings (issue 13)."""
+    cleaned = _clean_symbols(uniques)
     names, remap = np.unique(cleaned.astype(str), return_inverse=True)
     return names.astype(object), remap.astype(np.int64).reshape(-1)[raw_codes]
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
-    """Read the columns `check_header` found, named date/symbol/open/...; Date and Symbol as
-    text. Only those columns are parsed."""
+#: rows parsed per block by `_read_columns`: a multiple of the C parser's own low-memory block
+#: (a power of two, at most 2**18 rows for a file of 2 or more columns), so each row is typed
+#: (int, float or text) exactly as in one whole-file `read_csv`
+CHUNK_ROWS = 1 << 18
+
+
+@dataclass
+class _Columns:
+    """A file's needed columns as read: `floats` maps open/high/low/close/volume to float64
+    (NaN where not a number); `date` and `symbol` are (per-row code, distinct raw cells in
+    order of first appearance, NaN for an empty cell), `symbol` None without that column."""
+
+    rows: int
+    floats: dict[str, np.ndarray]
+    date: tuple[np.ndarray, np.ndarray]
+    symbol: tuple[np.ndarray, np.ndarray] | None
+
+
+class _Growing:
+    """A 1-D array filled block by block: its buffer doubles when full, and the pages past
+    the rows written are never touched (so they take no memory). No list of blocks to join at
+    the end, hence no second copy of the column (issue 13)."""
+
+    def __init__(self, dtype: type, capacity: int) -> None:
+        self.buf: np.ndarray = np.empty(capacity, dtype=dtype)
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.buf):
+            grown = np.empty(max(end, 2 * len(self.buf)), dtype=self.buf.dtype)
+            grown[: self.size] = self.buf[: self.size]
+            self.buf = grown
+        self.buf[self.size : end] = values
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        return self.buf[: self.size]
+
+
+class _Distinct:
+    """Distinct cells of a text column in order of first appearance, and the per-row code of
+    each cell: what one `pd.factorize` of the whole column gives, built block by block."""
+
+    def __init__(self, capacity: int) -> None:
+        self.ids: dict[object, int] = {}
+        self.cells: list[object] = []
+        self.codes = _Growing(np.int32, capacity)
+
+    def append(self, col: pd.Series) -> None:
+        import pandas as pd
+
+        codes, distinct = pd.factorize(col, use_na_sentinel=False)
+        ids = np.fromiter(map(self._id, distinct), dtype=np.int32, count=len(distinct))
+        self.codes.append(ids[codes])
+
+    def _id(self, cell: object) -> int:
+        key = None if cell is None or cell != cell else cell  # every empty cell (NaN) is one
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.cells)
+            self.cells.append(cell)
+        return found
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        cells = np.empty(len(self.cells), dtype=object)
+        cells[:] = self.cells
+        return self.codes.array(), cells
+
+
+def _capacity(path: Path) -> int:
+    """A first guess of the rows in `path` (a bar row is rarely under 32 bytes); a low guess
+    only costs doublings of the column buffers."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    guess = size // 32 * (1 if path.suffix.lower() not in _OPENERS else 8)
+    return min(max(CHUNK_ROWS, guess), 1 << 24)  # at most 128 MiB of address space a column
+
+
+def _read_columns(path: Path, columns: dict[str, int]) -> _Columns:
+    """Read the columns `check_header` found; Date and Symbol as text. Only those columns are
+    parsed, in blocks of `CHUNK_ROWS` rows, each block stored at once as float64 columns and
+    integer codes: peak memory stays near the size of the result (issue 13).
+
+    Raises:
+        DataError: unreadable file or CSV, rows that do not line up with the header.
+    """
     import pandas as pd
 
-    columns = check_header(path)
     wanted = sorted(columns.values())
     names = {i: name for name, i in columns.items()}
+    text = {columns[c] for c in ("date", "symbol") if c in columns}
+    capacity = _capacity(path)
+    coded = {names[i]: _Distinct(capacity) for i in text}
+    floats = {names[i]: _Growing(np.float64, capacity) for i in wanted if i not in text}
+    options = {
+        "header": None,
+        "skiprows": 1,
+        "usecols": wanted,
+        "index_col": False,  # never an implicit index column from short rows
+        # categorical text: each distinct date and symbol is parsed and stored once
+        "dtype": {i: "category" for i in text},
+        "skipinitialspace": True,
+        "chunksize": CHUNK_ROWS,
+    }
+    aligned = True
     # pandas' C parser turns a Ctrl-C inside its read callback into "Error tokenizing data":
     # hold SIGINT while it reads, then raise KeyboardInterrupt as usual
     try:
-        with deferred_sigint():
-            df = pd.read_csv(
-                path,
-                header=None,
-                skiprows=1,
-                usecols=wanted,
-                index_col=False,  # never an implicit index column from short rows
-                # categorical text: each distinct date and symbol is parsed and stored once
-                dtype={columns[c]: "category" for c in ("date", "symbol") if c in columns},
-                skipinitialspace=True,
-            )
+        with deferred_sigint(), pd.read_csv(path, **options) as reader:
+            # the last block is not kept alive once read
+            while aligned and (chunk := next(reader, None)) is not None:
+                aligned = [int(c) for c in chunk.columns] == wanted
+                for i, col in chunk.items() if aligned else ():
+                    name = names[int(i)]
+                    if name in coded:
+                        coded[name].append(col)
+                    else:
+                        floats[name].append(_floats(col))
     except (
         OSError,
         EOFError,
@@ -174,18 +275,21 @@ def _read_frame(path: Path) -> pd.DataFrame:
         ValueError,  # includes pandas' ParserError and EmptyDataError
     ) as exc:
         raise DataError(f"{path}: cannot read CSV: {_first_line(exc)}") from None
-    if [int(c) for c in df.columns] != wanted:
+    if not aligned:
         raise DataError(f"{path}: cannot read CSV: its rows do not line up with the header")
-    df.columns = [names[int(c)] for c in df.columns]
-    return df
+    symbol = coded["symbol"].result() if "symbol" in coded else None
+    cols = {name: floats[name].array() for name in REQUIRED[1:]}
+    return _Columns(len(cols["close"]), cols, coded["date"].result(), symbol)
 
 
-def _map_unique(col: pd.Series, convert: Callable[[pd.Series], object]) -> np.ndarray:
-    """Apply `convert` to the distinct values of `col` only (dates and symbols repeat a lot)."""
+def _map_unique(
+    codes: np.ndarray, uniques: np.ndarray, convert: Callable[[pd.Series], object]
+) -> np.ndarray:
+    """Apply `convert` to the distinct values of a column only (dates and symbols repeat a
+    lot), then spread the results back to the rows by `codes`."""
     import pandas as pd
 
-    codes, uniques = pd.factorize(col, use_na_sentinel=False)
-    converted = np.asarray(convert(pd.Series(np.asarray(uniques, dtype=object))))
+    converted = np.asarray(convert(pd.Series(uniques, dtype=object)))
     return converted[codes]
 
 
@@ -203,16 +307,15 @@ def _parse_dates(raw: pd.Series, path: Path) -> np.ndarray:
 
 def _drop_bad_rows(
     dates: np.ndarray,
-    syms: np.ndarray,
+    names: np.ndarray,
+    codes: np.ndarray,
     cols: dict[str, np.ndarray],
     report: LoadReport,
-    invalid: np.ndarray | None = None,
-    codes: np.ndarray | None = None,
+    invalid: np.ndarray,
 ) -> np.ndarray:
-    """Rows to keep; `invalid` rows (already counted by `_drop_invalid_values`) are dropped.
-    `codes` (symbol codes, see `_symbol_codes`) replace the symbol strings in the order check."""
-    invalid = np.zeros(len(dates), dtype=bool) if invalid is None else invalid
-    bad_field = np.isnat(dates) | (syms == "")
+    """Rows to keep (a mask); `invalid` rows (already counted by `_drop_invalid_values`) are
+    dropped. Symbols are `names[codes]` (see `_symbol_codes`); no per-row string is built."""
+    bad_field = np.isnat(dates) | (names == "")[codes]
     for v in cols.values():
         bad_field |= np.isnan(v)
     bad_field &= ~invalid
@@ -221,10 +324,10 @@ def _drop_bad_rows(
         inverted = ~bad_field & ~invalid & ~nonpos & (cols["high"] < cols["low"])
         negvol = ~bad_field & ~invalid & ~nonpos & ~inverted & (cols["volume"] < 0)
     keep = ~(invalid | bad_field | nonpos | inverted | negvol)
-    if codes is not None and keep.all() and _grouped_in_order(codes, dates):
+    if keep.all() and _grouped_in_order(codes, dates):
         order = np.zeros(len(dates), dtype=bool)  # nothing can be out of order (issue 13)
     else:
-        order = _not_after_previous(dates, syms if codes is None else codes, keep)
+        order = _not_after_previous(dates, codes, keep)
     report.dropped.update(
         {
             "missing or non-numeric field": int(bad_field.sum()),
@@ -235,25 +338,28 @@ def _drop_bad_rows(
         }
     )
     report.dropped = +report.dropped  # drop zero counts
-    return keep & ~order
+    keep &= ~order
+    return keep
 
 
 def _grouped_in_order(codes: np.ndarray, dates: np.ndarray) -> bool:
     """True when rows are grouped by symbol code (ascending) and dated strictly ascending
-    within each symbol: the usual layout of a file, which then needs no sort at all."""
-    dc = np.diff(codes)
-    dd = np.diff(dates.astype(np.int64))
-    return bool(((dc > 0) | ((dc == 0) & (dd > 0))).all())
+    within each symbol: the usual layout of a file, which then needs no sort at all. Only
+    boolean temporaries (no differences of whole columns)."""
+    after = codes[1:] > codes[:-1]
+    after |= (codes[1:] == codes[:-1]) & (dates[1:] > dates[:-1])
+    return bool(after.all())
 
 
-def _not_after_previous(dates: np.ndarray, syms: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Rows (among `keep`) whose date is not after the latest earlier kept date of their symbol."""
+def _not_after_previous(dates: np.ndarray, codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Rows (among `keep`) whose date is not after the latest earlier kept date of their symbol
+    (`codes`: per-row symbol codes)."""
     out = np.zeros(len(dates), dtype=bool)
     idx = np.flatnonzero(keep)
     if not len(idx):
         return out
-    order = idx[np.argsort(syms[idx], kind="stable")]
-    s, d = syms[order], dates[order].astype(np.int64)
+    order = idx[np.argsort(codes[idx], kind="stable")]
+    s, d = codes[order], dates[order].astype(np.int64)
     starts = np.r_[True, s[1:] != s[:-1]]
     # running max of earlier dates within each symbol: offset dates by symbol group so that a
     # single cumulative max does not cross groups
@@ -270,15 +376,16 @@ def _split(
     codes: np.ndarray,
     dates: np.ndarray,
     cols: dict[str, np.ndarray],
-    rows: np.ndarray,
+    keep: np.ndarray,
     report: LoadReport,
 ) -> tuple[dict[str, Bars], LoadReport]:
-    """Group the kept `rows` by symbol code (codes index the sorted `names`), each group by
+    """Group the `keep` rows by symbol code (codes index the sorted `names`), each group by
     date: one integer sort, and each column gathered once (no intermediate copies). A file
     already grouped and ordered, with every row kept, is used as it is (no sort, no copy)."""
-    if not len(rows):
+    if not keep.any():
         raise DataError(f"{report.path}: no valid rows ({report.warning()})")
-    if len(rows) < len(codes) or not _grouped_in_order(codes, dates):
+    if not keep.all() or not _grouped_in_order(codes, dates):
+        rows = np.flatnonzero(keep)
         day = dates[rows].astype(np.int64)
         low = day.min()
         span = int(day.max() - low) + 1
@@ -307,7 +414,7 @@ def _split(
 
 #: the longest header line read; a longer one is refused before the file is parsed
 MAX_HEADER_CHARS = 4096
-_OPENERS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+_OPENERS = OPENERS
 
 
 def _first_line(exc: BaseException) -> str:
@@ -386,33 +493,26 @@ def check_header(path: Path) -> dict[str, int]:
     return {c: columns[c] for c in (*REQUIRED, "symbol") if c in columns}
 
 
-def _clean_symbols(raw: pd.Series) -> np.ndarray:
-    """Distinct raw symbol cells -> upper-cased symbols; invalid ones become "!" + the raw text
-    (so that `_drop_invalid_values` can count and quote them)."""
-    text = raw.fillna("").astype(str).str.strip().str.upper()
-    return np.array(
-        [s if (not s or is_symbol(s)) else "!" + r for s, r in zip(text, raw.astype(str))],
-        dtype=object,
-    )
+def _clean_symbols(raw: np.ndarray) -> np.ndarray:
+    """Distinct raw symbol cells (str, a number pandas inferred, or NaN/None for an empty
+    cell) -> upper-cased symbols, "" for an empty cell; invalid ones become "!" + the raw text
+    (so that `_drop_invalid_values` can count and quote them). No pandas needed."""
+    out = np.empty(len(raw), dtype=object)
+    for i, cell in enumerate(raw.tolist()):
+        s = "" if cell is None or cell != cell else str(cell).strip().upper()
+        out[i] = s if (not s or is_symbol(s)) else "!" + str(cell)
+    return out
 
 
 def _drop_invalid_values(
-    syms: np.ndarray,
-    cols: dict[str, np.ndarray],
-    report: LoadReport,
-    names: np.ndarray | None = None,
-    codes: np.ndarray | None = None,
+    names: np.ndarray, codes: np.ndarray, cols: dict[str, np.ndarray], report: LoadReport
 ) -> np.ndarray:
     """Rows with an invalid symbol or a non-finite number (`inf`, `1e400`): counted in
-    `report` (a few bad symbols quoted) and returned as a mask for `_drop_bad_rows`. With
-    `names` and `codes` (`_symbol_codes`), each distinct symbol is checked once."""
-    if names is not None and codes is not None and len(syms):
-        bad_sym = np.array([s.startswith("!") for s in names], dtype=bool)[codes]
-    else:
-        bad_sym = (
-            np.array([s.startswith("!") for s in syms], dtype=bool) if len(syms) else syms == ""
-        )
-    infinite = np.zeros(len(syms), dtype=bool)
+    `report` (a few bad symbols quoted) and returned as a mask for `_drop_bad_rows`. Each
+    distinct symbol (`names`, indexed by the per-row `codes`, see `_symbol_codes`) is checked
+    once."""
+    bad_sym = np.array([s.startswith("!") for s in names], dtype=bool)[codes]
+    infinite = np.zeros(len(codes), dtype=bool)
     for v in cols.values():
         infinite |= np.isinf(v)
     infinite &= ~bad_sym
@@ -420,5 +520,6 @@ def _drop_invalid_values(
         {"invalid symbol": int(bad_sym.sum()), "non-finite number": int(infinite.sum())}
     )
     if bad_sym.any():
-        report.bad_symbols = [s[1:][:20] for s in dict.fromkeys(syms[bad_sym].tolist())][:3]
+        bad = names[codes[bad_sym]].tolist()
+        report.bad_symbols = [s[1:][:20] for s in dict.fromkeys(bad)][:3]
     return bad_sym | infinite

@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..values import Bars
 from . import SAMPLE_SP500
 from .base import BarSource
-from .cache import BarCache
 from .csv import LoadReport, read_bars_csv
+
+if TYPE_CHECKING:  # the bar cache (and sqlite3) loads only when a cache file exists
+    from .cache import BarCache
 
 
 class CsvBarProvider:
@@ -75,6 +78,8 @@ class CsvBarProvider:
         """Bars of `symbols` held by the bar cache (none without a cache file)."""
         if self.cache_path is None or not self.cache_path.exists():
             return {}
+        from .cache import BarCache
+
         cache = BarCache(self.cache_path)
         try:
             return cache.load(symbols)
