@@ -567,6 +567,8 @@ class Store:
         #: `last_session` by (broker, account), with the `_runs_version` it is valid at
         self._last_sessions: dict[tuple[str, str], tuple[tuple[int, int], str | None]] = {}
         self.db = dbutil.connect(path, "the position book")
+        #: one cursor for the runs rows a batch writes (two a backtest session)
+        self._runs_cursor = dbutil.cursor(self.db)
         try:
             self.migrate()
         except sqlite3.Error as exc:  # a migration that fails on this file: rolled back
@@ -1319,7 +1321,7 @@ class Store:
         before = db.total_changes
         valid = self._runs_version() if self._last_sessions else None
         if db.in_transaction:
-            cur = db.execute(sql, args)
+            cur = self._runs_cursor.execute(sql, args)
         else:
             with self.tx() as tx:
                 cur = tx.execute(sql, args)
