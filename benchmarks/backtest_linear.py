@@ -1,19 +1,22 @@
 """Is a backtest's cost linear in sessions? Per-session time of the first and last fifth.
 
-Usage: python benchmarks/backtest_linear.py [CSV] [--profile]
+Usage: python benchmarks/backtest_linear.py [CSV] [--profile] [--sql]
 
 Runs `run_backtest` in-process over the synthetic 2-symbol x 6,558-session data set
 (`benchmarks/synth.py backtest`, generated into a temp dir when CSV is not given) and reports the
 CPU milliseconds per session in each fifth of the run. Target (issue 13): last fifth within 1.2x of
-the first.
+the first. `--sql` also counts the SQL statements the backtest ran per session (load-independent
+evidence: 22 a session before the issue's backtest work, about 3 after) and lists the commonest.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,8 +27,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("csv", nargs="?", type=Path)
     ap.add_argument("--profile", action="store_true", help="print the top of a cProfile")
+    ap.add_argument("--sql", action="store_true", help="count SQL statements per session")
     a = ap.parse_args()
     import synth
+
+    statements: Counter[str] = Counter()
+    if a.sql:
+        from etrade_cli import db as dbutil
+
+        connect = dbutil.connect
+
+        def traced(path: Path | str, label: str = "the database") -> sqlite3.Connection:
+            con = connect(path, label)
+            con.set_trace_callback(lambda sql: statements.update([sql.split(" VALUES")[0][:90]]))
+            return con
+
+        dbutil.connect = traced
 
     from etrade_cli.backtest import run_backtest
     from etrade_cli.config import RiskConfig
@@ -59,6 +76,11 @@ def main() -> int:
     edges = [stamps[0] if i == 0 else stamps[i * fifth - 1] for i in range(6)]
     per = [(edges[i + 1] - edges[i]) / fifth * 1000 for i in range(5)]
     print(f"sessions {n}, trades {len(res.trades)}, total {total:.2f} s")
+    if a.sql:
+        count = sum(statements.values())
+        print(f"SQL statements: {count}, {count / n:.2f} per session; commonest:")
+        for sql, k in statements.most_common(5):
+            print(f"  {k:>7}  {sql}")
     print("ms/session by fifth: " + "  ".join(f"{p:.3f}" for p in per))
     ratio = per[-1] / per[0]
     print(f"last/first fifth: {ratio:.2f}x (target <= 1.2x) {'OK' if ratio <= 1.2 else 'SLOW'}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from .brokers.paper import PaperBroker
 from .config import RiskConfig
 from .engine import Deps, run_once, trading_lock
 from .errors import DataError, InputError
+from .interrupts import deferred_sigint
 from .market import MarketView
 from .report import _r, book_trades, round_stats, round_trade, trade_dict
 from .store import Store
@@ -104,7 +105,7 @@ class BacktestResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: money rounded to cents, prices to 4 decimals, "inf" for an
         infinite profit factor, None for an undefined statistic."""
-        d = asdict(self)
+        d = asdict(replace(self, curve=[]))  # the curve is rebuilt below: not deep-copied first
         d["warmup"]["summary"] = self.warmup.summary(self.start)
         d["stats"] = round_stats(self.stats)
         for key in ("by_tag", "by_exit_reason", "by_symbol"):
@@ -173,11 +174,13 @@ def run_backtest(
         try:
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)
-            # one lock and one transaction for the whole replay, not one per session (issue 13)
-            with trading_lock(Path(str(path) + ".lock")), store.batch():
+            # one lock, one transaction and one SIGINT hold for the whole replay, not one per
+            # session or write (issue 13); Ctrl-C stops it after the session it arrived in
+            with trading_lock(Path(str(path) + ".lock")), store.batch(), deferred_sigint() as held:
                 deps = Deps(strategy, risk, store, broker, market, lock_path=None)
                 for i, session in enumerate(sessions, 1):
                     run_once(deps, session, mode="backtest")
+                    held.check()
                     if on_progress:
                         on_progress(i, len(sessions))
             res = _result(store, market, sessions, cash, compare, warm, strategy)

@@ -175,6 +175,12 @@ class Connection(sqlite3.Connection):
         return self.cursor(_Cursor).executemany(sql, seq)
 
 
+def cursor(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor of `db` whose failures become the errors of `translate` (to reuse for a
+    statement run many times; `db.execute` makes a new cursor each time)."""
+    return db.cursor(_Cursor)
+
+
 def connect(path: Path | str, label: str = "the database") -> sqlite3.Connection:
     """Open `path` in autocommit mode (transactions are explicit), WAL, foreign keys on; a
     statement waits at most `BUSY_TIMEOUT_S` for another writer.

@@ -60,7 +60,8 @@ class MarketView:
             return None
         if day is None:
             return self.sessions[-1]
-        i = int(np.searchsorted(self.sessions, day, side="right")) - 1
+        # the array's method: np.searchsorted's dispatch wrapper costs more than the search
+        i = int(self.sessions.searchsorted(day, side="right")) - 1
         return None if i < 0 else self.sessions[i]
 
     def is_session(self, day: np.datetime64) -> bool:
@@ -81,8 +82,8 @@ class MarketView:
 
     def bars_held(self, entry_date: str, session: np.datetime64) -> int:
         """Sessions after `entry_date` up to and including `session` (entry session = 0; §6.2)."""
-        lo = int(np.searchsorted(self.sessions, np.datetime64(entry_date), side="right"))
-        hi = int(np.searchsorted(self.sessions, session, side="right"))
+        lo = int(self.sessions.searchsorted(np.datetime64(entry_date), side="right"))
+        hi = int(self.sessions.searchsorted(session, side="right"))
         return max(0, hi - lo)
 
     def in_buy_window(self, session: np.datetime64) -> bool:

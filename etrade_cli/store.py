@@ -19,8 +19,8 @@ import secrets
 import sqlite3
 import string
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ LIVE_STATUSES = ("intent", "previewed", "placed", "unknown", "partially_filled")
 
 
 _NOW: tuple[int, str] = (-1, "")
+#: how a write to `runs` moves a broker account's last session: (book, before) -> after
+_LastSession = Callable[[tuple[str, str], "str | None"], "str | None"]
 
 
 def utcnow() -> str:
@@ -43,6 +45,24 @@ def utcnow() -> str:
         stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat()
         _NOW = (second, stamp)
     return _NOW[1]
+
+
+_COUNTS_JSON: dict[tuple[tuple[str, int], ...], str] = {}
+
+
+def _counts_json(counts: dict[str, Any] | None) -> str:
+    """`json.dumps(counts or {})`, remembered for counts of whole numbers (a backtest finishes
+    thousands of runs with a few dozen distinct counts)."""
+    counts = counts or {}
+    if not all(type(v) is int for v in counts.values()):
+        return json.dumps(counts)
+    key = tuple(counts.items())
+    text = _COUNTS_JSON.get(key)
+    if text is None:
+        text = json.dumps(counts)
+        if len(_COUNTS_JSON) < 4096:
+            _COUNTS_JSON[key] = text
+    return text
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -535,8 +555,20 @@ class Store:
                 raise ConfigError(
                     f"cannot create the database folder {self.path.parent}: {exc}"
                 ) from None
-        self._positions_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[Position]]] = {}
+        #: read results by query key, with the `version` they were read at
+        self._cache: dict[tuple[Any, ...], tuple[tuple[int, int], Any]] = {}
+        #: rows of `runs` this connection wrote, and rolled-back write blocks: see `version`
+        self._runs_changes = 0
+        self._rollbacks = 0
+        #: `PRAGMA data_version` inside a `batch` (no other connection can commit meanwhile)
+        self._batch_data_version: int | None = None
+        #: runs this object started and has not finished: id -> (mode, broker, account)
+        self._open_runs: dict[int, tuple[str, str, str]] = {}
+        #: `last_session` by (broker, account), with the `_runs_version` it is valid at
+        self._last_sessions: dict[tuple[str, str], tuple[tuple[int, int], str | None]] = {}
         self.db = dbutil.connect(path, "the position book")
+        #: one cursor for the runs rows a batch writes (two a backtest session)
+        self._runs_cursor = dbutil.cursor(self.db)
         try:
             self.migrate()
         except sqlite3.Error as exc:  # a migration that fails on this file: rolled back
@@ -552,15 +584,33 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception); a
         savepoint inside a `batch`."""
-        return dbutil.transaction(self.db)
+        try:
+            with dbutil.transaction(self.db) as db:
+                yield db
+        except BaseException:
+            self._rollbacks += 1  # what was read inside the block may be gone: see `version`
+            raise
 
-    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+    @contextmanager
+    def batch(self) -> Iterator[sqlite3.Connection]:
         """One transaction around many `tx` blocks, committed once at the end (backtests: one
-        commit per backtest instead of several per session). Rolled back entirely on error."""
-        return dbutil.batch(self.db)
+        commit per backtest instead of several per session). Rolled back entirely on error.
+
+        While it is open this connection holds the write lock, so no other connection can
+        commit: `version` reads `PRAGMA data_version` once instead of at every call."""
+        try:
+            with dbutil.batch(self.db) as db:
+                self._batch_data_version = self._data_version()
+                yield db
+        except BaseException:
+            self._rollbacks += 1
+            raise
+        finally:
+            self._batch_data_version = None
 
     def migrate(self) -> list[str]:
         """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
@@ -576,9 +626,36 @@ class Store:
         return row[0] if row else None
 
     def version(self) -> tuple[int, int]:
-        """Changes when anything in the database changes: rows written by this connection
-        (`total_changes`) and commits by other connections (`PRAGMA data_version`)."""
-        return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+        """Changes when anything of the book but the `runs` log changes: rows written by this
+        connection (`total_changes`, less the `runs` rows `start_run` and `finish_run` wrote;
+        plus one per rolled-back write block) and commits by other connections
+        (`PRAGMA data_version`). What is cached by it (`positions`, the open orders, the paper
+        broker's totals) never reads `runs`, so a cycle's own runs row keeps it valid."""
+        dv = self._batch_data_version
+        if dv is None:
+            dv = self._data_version()
+        return self.db.total_changes - self._runs_changes + self._rollbacks, dv
+
+    def _runs_version(self) -> tuple[int, int]:
+        """Like `version`, the `runs` rows included."""
+        dv = self._batch_data_version
+        if dv is None:
+            dv = self._data_version()
+        return self.db.total_changes + self._rollbacks, dv
+
+    def _data_version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _cached(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        """`read()`, or its result from an earlier call with the same `key` when the book has
+        not changed since (`version`). Callers copy mutable results before returning them."""
+        version = self.version()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = read()
+        self._cache[key] = (version, value)
+        return value
 
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query (private: every query the rest of the code needs is a named method)."""
@@ -591,24 +668,21 @@ class Store:
     ) -> list[Position]:
         """Positions of a broker account in the given statuses, oldest first (FIFO).
 
-        Re-read only when the database changed since the last read (`version`): a cycle asks
+        Re-read only when the book changed since the last read (`version`): a cycle asks
         for the open positions several times and usually writes nothing in between."""
-        key = (broker, account, statuses)
-        version = self.version()
-        hit = self._positions_cache.get(key)
-        if hit is not None and hit[0] == version:
-            return list(hit[1])
-        marks = ",".join("?" * len(statuses))
-        rows = self._query(
-            f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN ({marks}) "
-            "ORDER BY entry_date, id",
-            broker,
-            account,
-            *statuses,
-        )
-        found = [Position(**dict(r)) for r in rows]
-        self._positions_cache[key] = (version, found)
-        return list(found)
+
+        def read() -> list[Position]:
+            marks = ",".join("?" * len(statuses))
+            rows = self._query(
+                f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN "
+                f"({marks}) ORDER BY entry_date, id",
+                broker,
+                account,
+                *statuses,
+            )
+            return [Position(**dict(r)) for r in rows]
+
+        return list(self._cached(("positions", broker, account, statuses), read))
 
     def new_position(
         self,
@@ -633,29 +707,39 @@ class Store:
     def pending_exit_qty(self, position_id: int) -> int:
         """Shares of `position_id` being sold by strategy exit orders still live (intent ..
         partial). The resting protective stop (`BROKER_STOP`) is not counted: it is reduced or
-        cancelled before any strategy exit is sent."""
-        row = self._query(
-            "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-            "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
-            "('intent','previewed','placed','unknown','partially_filled')",
-            position_id,
-            BROKER_STOP,
-        )
-        return int(row[0][0])
+        cancelled before any strategy exit is sent. Re-read only when the book changed
+        (`version`): every cycle asks for every open position."""
+
+        def read() -> int:
+            row = self._query(
+                "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
+                "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
+                "('intent','previewed','placed','unknown','partially_filled')",
+                position_id,
+                BROKER_STOP,
+            )
+            return int(row[0][0])
+
+        return int(self._cached(("pending_exit_qty", position_id), read))
 
     def resting_stops(self, broker: str, account: str) -> list[OrderRow]:
         """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
-        oldest first; a replacement not yet at the broker is included (see `replaces`)."""
-        marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self._query(
-            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
-            f"status IN ({marks}) ORDER BY id",
-            broker,
-            account,
-            BROKER_STOP,
-            *LIVE_STATUSES,
-        )
-        return [OrderRow(**dict(r)) for r in rows]
+        oldest first; a replacement not yet at the broker is included (see `replaces`).
+        Re-read only when the book changed (`version`): every cycle asks."""
+
+        def read() -> list[OrderRow]:
+            marks = ",".join("?" * len(LIVE_STATUSES))
+            rows = self._query(
+                f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
+                f"status IN ({marks}) ORDER BY id",
+                broker,
+                account,
+                BROKER_STOP,
+                *LIVE_STATUSES,
+            )
+            return [OrderRow(**dict(r)) for r in rows]
+
+        return list(self._cached(("resting_stops", broker, account), read))
 
     def resting_stop(self, position_id: int) -> OrderRow | None:
         """The resting protective stop of a position as the broker has it: its live
@@ -680,10 +764,16 @@ class Store:
     # -- the paper broker's resting orders ----------------------------------------------------
 
     def paper_resting(self, account: str) -> list[sqlite3.Row]:
-        """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first."""
-        return self._query(
-            "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id", account
-        )
+        """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first. Re-read
+        only when the book changed (`version`): every paper cycle asks."""
+
+        def read() -> list[sqlite3.Row]:
+            return self._query(
+                "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id",
+                account,
+            )
+
+        return list(self._cached(("paper_resting", account), read))
 
     def paper_settle(
         self,
@@ -734,16 +824,35 @@ class Store:
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
-        """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD)."""
-        row = self._query(
-            "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
-            " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
-            "e.session_date = ?",
-            broker,
-            account,
-            day,
-        )
-        return float(row[0][0])
+        """Realized P&L (USD) of the exits booked at session `day` (YYYY-MM-DD).
+
+        Every cycle asks (the daily-loss kill switch): the sessions that have exits are read
+        once per change of the book (`version`), and only those sessions are summed."""
+
+        def days() -> frozenset[str]:
+            rows = self._query(
+                "SELECT DISTINCT e.session_date FROM partial_exits e JOIN positions p"
+                " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ?",
+                broker,
+                account,
+            )
+            return frozenset(r[0] for r in rows)
+
+        if day not in self._cached(("exit_days", broker, account), days):
+            return 0.0
+
+        def total() -> float:
+            row = self._query(
+                "SELECT coalesce(sum(e.realized_pnl), 0) FROM partial_exits e JOIN positions p"
+                " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ? AND "
+                "e.session_date = ?",
+                broker,
+                account,
+                day,
+            )
+            return float(row[0][0])
+
+        return float(self._cached(("realized_on", broker, account, day), total))
 
     def add_refusal(
         self,
@@ -829,16 +938,21 @@ class Store:
         db.execute(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
 
     def live_orders(self, broker: str, account: str) -> list[OrderRow]:
-        """Journal rows not yet final (intent, previewed, placed, unknown, partially filled)."""
-        marks = ",".join("?" * len(LIVE_STATUSES))
-        rows = self._query(
-            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
-            f"({marks}) ORDER BY id",
-            broker,
-            account,
-            *LIVE_STATUSES,
-        )
-        return [OrderRow(**dict(r)) for r in rows]
+        """Journal rows not yet final (intent, previewed, placed, unknown, partially filled).
+        Re-read only when the book changed (`version`): a cycle asks at its start and end."""
+
+        def read() -> list[OrderRow]:
+            marks = ",".join("?" * len(LIVE_STATUSES))
+            rows = self._query(
+                f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
+                f"({marks}) ORDER BY id",
+                broker,
+                account,
+                *LIVE_STATUSES,
+            )
+            return [OrderRow(**dict(r)) for r in rows]
+
+        return list(self._cached(("live_orders", broker, account), read))
 
     def broker_order_ids(self, broker: str, account: str) -> set[str]:
         """The broker order ids the journal already owns for this account (a lost-reply lookup
@@ -1155,12 +1269,13 @@ class Store:
 
     def start_run(self, mode: str, broker: str, account: str, as_of: str | None) -> int:
         """Insert a `runs` row for a run that is starting; returns its id."""
-        with self.tx() as db:
-            cur = db.execute(
-                "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
-                (utcnow(), as_of, mode, broker, account),
-            )
-        return int(cur.lastrowid or 0)
+        run_id = self._runs_write(
+            "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
+            (utcnow(), as_of, mode, broker, account),
+            lambda _book, last: last,  # a started run is not completed: no last session moves
+        )
+        self._open_runs[run_id] = (mode, broker, account)
+        return run_id
 
     def finish_run(
         self,
@@ -1174,30 +1289,67 @@ class Store:
         cash: float | None = None,
     ) -> None:
         """Close a `runs` row with its outcome, counts and the account's equity and cash (USD)."""
-        with self.tx() as db:
-            db.execute(
-                "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
-                "error = ?, equity = ?, cash = ? WHERE id = ?",
-                (
-                    utcnow(),
-                    outcome,
-                    session_date,
-                    json.dumps(counts or {}),
-                    error,
-                    equity,
-                    cash,
-                    run_id,
-                ),
-            )
+        started = self._open_runs.pop(run_id, None)
+
+        def last(book: tuple[str, str], day: str | None) -> str | None:
+            # the row was started here (not completed): it moves its own account's last
+            # session when it completes a traded session (the `last_session` query's rule)
+            assert started is not None
+            mode, *owner = started
+            if list(book) != owner or outcome != "ok" or mode == "dry-run" or not session_date:
+                return day
+            return max(day or session_date, session_date)
+
+        self._runs_write(
+            "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
+            "error = ?, equity = ?, cash = ? WHERE id = ?",
+            (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash, run_id),
+            None if started is None else last,
+        )
+
+    def _runs_write(
+        self, sql: str, args: tuple[Any, ...], last: _LastSession | None = None
+    ) -> int:
+        """One statement on `runs` (its own transaction; inside a `batch` the statement alone,
+        which SQLite applies all or nothing, instead of a savepoint around it); the rows it
+        wrote do not count in `version`. Returns the last inserted row id.
+
+        `last(broker_account, session)` is the `last_session` of a broker account after the
+        write given the one before it; a `last_session` known before the write is carried
+        over through it (None: forgotten, read again when asked)."""
+        db = self.db
+        before = db.total_changes
+        valid = self._runs_version() if self._last_sessions else None
+        if db.in_transaction:
+            cur = self._runs_cursor.execute(sql, args)
+        else:
+            with self.tx() as tx:
+                cur = tx.execute(sql, args)
+        self._runs_changes += db.total_changes - before
+        if last is not None and valid is not None:
+            now = self._runs_version()
+            for key, (at, day) in list(self._last_sessions.items()):
+                if at == valid:
+                    self._last_sessions[key] = (now, last(key, day))
+        return int(cur.lastrowid or 0)
 
     def last_session(self, broker: str, account: str) -> str | None:
-        """The latest session a completed run of this broker account traded, or None."""
+        """The latest session a completed run of this broker account traded, or None.
+
+        Every cycle asks: read once, then kept up to date by the runs this object finishes
+        (re-read when anything else wrote to the database)."""
+        now = self._runs_version()
+        hit = self._last_sessions.get((broker, account))
+        if hit is not None and hit[0] == now:
+            return hit[1]
         row = self.db.execute(
             "SELECT max(session_date) FROM runs WHERE broker = ? AND account = ? AND outcome = 'ok'"
             " AND mode != 'dry-run'",
             (broker, account),
         ).fetchone()
-        return row[0] if row else None
+        last = row[0] if row else None
+        self._last_sessions[(broker, account)] = (now, last)
+        return last
 
     def fills_on(self, broker: str, account: str, session_date: str) -> list[sqlite3.Row]:
         """Fills of one session, oldest first: rows of (side, quantity, symbol, price USD,

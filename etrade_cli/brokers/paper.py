@@ -348,9 +348,11 @@ class _Totals:
         self.commission = 0.0
         #: symbol -> [net shares, shares bought, USD paid for the shares bought]
         self.book: dict[str, list[float]] = {}
+        self._positions: list[BrokerPosition] | None = None  # `positions()` until `add`
 
     def add(self, symbol: str, side: str, qty: int, price: float, commission: float) -> None:
         """Count one filled order."""
+        self._positions = None
         self.flow += -qty * price if side == "BUY" else qty * price
         self.commission += commission
         held = self.book.setdefault(symbol, [0, 0, 0.0])
@@ -366,12 +368,15 @@ class _Totals:
         return int(self.book.get(symbol, (0,))[0])
 
     def positions(self) -> list[BrokerPosition]:
-        """Non-zero holdings by symbol; average price of the buys (None without buys)."""
-        return [
-            BrokerPosition(s, int(q), cost / bought if bought else None)
-            for s, (q, bought, cost) in sorted(self.book.items())
-            if q != 0
-        ]
+        """Non-zero holdings by symbol; average price of the buys (None without buys). Built
+        once per change of the totals (a cycle asks twice; most sessions fill nothing)."""
+        if self._positions is None:
+            self._positions = [
+                BrokerPosition(s, int(q), cost / bought if bought else None)
+                for s, (q, bought, cost) in sorted(self.book.items())
+                if q != 0
+            ]
+        return list(self._positions)
 
 
 def _state(r: object) -> OrderState:

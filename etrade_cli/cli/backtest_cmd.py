@@ -8,15 +8,14 @@ from typing import Any
 
 import typer
 
+from . import common  # common.out / common.err: Rich consoles built on first use
 from .common import (
     CSV_OPT,
     JSON_OPT,
     Format,
     emit_csv,
     emit_json,
-    err,
     finite,
-    out,
     output_format,
     parse_date,
     parse_symbols,
@@ -104,7 +103,6 @@ def backtest_cmd(
         return
     import numpy as np
 
-    from .. import views
     from ..backtest import run_backtest
     from ..charts import check_chart_path, equity_chart
     from ..errors import InputError
@@ -128,7 +126,7 @@ def backtest_cmd(
     rs_bench = benchmark_bars(cfg, provider, chosen)
     compare = _compare(provider, benchmark or cfg.report.benchmark, strict=bool(benchmark))
     if missing:
-        err.print(
+        common.err.print(
             f"warning: no data for {len(missing)} symbol(s): {', '.join(missing[:10])}"
             + (" ..." if len(missing) > 10 else ""),
             markup=False,
@@ -149,7 +147,7 @@ def backtest_cmd(
             compare=compare,
         )
     if fmt is not Format.table and (res.warmup.short or not res.warmup.bars):
-        err.print(f"note: {res.warmup.summary(res.start)}", markup=False)
+        common.err.print(f"note: {res.warmup.summary(res.start)}", markup=False)
     res.params = {
         "symbols": [b.symbol for b in bars],
         "strategy": {"name": chosen.name, **_asdict(chosen.params)},
@@ -164,6 +162,8 @@ def backtest_cmd(
     finally:
         results.close()
     if chart is not None:
+        from .. import views
+
         equity_chart(
             res.curve,
             chart,
@@ -172,20 +172,21 @@ def backtest_cmd(
             benchmark=res.benchmark,
             trades=doc["trades"],
         )
-        err.print(f"Chart written to {chart}", markup=False, highlight=False)
+        common.err.print(f"Chart written to {chart}", markup=False, highlight=False)
     _print(doc, fmt)
 
 
 def _print(doc: dict[str, Any], fmt: Format) -> None:
-    from .. import views
-
     if fmt is Format.json:
         emit_json(doc)
-    elif fmt is Format.csv:
+        return
+    from .. import views  # tables and CSV columns only: not imported for --json
+
+    if fmt is Format.csv:
         emit_csv(views.fill_rows(doc["trades"]), views.FILL_COLUMNS)
     else:
         for part in views.backtest_renderables(doc):
-            out.print(part)
+            common.out.print(part)
 
 
 def _wanted(cfg: Any, provider: Any, symbols: list[str] | None, watchlist: str | None) -> list[str]:
@@ -249,7 +250,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = JSON_OPT, as_csv: bool = CSV_OP
     elif fmt is Format.csv:
         emit_csv(rows, views.BACKTEST_LIST_COLUMNS)
     else:
-        out.print(views.backtest_list_table(rows))
+        common.out.print(views.backtest_list_table(rows))
 
 
 @backtest_app.command("show")

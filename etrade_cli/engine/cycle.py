@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +33,18 @@ from .reconcile import reconcile
 from .types import Action, Deps, Finding, RunResult, SimulatedCrash
 
 
-@contextmanager
-def trading_lock(path: Path | None) -> Iterator[None]:
+def trading_lock(path: Path | None) -> AbstractContextManager[None]:
     """Hold the trading lock (filelock) or raise `BusyError` at once if another run has it,
-    `ReadOnlyError` when the lock file cannot be created."""
-    if path is None:
-        yield
-        return
+    `ReadOnlyError` when the lock file cannot be created. No lock when `path` is None (a
+    backtest's cycles: the backtest holds its lock around all of them)."""
+    return _NO_LOCK if path is None else _file_lock(path)
+
+
+_NO_LOCK: AbstractContextManager[None] = nullcontext()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(path), timeout=0)
@@ -87,7 +92,8 @@ def run_once(
         try:
             with deferred_sigint():  # the runs row is started and finished whole (Ctrl-C)
                 run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
-            deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
+            if deps.subscribers:  # (a backtest has none: no event built for nobody)
+                deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
             if run_id is not None:
@@ -96,27 +102,43 @@ def run_once(
                         run_id, _outcome(exc), error=f"{type(exc).__name__}: {exc}"[:500]
                     )
             raise
+        counts = result.counts()
         with deferred_sigint():
             deps.store.finish_run(
                 run_id,
                 "ok" if result.market_open else "closed",
                 error="; ".join(result.service_errors)[:500] or None,
                 session_date=result.session,
-                counts=result.counts(),
+                counts=counts,
                 equity=result.equity,
                 cash=result.cash,
             )
-        deps.emit(
-            RunFinished(
-                run_mode,
-                result.session,
-                result.market_open,
-                result.counts(),
-                result.equity,
-                result.message,
+        if deps.subscribers:
+            deps.emit(
+                RunFinished(
+                    run_mode,
+                    result.session,
+                    result.market_open,
+                    dict(counts),
+                    result.equity,
+                    result.message,
+                )
             )
-        )
         return result
+
+
+#: strategy class -> whether it is a `Proposer` (a runtime Protocol check inspects every
+#: member: too slow for each of a backtest's sessions)
+_PROPOSER_TYPES: dict[type, bool] = {}
+
+
+def _proposes(strategy: object) -> bool:
+    """`isinstance(strategy, Proposer)`, decided once per strategy class."""
+    kind = type(strategy)
+    found = _PROPOSER_TYPES.get(kind)
+    if found is None:
+        found = _PROPOSER_TYPES[kind] = isinstance(strategy, Proposer)
+    return found
 
 
 def _outcome(exc: BaseException) -> str:
@@ -136,7 +158,9 @@ def _cycle(
     day = str(session)
     if m.closed_reason and as_of is None and not force:
         return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
-    if as_of is not None and not m.is_session(as_of) and not force:
+    # `as_of` is a session exactly when it is the session on or before it (`is_session`,
+    # without a second search of the calendar)
+    if as_of is not None and session != as_of and not force:
         gap = m.exchange_session is not None and m.exchange_session(as_of.astype(dt.date))
         why = (
             f"no bars on {as_of} although NYSE was open (a gap in the data)"
@@ -167,7 +191,7 @@ def _cycle(
         res.halted = "; ".join(mismatches)
     else:
         _exits(deps, session, res, blocked)
-        if isinstance(deps.strategy, Proposer):  # orders proposed by the strategy, same checks
+        if _proposes(deps.strategy):  # orders proposed by the strategy, same checks
             from .proposals import proposal_cycle
 
             proposal_cycle(deps, session, res, blocked)

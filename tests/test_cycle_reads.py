@@ -1,0 +1,253 @@
+"""Issue 13, backtest speed: what a cycle reads again is cached by the book's version, and each
+cache follows every write (its own, a rolled-back one, another connection's); a backtest session
+costs a bounded number of SQL statements; Ctrl-C is held once around a backtest and still stops
+it after the session it arrived in."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etrade_cli.backtest import run_backtest
+from etrade_cli.config import RiskConfig
+from etrade_cli.interrupts import deferred_sigint
+from etrade_cli.marketdata.csv import read_bars_csv
+from etrade_cli.store import Store
+from etrade_cli.strategy.rajat_alpha import RajatAlpha
+
+DATA = Path(__file__).parent / "data"
+
+
+def _fresh_last_session(store: Store, broker: str = "paper", account: str = "paper") -> str | None:
+    return store._query(
+        "SELECT max(session_date) FROM runs WHERE broker = ? AND account = ? AND outcome = 'ok'"
+        " AND mode != 'dry-run'",
+        broker,
+        account,
+    )[0][0]
+
+
+def _position(store: Store, symbol: str) -> int:
+    with store.tx() as db:
+        pid = store.new_position(
+            db, symbol=symbol, tag="B1", broker="paper", account="paper", strategy="t"
+        )
+        store.update_position(db, pid, status="open", entry_date="2024-01-02", entry_price=10.0)
+    return pid
+
+
+def test_runs_rows_do_not_invalidate_the_cycle_reads_but_book_writes_do(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    _position(store, "AAA")
+    assert [p.symbol for p in store.positions("paper", "paper")] == ["AAA"]
+    version = store.version()
+    run = store.start_run("backtest", "paper", "paper", "2024-01-02")
+    store.finish_run(run, "ok", session_date="2024-01-02", equity=1.0, cash=1.0)
+    assert store.version() == version  # the cycle's own runs row: cached reads stay valid
+    _position(store, "BBB")
+    assert store.version() != version
+    assert [p.symbol for p in store.positions("paper", "paper")] == ["AAA", "BBB"]
+
+
+def test_a_rolled_back_write_invalidates_what_was_read_inside_it(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    with pytest.raises(RuntimeError), store.batch():
+        _position(store, "AAA")
+        with pytest.raises(ValueError), store.tx() as db:  # a savepoint, rolled back
+            store.new_position(
+                db, symbol="BBB", tag="B1", broker="paper", account="paper", strategy="t"
+            )
+            db.execute("UPDATE positions SET status = 'open' WHERE symbol = 'BBB'")
+            assert len(store.positions("paper", "paper")) == 2  # read inside the savepoint
+            raise ValueError
+        assert [p.symbol for p in store.positions("paper", "paper")] == ["AAA"]
+        raise RuntimeError
+    assert store.positions("paper", "paper") == []  # the whole batch rolled back
+
+
+def test_cached_reads_see_another_connections_commit(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    assert store.positions("paper", "paper") == [] and store.live_orders("paper", "paper") == []
+    assert store.realized_on("paper", "paper", "2024-01-03") == 0.0
+    other = Store(tmp_path / "book.db")
+    pid = _position(other, "AAA")
+    with other.tx() as db:
+        order = other.new_order(
+            db, broker="paper", account="paper", symbol="AAA", side="SELL", quantity=5,
+            purpose="EXIT_PT1", position_id=pid, session_date="2024-01-03",
+        )  # fmt: skip
+        other.add_partial_exit(db, pid, order.id, "PT1", "2024-01-03", 5, 12.0, 10.0)
+    assert [p.symbol for p in store.positions("paper", "paper")] == ["AAA"]
+    assert [o.id for o in store.live_orders("paper", "paper")] == [order.id]
+    assert store.pending_exit_qty(pid) == 5
+    assert store.realized_on("paper", "paper", "2024-01-03") == 10.0
+    assert store.realized_on("paper", "paper", "2024-01-04") == 0.0
+
+
+@pytest.mark.parametrize(
+    "mode, outcome, book, moves",
+    [
+        ("backtest", "ok", ("paper", "paper"), True),
+        ("run-once", "error", ("paper", "paper"), False),
+        ("dry-run", "ok", ("paper", "paper"), False),
+        ("run-once", "ok", ("paper", "other"), False),
+    ],
+)
+def test_last_session_kept_up_to_date_equals_the_query(tmp_path: Path, mode, outcome, book, moves):
+    store = Store(tmp_path / "book.db")
+    first = store.start_run("run-once", "paper", "paper", None)
+    store.finish_run(first, "ok", session_date="2024-01-05")
+    assert store.last_session("paper", "paper") == "2024-01-05"  # read once, then kept
+    for day in ("2024-01-04", "2024-01-08"):  # an earlier session never moves it back
+        run = store.start_run(mode, *book, None)
+        store.finish_run(run, outcome, session_date=day)
+        assert store.last_session("paper", "paper") == _fresh_last_session(store)
+        assert store.last_session(*book) == _fresh_last_session(store, *book)
+    assert (store.last_session("paper", "paper") == "2024-01-08") is moves
+
+
+def test_last_session_re_read_after_another_connections_run(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    assert store.last_session("paper", "paper") is None
+    other = Store(tmp_path / "book.db")
+    other.finish_run(
+        other.start_run("run-once", "paper", "paper", None), "ok", session_date="2024-02-01"
+    )
+    assert store.last_session("paper", "paper") == "2024-02-01"
+    raw = sqlite3.connect(tmp_path / "book.db")  # not through a Store at all
+    raw.execute("UPDATE runs SET session_date = '2024-03-01'")
+    raw.commit()
+    raw.close()
+    assert store.last_session("paper", "paper") == "2024-03-01"
+
+
+def _msft() -> list:
+    return list(read_bars_csv(DATA / "MSFT_daily_2015-2021.csv")[0].values())
+
+
+def test_a_backtest_session_costs_a_bounded_number_of_sql_statements(monkeypatch):
+    from etrade_cli import db as dbutil
+
+    statements: list[str] = []
+    real = dbutil.connect
+
+    def traced(path, label="the database"):
+        con = real(path, label)
+        con.set_trace_callback(statements.append)
+        return con
+
+    monkeypatch.setattr(dbutil, "connect", traced)
+    res = run_backtest(_msft(), RajatAlpha(), RiskConfig(), cash=100_000.0)
+    assert res.stats["trades"] > 5  # it traded: the orders' statements are counted too
+    per_session = len(statements) / res.sessions
+    # start and finish the runs row, plus the orders, fills and re-reads after a write
+    # (22 statements a session before issue 13's backtest work)
+    assert per_session < 4, per_session
+    pragmas = sum(s.startswith("PRAGMA data_version") for s in statements)
+    assert pragmas <= 2  # read once per batch, not at every cached read
+
+
+def test_deferred_sigint_nests_and_check_raises_inside_the_block():
+    reached = []
+    with pytest.raises(KeyboardInterrupt), deferred_sigint() as outer:
+        with deferred_sigint() as inner:  # nested: holds nothing of its own
+            os.kill(os.getpid(), signal.SIGINT)
+        reached.append(inner is not outer)  # the inner block's end raised nothing
+        outer.check()  # the outer block's check delivers it
+        reached.append("after check")  # pragma: no cover
+    assert reached == [True]
+
+
+def test_deferred_sigint_check_raises_keyboard_interrupt():
+    with pytest.raises(KeyboardInterrupt), deferred_sigint() as held:
+        held.check()  # nothing received: no-op
+        os.kill(os.getpid(), signal.SIGINT)
+        held.check()
+        pytest.fail("check() did not raise")  # pragma: no cover
+
+
+def test_a_held_sigint_is_dropped_when_the_process_ignores_sigint():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with deferred_sigint() as held:
+            os.kill(os.getpid(), signal.SIGINT)
+            held.check()  # ignored before the block: still ignored
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_backtest_after_the_session_and_leaves_no_book(tmp_path: Path):
+    done: list[int] = []
+
+    def progress(i: int, total: int) -> None:
+        done.append(i)
+        if i == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives between two sessions
+
+    db = tmp_path / "bt.db"
+    with pytest.raises(KeyboardInterrupt):
+        run_backtest(
+            _msft(), RajatAlpha(), RiskConfig(), cash=100_000.0, db_path=db, on_progress=progress
+        )
+    assert done[-1] == 10  # the next session ran whole (its check raised before its progress)
+    assert Store(db)._query("SELECT count(*) FROM runs")[0][0] == 0  # one batch: rolled back
+
+
+class _Proposing:
+    """Has every member of the `Proposer` protocol."""
+
+    def propose(self, ctx):  # pragma: no cover - never called
+        return []
+
+    def review(self, proposal, sizing, ctx):  # pragma: no cover
+        return True, ""
+
+    def reward(self, key, body):  # pragma: no cover
+        return None
+
+    def supports_replay(self):  # pragma: no cover
+        return False
+
+
+def test_the_proposer_check_is_the_protocol_check():
+    from etrade_cli.engine.cycle import _proposes
+    from etrade_cli.strategy.base import Proposer
+
+    for strategy in (RajatAlpha(), _Proposing(), RajatAlpha(), _Proposing()):  # cached: same
+        assert _proposes(strategy) is isinstance(strategy, Proposer)
+    assert _proposes(_Proposing()) and not _proposes(RajatAlpha())
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+)
+_json_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)  # not plain: left to json.dumps
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+        | st.dictionaries(st.integers(), inner, max_size=2)
+    ),  # other key types: json.dumps
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_values)
+def test_indented_json_is_json_dumps_indent_2(doc):
+    from etrade_cli.cli.jsonout import indented_json
+
+    assert indented_json(doc) == json.dumps(doc, indent=2)
