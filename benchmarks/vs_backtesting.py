@@ -1,7 +1,7 @@
 """Whole-process time of `etrade backtest` against backtesting.py running the same exits on the
 same signals (issue 13 target: ours at most 0.5x theirs).
 
-Usage: python benchmarks/vs_backtesting.py [--runs 5] [--csv BARS.csv]
+Usage: python benchmarks/vs_backtesting.py [--runs 5] [--csv BARS.csv] [--no-bytecode]
        (needs `pip install -e ".[bench]"` for backtesting.py)
 
 Data: the synthetic 2-symbol x 6,558-session set of `synth.py backtest` (the real NVDA + GOOG
@@ -117,6 +117,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--csv", type=Path)
     ap.add_argument("--backtesting-py", nargs=2, type=Path, metavar=("BARS", "SIGNALS"))
+    ap.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="keep the environment's bytecode setting (default: cache .pyc files, as installed)",
+    )
     a = ap.parse_args()
     if a.backtesting_py:
         run_backtesting_py(*a.backtesting_py)
@@ -130,6 +135,9 @@ def main() -> int:
         signals = write_signals(bars, tmp / "signals.csv")
         (tmp / "config.toml").write_text(f"[data]\ncsv_paths = ['{bars}']\n")
         env = {**os.environ, "ETRADE_CLI_HOME": str(tmp / "home"), "PYTHONPATH": str(ROOT)}
+        if not a.no_bytecode:  # both sides run from cached bytecode, as installed (see run.py)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         ours = [sys.executable, "-m", "etrade_cli", "--config", str(tmp / "config.toml"),
                 "backtest", "--symbols", "SYNA,SYNB", "--json"]  # fmt: skip
         theirs = [sys.executable, __file__, "--backtesting-py", str(bars), str(signals)]

@@ -5,15 +5,12 @@ it after the session it arrived in."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from etrade_cli.backtest import run_backtest
 from etrade_cli.config import RiskConfig
@@ -224,30 +221,3 @@ def test_the_proposer_check_is_the_protocol_check():
     for strategy in (RajatAlpha(), _Proposing(), RajatAlpha(), _Proposing()):  # cached: same
         assert _proposes(strategy) is isinstance(strategy, Proposer)
     assert _proposes(_Proposing()) and not _proposes(RajatAlpha())
-
-
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text()
-)
-_json_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.tuples(inner, inner)  # not plain: left to json.dumps
-        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
-        | st.dictionaries(st.integers(), inner, max_size=2)
-    ),  # other key types: json.dumps
-    max_leaves=30,
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(_json_values)
-def test_indented_json_is_json_dumps_indent_2(doc):
-    from etrade_cli.cli.jsonout import indented_json
-
-    assert indented_json(doc) == json.dumps(doc, indent=2)

@@ -274,9 +274,7 @@ def emit_json(data: Any, *, convert: bool = True) -> None:
         for rec in machine.records(doc):
             sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")
     else:
-        from .jsonout import indented_json
-
-        sys.stdout.write(indented_json(doc) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
 def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:

@@ -13,6 +13,7 @@ Conventions (README "Machine output"):
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -126,6 +127,7 @@ def _pair(k: Any, v: Any, parent: str | None) -> tuple[Any, Any]:
     return k, to_machine(v, own)
 
 
+@functools.lru_cache(maxsize=4096)
 def _kind(key: str | None) -> str:
     if key is None:
         return "other"
@@ -138,9 +140,11 @@ def _kind(key: str | None) -> str:
     return "other"
 
 
+_DIGITS = {"money": 2, "price": 4, "fraction": 6, "other": 6}
+
+
 def _round(value: float, key: str | None) -> float:
-    digits = {"money": 2, "price": 4}.get(_kind(key), 6)
-    return round(value, digits)
+    return round(value, _DIGITS[_kind(key)])
 
 
 def machine_columns(columns: Sequence[str]) -> list[str]:
