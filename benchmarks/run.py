@@ -16,7 +16,8 @@ load their installed bytecode. `--no-bytecode` keeps the environment as it is. C
 ratio target get one untimed warm-up run (of the case and of its reference) first.
 
 Other benchmarks: `startup.py` (what `etrade ...` imports at start-up), `backtest_linear.py` (cost per session along a long backtest),
-`vs_backtesting.py` (against backtesting.py), `cache_requests.py` (Alpaca bar requests).
+`vs_backtesting.py` (against backtesting.py), `cache_requests.py` (Alpaca bar requests),
+`optimize_phases.py` (serial and parallel sections of `etrade optimize`, 1 vs 2 workers).
 """
 
 from __future__ import annotations

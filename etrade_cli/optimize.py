@@ -4,10 +4,13 @@ folds, each backtest run in parallel through joblib (loky on local cores, or a D
 Every backtest is the ordinary `backtest.run_backtest` (the same engine as live trading). The
 strategy is evaluated once per distinct set of signal parameters (`SIGNAL_KEYS`, spec §2-§3) and
 that `Evaluation` is shared by every combination of the other parameters (sizing, positions,
-exits), in the parent process, and handed to the workers (memory-mapped by loky, scattered once
-to a Dask cluster). Results do not depend on the backend or the number of workers: each backtest
-is deterministic and results come back in task order; the optuna search asks for trials in
-batches of a fixed size (`OPTUNA_BATCH`), not one per worker.
+exits). The loky workers start while the bars load (`start_workers`), then evaluate the
+distinct sets in parallel from the bars written once to a file, each writing its evaluation to a
+file the other workers read once; a Dask cluster gets the bars and evaluations scattered once;
+one worker runs everything in-process. Each process keeps one `MarketView` per evaluation for
+all its backtests (`_market`). Results do not depend on the backend or the number of workers:
+each backtest is deterministic and results come back in task order; the optuna search asks for
+trials in batches of a fixed size (`OPTUNA_BATCH`), not one per worker.
 
 Walk-forward (`folds` = K): the sessions are cut into K+1 consecutive spans of equal length;
 fold i optimizes on span i (in-sample) and reports the best combination's result on span i+1
@@ -20,6 +23,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import pickle
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +49,8 @@ METRICS = ("sharpe", "sortino", "calmar", "return")
 BACKENDS = ("loky", "dask")
 #: optuna trials asked for at a time (fixed, so results do not depend on the number of workers)
 OPTUNA_BATCH = 8
+#: tasks per worker for each shared evaluation: small tasks keep every worker busy to the end
+TASKS_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -263,15 +271,50 @@ class Job:
     end: np.datetime64 | None
 
 
-def run_jobs(
-    evaluation: Any, job: Job, items: Sequence[tuple[Strategy, dict[str, Any]]], metric: str
-) -> list[Trial]:
-    """Backtest each (strategy, combination) on the shared evaluation, in order (a top-level
-    function: picklable). One task carries many combinations, so the evaluation is sent to a
-    worker once per batch, not once per backtest (and not at all once scattered to Dask)."""
-    from .backtest import run_backtest
+@dataclass(frozen=True)
+class Shared:
+    """Names an evaluation shared by many tasks. `token` is unique to one sweep and one set of
+    signal parameters; `path` is its pickle file (loky workers read it once each), or None when
+    the evaluation itself travels with the task (in-process, or scattered to Dask)."""
+
+    token: str
+    path: str | None = None
+
+
+#: this process's `MarketView` per `Shared.token`, of the current sweep only
+_MARKETS: dict[str, Any] = {}
+
+
+def _market(shared: Shared, evaluation: Any, tradable: tuple[str, ...]) -> Any:
+    """The `MarketView` of a shared evaluation, built once per process and sweep (its session
+    list and signal index then serve every backtest the process runs for that evaluation)."""
+    view = _MARKETS.get(shared.token)
+    if view is not None:
+        return view
     from .market import MarketView
 
+    if evaluation is None and shared.path is not None:
+        with open(shared.path, "rb") as fh:
+            evaluation = pickle.load(fh)
+    sweep_id = shared.token.split(":", 1)[0]
+    for token in [t for t in _MARKETS if not t.startswith(sweep_id + ":")]:
+        del _MARKETS[token]  # an earlier sweep's: not needed again
+    view = _MARKETS[shared.token] = MarketView(evaluation, tradable)
+    return view
+
+
+def run_jobs(
+    shared: Shared,
+    evaluation: Any,
+    job: Job,
+    items: Sequence[tuple[Strategy, dict[str, Any]]],
+    metric: str,
+) -> list[Trial]:
+    """Backtest each (strategy, combination) on the shared evaluation (`evaluation`, or None
+    to read `shared.path`), in order (a top-level function: picklable)."""
+    from .backtest import run_backtest
+
+    market = _market(shared, evaluation, job.tradable)
     out = []
     for strategy, combo in items:
         res = run_backtest(
@@ -282,7 +325,7 @@ def run_jobs(
             commission=job.commission,
             start=job.start,
             end=job.end,
-            market=MarketView(evaluation, job.tradable),
+            market=market,
         )
         out.append(trial_of(res, combo, metric))
     return out
@@ -293,10 +336,95 @@ def evaluate_job(bars: Sequence[Bars], strategy: Strategy, benchmark: Bars | Non
     return strategy.evaluate(list(bars), benchmark)
 
 
+def evaluate_task(
+    shared: Shared, source: str, strategy: Strategy, tradable: tuple[str, ...]
+) -> np.datetime64 | None:
+    """In a loky worker: evaluate the (bars, benchmark) pickled at `source`, write the
+    evaluation to `shared.path` for the other workers, keep its `MarketView` for this worker's
+    backtests, and return its first session after warm-up (`ready_start`)."""
+    assert shared.path is not None
+    with open(source, "rb") as fh:
+        bars, benchmark = pickle.load(fh)
+    evaluation = strategy.evaluate(bars, benchmark)
+    _dump(evaluation, Path(shared.path))
+    return ready_start(_market(shared, evaluation, tradable), strategy.warmup_bars)
+
+
+def _warm_worker() -> int:
+    """Import what a backtest needs, so a fresh worker is ready before its first task."""
+    import os
+
+    import filelock  # noqa: F401  (the backtest's lock)
+
+    from . import backtest, market  # noqa: F401
+
+    return os.getpid()
+
+
 # --- the executor ------------------------------------------------------------------------------
 
 
-Runner = Callable[[Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]], Iterator[Any]]
+Tasks = Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+#: run(tasks, scatter=()) -> results in task order; `scatter`: objects the tasks share (Dask
+#: sends them to each worker once; loky ignores it)
+Runner = Callable[..., Iterator[Any]]
+
+#: loky workers being started by `start_workers` (a joblib generator, drained by `executor`)
+_starting: list[Iterator[Any]] = []
+
+
+def _joblib() -> Any:
+    try:
+        import joblib
+    except ImportError:
+        raise InputError(
+            'etrade optimize needs joblib: pip install "etrade-cli[optimize]"'
+        ) from None
+    return joblib
+
+
+def start_workers(backend: str, workers: int) -> None:
+    """Start the `workers` loky processes now, without waiting: their start-up and imports
+    then overlap whatever the caller does next (loading bars, evaluating). `executor` uses the
+    same processes (joblib's reusable executor). Nothing to do for one worker (joblib runs
+    in-process) or Dask.
+
+    Raises:
+        InputError: joblib is not installed.
+    """
+    if backend != "loky" or workers < 2 or _starting:
+        return
+    joblib = _joblib()
+    par = joblib.Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
+    _starting.append(par(joblib.delayed(_warm_worker)() for _ in range(workers)))
+
+
+@contextmanager
+def worker_pool(backend: str, workers: int) -> Iterator[None]:
+    """Loky workers for one block of a process that exits after it (the CLI: load the data,
+    run the sweep): started at once (`start_workers`), so that their start-up overlaps the
+    block, and stopped at its end, even on an error (a start-up still running is waited for
+    first, so no joblib call is left behind). Stopping kills the idle workers instead of
+    letting each one wind its interpreter down at exit: they hold nothing to save."""
+    start_workers(backend, workers)
+    try:
+        yield
+    finally:
+        _started()
+        if backend == "loky" and workers > 1:
+            from joblib.externals.loky import reusable_executor
+
+            # the executor joblib ran the sweep on, if any (asking loky for one could start one)
+            pool = getattr(reusable_executor, "_executor", None)
+            if pool is not None:
+                pool.shutdown(wait=False, kill_workers=True)
+
+
+def _started() -> None:
+    """Wait for the workers `start_workers` started (so one joblib call runs at a time)."""
+    while _starting:
+        for _ in _starting.pop():
+            pass
 
 
 @contextmanager
@@ -304,24 +432,24 @@ def executor(
     backend: str, workers: int, scheduler: str | None = None, shared: Sequence[Any] = ()
 ) -> Iterator[Runner]:
     """A function running [(fn, args), ...] in parallel through joblib, yielding results in
-    task order. `loky`: `workers` local processes. `dask`: the Dask scheduler at `scheduler`
-    (tcp://HOST:8786), or a `LocalCluster` of `workers` processes; `shared` objects are
-    scattered to it once.
+    task order. `loky`: `workers` local processes (those of `start_workers` when started).
+    `dask`: the Dask scheduler at `scheduler` (tcp://HOST:8786), or a `LocalCluster` of
+    `workers` processes; `shared` objects are scattered to it once.
 
     Raises:
-        InputError: unknown backend, or dask without dask.distributed installed.
+        InputError: unknown backend, or joblib or dask.distributed not installed.
     """
-    try:
-        from joblib import Parallel, delayed, parallel_config
-    except ImportError:
-        raise InputError(
-            'etrade optimize needs joblib: pip install "etrade-cli[optimize]"'
-        ) from None
+    joblib = _joblib()
     if backend == "loky":
+        _started()
 
-        def run_loky(tasks: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
-            par = Parallel(n_jobs=workers, backend="loky", return_as="generator")
-            return iter(par(delayed(fn)(*args) for fn, args in tasks))
+        def run_loky(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
+            # our tasks are batches already: joblib's auto-batching would merge them again and
+            # leave one worker idle at the end
+            par = joblib.Parallel(
+                n_jobs=workers, backend="loky", return_as="generator", batch_size=1
+            )
+            return iter(par(joblib.delayed(fn)(*args) for fn, args in tasks))
 
         yield run_loky
         return
@@ -329,10 +457,11 @@ def executor(
         raise InputError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     with _dask_client(scheduler, workers):
 
-        def run_dask(tasks: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
-            with parallel_config(backend="dask", scatter=list(shared) or None):
-                par = Parallel(n_jobs=-1, return_as="generator")
-                return iter(list(par(delayed(fn)(*args) for fn, args in tasks)))
+        def run_dask(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
+            objects = [*shared, *scatter]
+            with joblib.parallel_config(backend="dask", scatter=objects or None):
+                par = joblib.Parallel(n_jobs=-1, return_as="generator")
+                return iter(list(par(joblib.delayed(fn)(*args) for fn, args in tasks)))
 
         yield run_dask
 
@@ -409,47 +538,100 @@ def optimize(
     for combo in combos:  # every combination is checked before any work starts
         strategy = apply(sweep.base, combo)
         distinct.setdefault(signal_key(strategy), strategy)
-    with executor(backend, workers, scheduler) as run:
-        tasks = [(evaluate_job, (sweep.bars, st, sweep.benchmark)) for st in distinct.values()]
-        evaluations = dict(zip(distinct, run(tasks)))
-    shared = list(evaluations.values())
+    start_workers(backend, workers)  # (a no-op when the caller started them already)
     tradable = tuple(b.symbol for b in sweep.bars)
-    start = sweep.start or _warm_start(evaluations, distinct, tradable)
-    spans = _spans(_sessions(sweep, start), folds)
-    with executor(backend, workers, scheduler, shared) as run:
-        ctx = _Context(sweep, run, evaluations, tradable, search, trials, workers, on_progress)
-        if not folds:
-            found = ctx.search(combos, *spans[0])
-            return _result(sweep, search, backend, workers, spans[0], len(combos), ctx, found, [])
-        fold_list, last = [], []
-        for i in range(folds):
-            (a, b), (c, d) = spans[i], spans[i + 1]
-            last = ctx.search(combos, a, b)
-            best = last[0]
-            oos = ctx.run([best.params], c, d)[0]
-            fold_list.append(Fold(i + 1, (str(a), str(b)), (str(c), str(d)), best.params,
-                                  best.score, oos))  # fmt: skip
-        whole = (spans[0][0], spans[-1][1])
-        return _result(sweep, search, backend, workers, whole, len(combos), ctx, last, fold_list)
+    with (
+        tempfile.TemporaryDirectory(prefix="etrade-optimize-") as tmp,
+        executor(backend, workers, scheduler) as run,
+    ):
+        try:
+            shares, starts = _evaluate(sweep, distinct, tradable, backend, workers, run, Path(tmp))
+            start = sweep.start or max((d for d in starts if d is not None), default=None)
+            spans = _spans(_sessions(sweep, start), folds)
+            ctx = _Context(sweep, run, shares, tradable, search, trials, workers, on_progress)
+            found, fold_list = _searches(ctx, combos, spans, folds)
+        finally:
+            _MARKETS.clear()  # this process's views of the sweep's evaluations
+    whole = (spans[0][0], spans[-1][1])
+    return _result(sweep, search, backend, workers, whole, len(combos), ctx, found, fold_list)
 
 
-def _warm_start(
-    evaluations: dict[tuple[Any, ...], Any],
+def _evaluate(
+    sweep: Sweep,
     strategies: dict[tuple[Any, ...], Strategy],
     tradable: tuple[str, ...],
-) -> np.datetime64 | None:
-    """The first session after the warm-up of every combination (as `etrade backtest` picks
-    its default start, over the distinct evaluations), so all of them share one window."""
-    from .backtest import ready_dates
-    from .market import MarketView
+    backend: str,
+    workers: int,
+    run: Runner,
+    tmp: Path,
+) -> tuple[dict[tuple[Any, ...], tuple[Shared, Any]], list[np.datetime64 | None]]:
+    """Evaluate each distinct strategy once. Returns, per signal key, how tasks get that
+    evaluation, (Shared, the evaluation itself) in-process and on Dask (scattered), or (Shared
+    naming its file, None) on loky workers; and each evaluation's first session after warm-up.
 
-    starts = []
-    for key, strategy in strategies.items():
-        ready = ready_dates(MarketView(evaluations[key], tradable), strategy.warmup_bars)
-        dates = [np.datetime64(d) for d in ready.values() if d is not None]
-        if dates:
-            starts.append(min(dates))
-    return max(starts) if starts else None
+    Loky workers evaluate in parallel from the bars written once to `tmp`, each writing its
+    evaluation to a file the other workers read once (neither bars nor evaluations go through
+    the task queue); Dask workers get the bars scattered once; one worker runs in-process."""
+    sweep_id = uuid.uuid4().hex
+    keys = list(strategies)
+    tokens = [f"{sweep_id}:{i}" for i in range(len(keys))]
+    if backend == "loky" and workers > 1:
+        source = tmp / "bars.pickle"
+        _dump((list(sweep.bars), sweep.benchmark), source)
+        files = [Shared(t, str(tmp / f"evaluation-{i}.pickle")) for i, t in enumerate(tokens)]
+        tasks = [(evaluate_task, (sh, str(source), strategies[k], tradable))
+                 for sh, k in zip(files, keys)]  # fmt: skip
+        starts = list(run(tasks))
+        return {k: (sh, None) for k, sh in zip(keys, files)}, starts
+    bars = list(sweep.bars)
+    if backend == "dask":
+        jobs = [(evaluate_job, (bars, strategies[k], sweep.benchmark)) for k in keys]
+        evaluations = list(run(jobs, [bars]))
+    else:
+        evaluations = [strategies[k].evaluate(bars, sweep.benchmark) for k in keys]
+    shares = {k: (Shared(t), ev) for k, t, ev in zip(keys, tokens, evaluations)}
+    starts = [
+        ready_start(_market(Shared(t), ev, tradable), strategies[k].warmup_bars)
+        for k, t, ev in zip(keys, tokens, evaluations)
+    ]
+    return shares, starts
+
+
+def _dump(obj: Any, path: Path) -> None:
+    """Pickle `obj` to `path` atomically (a reader never sees half a file)."""
+    part = path.with_suffix(".part")
+    with open(part, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    part.replace(path)
+
+
+def _searches(
+    ctx: _Context, combos: list[dict[str, Any]], spans: list[Any], folds: int
+) -> tuple[list[Trial], list[Fold]]:
+    """The whole-span search, or the walk-forward: per fold the in-sample search and the best
+    combination's out-of-sample run. Returns (the last search's ranked trials, the folds)."""
+    if not folds:
+        return ctx.search(combos, *spans[0]), []
+    fold_list: list[Fold] = []
+    last: list[Trial] = []
+    for i in range(folds):
+        (a, b), (c, d) = spans[i], spans[i + 1]
+        last = ctx.search(combos, a, b)
+        best = last[0]
+        oos = ctx.run([best.params], c, d)[0]
+        fold_list.append(Fold(i + 1, (str(a), str(b)), (str(c), str(d)), best.params,
+                              best.score, oos))  # fmt: skip
+    return last, fold_list
+
+
+def ready_start(market: Any, warmup_bars: int) -> np.datetime64 | None:
+    """The first session at which some tradable symbol of the view is warmed up (as `etrade
+    backtest` picks its default start); None when none ever is. A sweep starts at the latest of
+    these over its distinct evaluations, so every combination shares one window."""
+    from .backtest import ready_dates
+
+    dates = [np.datetime64(d) for d in ready_dates(market, warmup_bars).values() if d is not None]
+    return min(dates) if dates else None
 
 
 def _sessions(sweep: Sweep, start: np.datetime64 | None) -> np.ndarray:
@@ -476,35 +658,36 @@ def _spans(sessions: np.ndarray, folds: int) -> list[tuple[np.datetime64, np.dat
 class _Context:
     """The parts of a sweep shared by its searches (runner, evaluations, progress)."""
 
-    def __init__(self, sweep: Sweep, run: Runner, evaluations: dict, tradable: tuple[str, ...],
+    def __init__(self, sweep: Sweep, run: Runner, shares: dict, tradable: tuple[str, ...],
                  search: str, trials: int, workers: int,
                  on_progress: Callable[[int], None] | None):  # fmt: skip
-        self.sweep, self._run, self.evaluations, self.tradable = sweep, run, evaluations, tradable
+        self.sweep, self._run, self.shares, self.tradable = sweep, run, shares, tradable
         self.search_kind, self.trials, self.on_progress = search, trials, on_progress
         self.workers = max(1, workers)
 
     def run(self, combos: Sequence[dict[str, Any]], start: Any, end: Any) -> list[Trial]:
         """Backtest the combinations over [start, end], in parallel; results in order.
 
-        Combinations sharing an evaluation go in batches (about two per worker), each batch one
-        task; how they are batched changes nothing in the results."""
+        Combinations sharing an evaluation go in batches (`TASKS_PER_WORKER` per worker), each
+        batch one task; how they are batched changes nothing in the results."""
         s = self.sweep
         groups: dict[tuple[Any, ...], list[tuple[int, Strategy, dict[str, Any]]]] = {}
         for i, combo in enumerate(combos):
             strategy = apply(s.base, combo)
             groups.setdefault(signal_key(strategy), []).append((i, strategy, combo))
         tasks, order = [], []
+        job = Job(self.tradable, s.risk, s.cash, s.commission, start, end)
         for key, members in groups.items():
-            ev = self.evaluations[key]
-            job = Job(self.tradable, s.risk, s.cash, s.commission, start, end)
-            for part in np.array_split(
-                np.arange(len(members)), min(len(members), 2 * self.workers)
-            ):
+            shared, ev = self.shares[key]
+            parts = min(len(members), TASKS_PER_WORKER * self.workers)
+            for part in np.array_split(np.arange(len(members)), parts):
                 batch = [members[k] for k in part.tolist()]
                 order.append([i for i, _, _ in batch])
-                tasks.append((run_jobs, (ev, job, [(st, c) for _, st, c in batch], s.metric)))
+                items = [(st, c) for _, st, c in batch]
+                tasks.append((run_jobs, (shared, ev, job, items, s.metric)))
         out: list[Trial | None] = [None] * len(combos)
-        for idx, trials in zip(order, self._run(tasks)):
+        scatter = [ev for _, ev in self.shares.values() if ev is not None]
+        for idx, trials in zip(order, self._run(tasks, scatter)):
             for i, t in zip(idx, trials):
                 out[i] = t
             if self.on_progress:
@@ -568,7 +751,7 @@ def _result(sweep: Sweep, search: str, backend: str, workers: int, span: tuple[A
         start=str(span[0]),
         end=str(span[1]),
         combinations=combinations,
-        evaluations=len(ctx.evaluations),
+        evaluations=len(ctx.shares),
         trials=trials,
         folds=folds,
     )

@@ -80,6 +80,75 @@ def test_same_results_on_loky_1_and_2_workers_and_a_dask_local_cluster(sweep: Sw
     assert [t.score for t in one.trials] == sorted((t.score for t in one.trials), reverse=True)
 
 
+def loky_workers() -> set[int]:
+    """PIDs of this process's live loky workers."""
+    import psutil
+
+    out = set()
+    for child in psutil.Process().children():
+        try:
+            if "LokyProcess" in " ".join(child.cmdline()) and child.is_running():
+                out.add(child.pid)
+        except psutil.Error:  # gone, or a zombie about to be reaped
+            pass
+    return out
+
+
+def test_workers_started_early_are_the_ones_the_sweep_uses(sweep: Sweep):
+    import os
+    import tempfile
+
+    from etrade_cli import optimize as opt
+
+    def leftovers() -> set[str]:
+        return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("etrade-optimize-")}
+
+    before = leftovers()
+    opt.start_workers("loky", 2)
+    assert opt._starting  # started, not waited for
+    with opt.executor("loky", 2):
+        assert not opt._starting  # the executor waited for them
+    started = loky_workers()
+    res = optimize(sweep, backend="loky", workers=2)
+    assert len(started) == 2 and loky_workers() == started  # the sweep started none of its own
+    assert res.trials and leftovers() == before  # the evaluation files are gone
+    assert not opt._MARKETS  # and this process keeps no view of the sweep's evaluations
+
+
+def test_the_cli_worker_pool_stops_its_workers_at_the_end(sweep: Sweep):
+    import time
+
+    from etrade_cli import optimize as opt
+
+    with opt.worker_pool("loky", 2):
+        res = optimize(sweep, backend="loky", workers=2)
+        used = loky_workers()
+    assert res.trials and len(used) >= 2
+    deadline = time.monotonic() + 20
+    while used & loky_workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not used & loky_workers()
+
+
+def test_a_process_builds_one_market_view_per_shared_evaluation(sweep: Sweep, tmp_path: Path):
+    import pickle
+
+    from etrade_cli import optimize as opt
+
+    ev = BASE.evaluate(list(sweep.bars), None)
+    path = tmp_path / "ev.pickle"
+    path.write_bytes(pickle.dumps(ev))
+    tradable = tuple(b.symbol for b in sweep.bars)
+    try:
+        first = opt._market(opt.Shared("s1:0", str(path)), None, tradable)
+        assert opt._market(opt.Shared("s1:0", str(path)), None, tradable) is first
+        assert first.sessions.tolist() == opt._market(opt.Shared("s1:1"), ev, tradable).sessions.tolist()
+        opt._market(opt.Shared("s2:0"), ev, tradable)  # a new sweep drops the earlier one's views
+        assert set(opt._MARKETS) == {"s2:0"}
+    finally:
+        opt._MARKETS.clear()
+
+
 def test_each_trial_equals_a_plain_backtest(sweep: Sweep):
     from etrade_cli.backtest import run_backtest
 
@@ -142,3 +211,12 @@ def test_cli_optimize_errors(cli, args: list[str], message: str):
     r = cli("optimize", "--symbols", "AAPL", *args)
     assert r.exit_code == 1, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_cli_error_after_the_workers_started_leaves_no_start_up_running(cli):
+    from etrade_cli import optimize as opt
+
+    r = cli("optimize", "--symbols", "AAPL", "--param", "tes_days_b1=10,21", "--metric", "alpha",
+            "--workers", "2")  # fmt: skip
+    assert r.exit_code == 1 and "--metric 'alpha'" in r.output
+    assert not opt._starting  # waited for: nothing is left to fail at exit

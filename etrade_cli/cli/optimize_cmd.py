@@ -83,7 +83,7 @@ def optimize_cmd(
     from .. import views
     from ..config import universe
     from ..errors import InputError
-    from ..optimize import Sweep, optimize, parse_param
+    from ..optimize import Sweep, optimize, parse_param, worker_pool
     from ..optimize import heatmap as write_heatmap
     from ..services import bar_provider, benchmark_bars, make_strategy
 
@@ -102,23 +102,24 @@ def optimize_cmd(
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if first and last and first > last:
         raise InputError("--start is after --end")
-    wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
-    provider = bar_provider(cfg)
-    bars, missing = provider.get(wanted, strict=bool(symbols))
-    if missing:
-        err.print(f"warning: no data for {len(missing)} symbol(s)", markup=False)
-    sweep = Sweep(
-        bars, strategy, cfg.risk, specs, metric, cash or cfg.broker.paper_cash,
-        cfg.broker.commission_usd, np.datetime64(first) if first else None,
-        np.datetime64(last) if last else None, benchmark_bars(cfg, provider, strategy), seed,
-    )  # fmt: skip
     n = workers or os.cpu_count() or 1
     fmt = Format.json if as_json else Format.table
-    with progress_bar(fmt, "Optimizing") as bar:
-        res = optimize(
-            sweep, search=search, trials=trials, folds=folds, backend=backend, workers=n,
-            scheduler=scheduler, on_progress=bar.advance if bar else None,
+    with worker_pool(backend, n):  # the workers start up while the bars load
+        wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
+        provider = bar_provider(cfg)
+        bars, missing = provider.get(wanted, strict=bool(symbols))
+        if missing:
+            err.print(f"warning: no data for {len(missing)} symbol(s)", markup=False)
+        sweep = Sweep(
+            bars, strategy, cfg.risk, specs, metric, cash or cfg.broker.paper_cash,
+            cfg.broker.commission_usd, np.datetime64(first) if first else None,
+            np.datetime64(last) if last else None, benchmark_bars(cfg, provider, strategy), seed,
         )  # fmt: skip
+        with progress_bar(fmt, "Optimizing") as bar:
+            res = optimize(
+                sweep, search=search, trials=trials, folds=folds, backend=backend, workers=n,
+                scheduler=scheduler, on_progress=bar.advance if bar else None,
+            )  # fmt: skip
     png = None
     if axes:
         png = write_heatmap(
