@@ -672,17 +672,23 @@ class Store:
         for the open positions several times and usually writes nothing in between."""
 
         def read() -> list[Position]:
-            marks = ",".join("?" * len(statuses))
-            rows = self._query(
-                f"SELECT * FROM positions WHERE broker = ? AND account = ? AND status IN "
-                f"({marks}) ORDER BY entry_date, id",
-                broker,
-                account,
-                *statuses,
-            )
+            rows = self._in_statuses("positions", broker, account, statuses, "entry_date, id")
             return [Position(**dict(r)) for r in rows]
 
         return list(self._cached(("positions", broker, account, statuses), read))
+
+    def _in_statuses(
+        self, table: str, broker: str, account: str, statuses: tuple[str, ...], order_by: str
+    ) -> list[sqlite3.Row]:
+        """Rows of `table` ("positions" or "orders") of a broker account in `statuses`."""
+        marks = ",".join("?" * len(statuses))
+        return self._query(
+            f"SELECT * FROM {table} WHERE broker = ? AND account = ? AND status IN ({marks}) "
+            f"ORDER BY {order_by}",
+            broker,
+            account,
+            *statuses,
+        )
 
     def new_position(
         self,
@@ -942,14 +948,7 @@ class Store:
         Re-read only when the book changed (`version`): a cycle asks at its start and end."""
 
         def read() -> list[OrderRow]:
-            marks = ",".join("?" * len(LIVE_STATUSES))
-            rows = self._query(
-                f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN "
-                f"({marks}) ORDER BY id",
-                broker,
-                account,
-                *LIVE_STATUSES,
-            )
+            rows = self._in_statuses("orders", broker, account, LIVE_STATUSES, "id")
             return [OrderRow(**dict(r)) for r in rows]
 
         return list(self._cached(("live_orders", broker, account), read))

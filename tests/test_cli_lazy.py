@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,31 @@ def test_an_error_line_is_the_message_as_it_is_with_or_without_rich(message, mon
         assert direct == f"error: {message}\n"
 
 
+def _coerced_both_ways(command: Any, text: str) -> Iterator[tuple[Any, object, object, bool]]:
+    """For each parameter of `command` given `text`: (parameter, our coercion's outcome, Typer's
+    own outcome, whether ours built Typer's Pydantic adapter); an outcome is the value or
+    ("error", message)."""
+    from typer._click.exceptions import BadParameter
+    from typer.core import _TyperParameter
+
+    from etrade_cli.cli.coerce import _typer_process_value
+
+    ctx = Context(command)
+
+    def outcome(process: Any, p: _TyperParameter) -> object:
+        try:
+            return process(p, ctx, text)
+        except BadParameter as exc:
+            return ("error", exc.format_message())
+
+    for p in command.params:
+        assert isinstance(p, _TyperParameter)
+        ours = outcome(type(p).process_value, p)
+        adapter = p._runtime_param is not None
+        p._runtime_param = None
+        yield p, ours, outcome(_typer_process_value, p), adapter
+
+
 @pytest.mark.parametrize(
     "text", ["cfg.toml", "sub", "missing.toml", "sub/../cfg.toml", "/", "", "cfg.toml/", "sub/"]
 )
@@ -160,10 +186,6 @@ def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, mon
     """Single `Path` parameters skip the Pydantic adapter (`Path(value)`) but keep Typer's
     checks: the same value, or the same error, as Typer's own coercion."""
     import typer
-    from typer._click.exceptions import BadParameter
-    from typer.core import _TyperParameter
-
-    from etrade_cli.cli.coerce import _typer_process_value
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cfg.toml").write_text("")
@@ -179,21 +201,8 @@ def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, mon
     ) -> None:
         """A command to coerce paths for."""
 
-    command = typer.main.get_command(sub)
-    ctx = Context(command)
-
-    def outcome(process: Any, p: _TyperParameter) -> object:
-        try:
-            return process(p, ctx, text)
-        except BadParameter as exc:
-            return ("error", exc.format_message())
-
-    for p in command.params:
-        assert isinstance(p, _TyperParameter)
-        ours = outcome(type(p).process_value, p)
-        assert (p._runtime_param is None) == (str(Path(text)) == text), p.name  # no adapter
-        p._runtime_param = None
-        theirs = outcome(_typer_process_value, p)
+    for p, ours, theirs, adapter in _coerced_both_ways(typer.main.get_command(sub), text):
+        assert (not adapter) == (str(Path(text)) == text), p.name  # no adapter
         assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
 
 
@@ -204,10 +213,6 @@ def test_number_parameters_get_what_typers_adapters_would_give(text):
     """Plain decimals skip the adapter for an unbounded int or float (`int(text)`,
     `float(text)`); anything else, and bounded numbers, get Typer's own answer."""
     import typer
-    from typer._click.exceptions import BadParameter
-    from typer.core import _TyperParameter
-
-    from etrade_cli.cli.coerce import _typer_process_value
 
     sub = typer.Typer(add_completion=False)
 
@@ -219,21 +224,8 @@ def test_number_parameters_get_what_typers_adapters_would_give(text):
     ) -> None:
         """A command to coerce numbers for."""
 
-    command = typer.main.get_command(sub)
-    ctx = Context(command)
-
-    def outcome(process: Any, p: _TyperParameter) -> object:
-        try:
-            return process(p, ctx, text)
-        except BadParameter as exc:
-            return ("error", exc.format_message())
-
-    for p in command.params:
-        assert isinstance(p, _TyperParameter)
-        ours = outcome(type(p).process_value, p)
+    for p, ours, theirs, adapter in _coerced_both_ways(typer.main.get_command(sub), text):
         digits = text.lstrip("-").replace(".", "", p.name == "cash")
         plain = p.name != "bounded" and digits.isdigit() and len(digits) <= 18
-        assert (p._runtime_param is None) == plain, p.name
-        p._runtime_param = None
-        theirs = outcome(_typer_process_value, p)
+        assert (not adapter) == plain, p.name
         assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
