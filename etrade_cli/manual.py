@@ -71,6 +71,14 @@ def session_date(now: dt.datetime | None = None) -> str:
     return (now or dt.datetime.now(dt.timezone.utc)).astimezone(ET).date().isoformat()
 
 
+def _order_session(broker: Broker, symbol: str) -> str:
+    """The session a manual order placed now belongs to: today in US/Eastern, or the broker's
+    own market session when it has one (the paper broker: the session of the bar it prices
+    `symbol` at, so the journal and the fill carry the date of the price)."""
+    market = getattr(broker, "market_session", None)
+    return (market(symbol) if callable(market) else None) or session_date()
+
+
 def place_manual(
     cfg: Config,
     store: Store,
@@ -84,7 +92,7 @@ def place_manual(
         InputError: invalid parameters (nothing journaled). OrderRejectedError: refused.
     """
     ob.validate(order)
-    day = session_date()
+    day = _order_session(broker, order.symbol)
     with store.tx() as db:
         row = store.new_order(
             db,

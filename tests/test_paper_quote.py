@@ -69,6 +69,10 @@ def test_paper_orders_price_at_the_last_close(cli):
     assert [(f["symbol"], f["quantity"], f["price"]) for f in fills] == [
         ("AAPL", 10, pytest.approx(close))
     ]
+    day = str(_last_bar("AAPL").Date)
+    day = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    (order,) = json.loads(cli("history", "orders", "--json").stdout)
+    assert order["session_date"] == fills[0]["session_date"] == day  # the price's session
     balance = json.loads(cli("--broker", "paper", "accounts", "balance", "--json").stdout)
     assert balance["cash"] == pytest.approx(100_000 - 10 * close)
     assert balance["equity"] == pytest.approx(100_000)  # the holding valued at the same close

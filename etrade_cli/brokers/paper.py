@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import InputError, OrderRejectedError
+from ..errors import EtradeCliError, InputError, OrderRejectedError
 from ..store import Store
 from .base import (
     CANCELLED,
@@ -107,6 +107,19 @@ class PaperBroker:
             account, starting_cash, commission
         )
         self._totals: _Totals | None = None
+
+    def market_session(self, symbol: str) -> str | None:
+        """The session (YYYY-MM-DD, US/Eastern) an order in `symbol` placed now belongs to: the
+        engine's session inside the trading loop, else the session of the bar the symbol is
+        priced at (`services.LastBarPrices`: the paper market's clock is its data, not the
+        wall clock), else None."""
+        if self.session_date is not None:
+            return self.session_date
+        session = getattr(self._prices, "session", None)
+        try:
+            return session(symbol) if callable(session) else None
+        except EtradeCliError:  # an unreadable source: no price either, the preview says so
+            return None
 
     def set_market(
         self, prices: PriceSource, session_date: str | None, bars: BarSource | None = None
