@@ -20,7 +20,7 @@ from ..events import (
     OrderPlaced,
     OrderRejected,
 )
-from ..store import OrderRow, utcnow
+from ..store import OrderRow, Store, utcnow
 from .types import Deps
 
 
@@ -209,8 +209,30 @@ def _finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = 
             pos = st.position(order.position_id)
             if pos.status == "pending":
                 st.update_position(db, pos.id, status="cancelled", closed_at=utcnow())
+        elif order.purpose.startswith("EXIT_PT") and order.position_id and not order.filled_qty:
+            _reopen_target(st, db, order)
     kind = OrderCancelled if status == "cancelled" else OrderRejected
     deps.emit(_order_event(deps, kind, order, message=message))
+
+
+def _reopen_target(st: Store, db: sqlite3.Connection, order: OrderRow) -> None:
+    """A profit-target exit (`EXIT_PT<k>`) that sold nothing, refused or dropped before it
+    reached the broker: its tranche was not sold, so target k is open again and fires at the
+    next cycle whose price reaches it (spec §6.4: each target sells its tranche once). Left as
+    it is when a later target was decided too (several fired on one bar: re-opening the earlier
+    one would let the later fire twice) or has an order that was not refused or dropped."""
+    k = order.purpose.removeprefix("EXIT_PT")
+    if not k.isdigit() or order.position_id is None:
+        return
+    pos = st.position(order.position_id)
+    if pos.status != "open" or pos.targets_hit != int(k):
+        return
+    later = [
+        p for p in st.exit_purposes(pos.id)
+        if p.startswith("EXIT_PT") and p[7:].isdigit() and int(p[7:]) > int(k)
+    ]  # fmt: skip
+    if not later:
+        st.update_position(db, pos.id, targets_hit=int(k) - 1)
 
 
 def _tag(deps: Deps, order: OrderRow) -> str:
@@ -330,6 +352,12 @@ def apply_state(deps: Deps, order: OrderRow, state: OrderState, session: str) ->
             and order.position_id
         ):
             st.update_position(db, order.position_id, status="cancelled", closed_at=utcnow())
+        elif (
+            order.purpose.startswith("EXIT_PT")
+            and status in ("cancelled", "rejected")
+            and state.filled_qty == 0
+        ):
+            _reopen_target(st, db, order)
     _emit_state(deps, order, state, status, filled)
     return new_ids
 
