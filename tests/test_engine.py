@@ -240,22 +240,30 @@ def test_evaluation_is_not_mutated_by_runs(tmp_path):
     np.testing.assert_array_equal(before, market.ev.reason)
 
 
+def _held_and_refusing(tmp_path, closes: list[float], refused: int):
+    """Deps holding 10 AAA bought at 100 on day 0 (checked on day 1), whose broker refuses the
+    `refused`-th order sent from then on (1-based) and fills the others."""
+    from etrade_cli.errors import OrderRejectedError
+
+    deps = make_deps(tmp_path, fake_market({"AAA": closes}, {("AAA", 0): 4}), cash=20_000)
+    run_once(deps, day(0))
+    run_once(deps, day(1))
+    place, sent = deps.broker.place, []
+
+    def place_or_refuse(req, preview):
+        sent.append(req)
+        if len(sent) == refused:
+            raise OrderRejectedError("the broker refused it")
+        return place(req, preview)
+
+    deps.broker.place = place_or_refuse
+    return deps
+
+
 def test_a_refused_profit_target_sells_its_tranche_at_the_next_cycle_that_reaches_it(tmp_path):
     """PT1's order is refused: nothing was sold, so PT1 is open again and sells its tranche when
     the price is at the target at a later cycle (spec §6.4: each target sells once)."""
-    from etrade_cli.errors import OrderRejectedError
-
-    prices = {"AAA": [100.0, 100.0, PT[0], PT[0] + 0.5, PT[1]]}
-    deps = make_deps(tmp_path, fake_market(prices, {("AAA", 0): 4}), cash=20_000)
-    run_once(deps, day(0))
-    run_once(deps, day(1))
-    place = deps.broker.place
-
-    def refuse_once(req, preview):
-        deps.broker.place = place
-        raise OrderRejectedError("the broker refused it")
-
-    deps.broker.place = refuse_once
+    deps = _held_and_refusing(tmp_path, [100.0, 100.0, PT[0], PT[0] + 0.5, PT[1]], refused=1)
     r2 = run_once(deps, day(2))
     assert [(a.reason, a.status) for a in r2.exits] == [("PT1", "rejected")]
     assert open_positions(deps)[0].targets_hit == 0  # not done: nothing was sold
@@ -268,24 +276,9 @@ def test_a_refused_profit_target_sells_its_tranche_at_the_next_cycle_that_reache
 
 
 def test_a_refused_earlier_target_stays_done_when_a_later_one_sold(tmp_path):
-    """PT1 refused while PT2 (same cycle) sold: re-opening PT1 would let PT2 fire twice, so the
+    """PT1 refused while PT2 (same bar) sold: re-opening PT1 would let PT2 fire twice, so the
     targets stay as decided."""
-    from etrade_cli.errors import OrderRejectedError
-
-    prices = {"AAA": [100.0, 100.0, PT[1], PT[1]]}
-    deps = make_deps(tmp_path, fake_market(prices, {("AAA", 0): 4}), cash=20_000)
-    run_once(deps, day(0))
-    run_once(deps, day(1))
-    place = deps.broker.place
-    seen = []
-
-    def refuse_pt1(req, preview):
-        seen.append(req.quantity)
-        if len(seen) == 1:
-            raise OrderRejectedError("the broker refused it")
-        return place(req, preview)
-
-    deps.broker.place = refuse_pt1
+    deps = _held_and_refusing(tmp_path, [100.0, 100.0, PT[1], PT[1]], refused=1)
     r2 = run_once(deps, day(2))
     assert [(a.reason, a.status) for a in r2.exits] == [("PT1", "rejected"), ("PT2", "filled")]
     assert open_positions(deps)[0].targets_hit == 2
@@ -294,22 +287,7 @@ def test_a_refused_earlier_target_stays_done_when_a_later_one_sold(tmp_path):
 
 def test_a_refused_later_target_of_a_bar_that_fired_two_is_retried_alone(tmp_path):
     """PT1 sold and PT2 refused on one bar: PT2 alone is open again, PT1 does not sell twice."""
-    from etrade_cli.errors import OrderRejectedError
-
-    prices = {"AAA": [100.0, 100.0, PT[1], PT[1]]}
-    deps = make_deps(tmp_path, fake_market(prices, {("AAA", 0): 4}), cash=20_000)
-    run_once(deps, day(0))
-    run_once(deps, day(1))
-    place = deps.broker.place
-    seen = []
-
-    def refuse_pt2(req, preview):
-        seen.append(req.quantity)
-        if len(seen) == 2:
-            raise OrderRejectedError("the broker refused it")
-        return place(req, preview)
-
-    deps.broker.place = refuse_pt2
+    deps = _held_and_refusing(tmp_path, [100.0, 100.0, PT[1], PT[1]], refused=2)
     r2 = run_once(deps, day(2))
     assert [(a.reason, a.status) for a in r2.exits] == [("PT1", "filled"), ("PT2", "rejected")]
     assert open_positions(deps)[0].targets_hit == 1
