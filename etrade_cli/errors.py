@@ -24,7 +24,9 @@ class ExitStatus(IntEnum):
     ORDER_REJECTED = 6
     BUSY = 7  # another run holds the trading lock, or the book is busy (locked by a writer)
     RECONCILE = 8  # the book and the broker disagree and a person must decide
-    READ_ONLY = 9  # a database (the book, the bar cache) cannot be written: file or folder read-only
+    READ_ONLY = (
+        9  # a database (the book, the bar cache) cannot be written: file or folder read-only
+    )
     CORRUPT = 10  # a database file is not an SQLite database or is damaged
     DISK_FULL = 11  # the disk (or the database's size limit) is full
     INTERRUPTED = 130

@@ -826,7 +826,9 @@ class Store:
 
     def realized_for_order(self, order_id: int) -> float | None:
         """Realized P&L (USD) booked by the fills of exit order `order_id`; None if none."""
-        row = self._query("SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id)
+        row = self._query(
+            "SELECT sum(realized_pnl) FROM partial_exits WHERE order_id = ?", order_id
+        )
         return None if row[0][0] is None else float(row[0][0])
 
     def realized_on(self, broker: str, account: str, day: str) -> float:
@@ -1176,8 +1178,7 @@ class Store:
         `values`: the `proposals` columns; `body` is the proposal as JSON text."""
         values = {"created_at": utcnow(), **values}
         cur = db.execute(
-            f"INSERT INTO proposals ({', '.join(values)}) VALUES "
-            f"({','.join('?' * len(values))})",
+            f"INSERT INTO proposals ({', '.join(values)}) VALUES ({','.join('?' * len(values))})",
             tuple(values.values()),
         )
         return int(cur.lastrowid or 0)
@@ -1306,9 +1307,7 @@ class Store:
             None if started is None else last,
         )
 
-    def _runs_write(
-        self, sql: str, args: tuple[Any, ...], last: _LastSession | None = None
-    ) -> int:
+    def _runs_write(self, sql: str, args: tuple[Any, ...], last: _LastSession | None = None) -> int:
         """One statement on `runs` (its own transaction; inside a `batch` the statement alone,
         which SQLite applies all or nothing, instead of a savepoint around it); the rows it
         wrote do not count in `version`. Returns the last inserted row id.

@@ -369,8 +369,8 @@ RATE_LIMIT_PAGE = (
 TOMCAT_500 = (
     "<html><head><title>Apache Tomcat/7.0.70 - Error report</title><style><!--H1 "
     "{font-family:Tahoma,Arial,sans-serif;color:white;background-color:#525D76;}--></style> "
-    "</head><body><h1>HTTP Status 500 - </h1><HR size=\"1\" noshade=\"noshade\"><p><b>type"
+    '</head><body><h1>HTTP Status 500 - </h1><HR size="1" noshade="noshade"><p><b>type'
     "</b> Status report</p><p><b>message</b> <u></u></p><p><b>description</b> <u>The server "
     "encountered an internal error that prevented it from fulfilling this request.</u></p>"
-    "<HR size=\"1\" noshade=\"noshade\"><h3>Apache Tomcat/7.0.70</h3></body></html>"
+    '<HR size="1" noshade="noshade"><h3>Apache Tomcat/7.0.70</h3></body></html>'
 )

@@ -70,7 +70,9 @@ def test_default_window_starts_after_the_warm_up(runs):
     assert d["start"] == "2010-06-16"  # the first session a symbol of the sample can signal
     assert d["warmup"]["bars"] == 199
     assert [trade_key(t) for t in d["trades"]] == [trade_key(t) for t in full["trades"]]
-    assert full["stats"]["exposure_fraction"] < d["stats"]["exposure_fraction"]  # no flat warm-up months
+    assert (
+        full["stats"]["exposure_fraction"] < d["stats"]["exposure_fraction"]
+    )  # no flat warm-up months
 
 
 def test_json_carries_every_statistic_fills_and_the_benchmark(runs):

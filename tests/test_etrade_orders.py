@@ -226,9 +226,7 @@ def test_order_list_status_and_cancel(cli, etrade_login):
     )
     responses.put(f"{ORDERS}/cancel.json", json=P.CANCEL)
     responses.get(f"{ORDERS}/773.json", json=P.orders(P.order(773, "F", "BUY", 1, 0, "OPEN")))
-    responses.get(
-        f"{ORDERS}/773.json", json=P.orders(P.order(773, "F", "BUY", 1, 0, "CANCELLED"))
-    )
+    responses.get(f"{ORDERS}/773.json", json=P.orders(P.order(773, "F", "BUY", 1, 0, "CANCELLED")))
     rows = json.loads(cli("order", "list", "--json").stdout)
     assert rows[0]["order_id"] == "19" and rows[0]["avg_price"] == 324.26
     assert json.loads(cli("order", "status", "19", "--json").stdout)["status"] == "EXECUTED"

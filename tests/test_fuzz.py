@@ -102,7 +102,9 @@ HEADERS = st.lists(
 
 @FUZZ
 @given(
-    header=st.one_of(HEADERS, st.just(["Date", "Symbol", "Open", "High", "Low", "Close", "Volume"])),
+    header=st.one_of(
+        HEADERS, st.just(["Date", "Symbol", "Open", "High", "Low", "Close", "Volume"])
+    ),
     rows=st.lists(st.lists(CELLS, min_size=0, max_size=9), max_size=25),
 )
 def test_csv_loader_on_random_rows(header: list[str], rows: list[list[str]]):
@@ -130,7 +132,9 @@ ROW = st.fixed_dictionaries(
             st.dates(min_value=dt.date(2019, 1, 1), max_value=dt.date(2019, 3, 1)).map(str),
             st.sampled_from(["2020-13-01", "", "soon"]),
         ),
-        "symbol": _mostly(st.sampled_from(["AAPL", "msft", "BRK.B"]), st.sampled_from(["A$B", "<x>", ""])),
+        "symbol": _mostly(
+            st.sampled_from(["AAPL", "msft", "BRK.B"]), st.sampled_from(["A$B", "<x>", ""])
+        ),
         "open": PRICE,
         "high": PRICE,
         "low": PRICE,
@@ -242,9 +246,13 @@ def _toml(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(
-            value
-        ) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):

@@ -255,7 +255,9 @@ def test_a_pandas_written_csv_with_an_unnamed_date_index_loads(hermetic):
     assert (hermetic / "MSFT.csv").read_text().startswith(",Open,High")
     bars, report = read_bars_csv(hermetic / "MSFT.csv")
     assert len(bars["MSFT"]) == len(df) and report.warning() is None
-    assert str(bars["MSFT"].dates[0]) == "2015-04-01" == pd.Timestamp(df.index[0]).date().isoformat()
+    assert (
+        str(bars["MSFT"].dates[0]) == "2015-04-01" == pd.Timestamp(df.index[0]).date().isoformat()
+    )
 
 
 def test_an_unnamed_first_column_that_is_not_dates_is_still_missing(hermetic):

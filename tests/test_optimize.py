@@ -142,7 +142,10 @@ def test_a_process_builds_one_market_view_per_shared_evaluation(sweep: Sweep, tm
     try:
         first = opt._market(opt.Shared("s1:0", str(path)), None, tradable)
         assert opt._market(opt.Shared("s1:0", str(path)), None, tradable) is first
-        assert first.sessions.tolist() == opt._market(opt.Shared("s1:1"), ev, tradable).sessions.tolist()
+        assert (
+            first.sessions.tolist()
+            == opt._market(opt.Shared("s1:1"), ev, tradable).sessions.tolist()
+        )
         opt._market(opt.Shared("s2:0"), ev, tradable)  # a new sweep drops the earlier one's views
         assert set(opt._MARKETS) == {"s2:0"}
     finally:

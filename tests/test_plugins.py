@@ -113,7 +113,9 @@ def test_the_plugin_strategy_scans_and_backtests_the_sample(cli, installed, herm
     assert tags == {("sma_cross", "X")}
 
 
-def test_a_strategy_loads_by_module_path_with_its_parameters_validated(cli, example_on_path, hermetic):
+def test_a_strategy_loads_by_module_path_with_its_parameters_validated(
+    cli, example_on_path, hermetic
+):
     (hermetic / "config.toml").write_text(
         '[strategy]\nname = "sma_cross_plugin:SmaCross"\nfast = 20\nslow = 50\n'
     )

@@ -36,9 +36,13 @@ def test_the_live_guard_applies_to_any_broker_that_can_trade_live():
     """A new broker that says nothing about live trading is treated as live: refused unless
     its section's allow_live_orders and --live are both given."""
     spec = registry.BrokerSpec(
-        name="newbroker", factory=lambda cfg, st: None, account_key=lambda cfg: "x"  # type: ignore[arg-type,return-value]
+        name="newbroker",
+        factory=lambda cfg, st: None,
+        account_key=lambda cfg: "x",  # type: ignore[arg-type,return-value]
     )
-    with pytest.raises(OrderRejectedError, match=r"\[newbroker\] allow_live_orders = true and --live"):
+    with pytest.raises(
+        OrderRejectedError, match=r"\[newbroker\] allow_live_orders = true and --live"
+    ):
         registry.check_live_guard(Config(), spec, live=True)
     allowed = registry.BrokerSpec(
         name="newbroker",

@@ -101,8 +101,7 @@ def fetch(
     source: str = typer.Option(
         None,
         "--source",
-        help="alpaca, schwab or ibkr (default: [data] source when it is one of them, else "
-        "alpaca).",
+        help="alpaca, schwab or ibkr (default: [data] source when it is one of them, else alpaca).",
     ),
     as_json: bool = JSON_OPT,
 ) -> None:

@@ -74,8 +74,10 @@ def extract_json_args(args: list[str], takes_positionals: bool) -> list[str]:
         elif tok.startswith("--json="):
             current.fields = _fields(tok.split("=", 1)[1])
             out.append("--json")
-        elif tok == "--json" and i + 1 < len(args) and _looks_like_fields(
-            args[i + 1], takes_positionals
+        elif (
+            tok == "--json"
+            and i + 1 < len(args)
+            and _looks_like_fields(args[i + 1], takes_positionals)
         ):
             current.fields = _fields(args[i + 1])
             out.append("--json")

@@ -135,4 +135,5 @@ class RunResult:
             "run of this session looks them up and sends what the broker does not have"
         )
 
+
 # --- the cycle ---------------------------------------------------------------------------------
