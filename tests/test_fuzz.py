@@ -28,17 +28,23 @@ FUZZ = settings(
 )
 
 
-def _load_csv(name: str, data: bytes):
-    """read_bars_csv on a fresh file; returns the bars or None after one of our errors."""
+def _read_fresh(name: str, data: bytes):
+    """read_bars_csv of `data` written to a fresh file `name`: (bars, report), or the text of
+    one of our errors (one line, the temporary folder shown as TMP)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
         try:
-            bars, report = read_bars_csv(path)
+            return read_bars_csv(path)
         except EtradeCliError as exc:
             assert "\n" not in str(exc) and str(exc), repr(exc)
-            return None
-        return bars, report
+            return str(exc).replace(tmp, "TMP")
+
+
+def _load_csv(name: str, data: bytes):
+    """read_bars_csv on a fresh file; returns the bars or None after one of our errors."""
+    got = _read_fresh(name, data)
+    return None if isinstance(got, str) else got
 
 
 def _assert_clean(bars) -> None:
@@ -162,18 +168,15 @@ def test_csv_loader_on_mostly_plausible_rows(order: list[str], rows: list[dict[s
 
 def _load_snapshot(name: str, data: bytes):
     """What read_bars_csv gives for `data`, as plain values (or the error's text)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(data)
-        try:
-            bars, report = read_bars_csv(path)
-        except EtradeCliError as exc:
-            return str(exc).replace(tmp, "TMP")
-        columns = ("dates", "open", "high", "low", "close", "volume")
-        return (
-            {s: [getattr(b, c).tolist() for c in columns] for s, b in bars.items()},
-            (report.rows, dict(report.dropped), report.bad_symbols),
-        )
+    got = _read_fresh(name, data)
+    if isinstance(got, str):
+        return got
+    bars, report = got
+    columns = ("dates", "open", "high", "low", "close", "volume")
+    return (
+        {s: [getattr(b, c).tolist() for c in columns] for s, b in bars.items()},
+        (report.rows, dict(report.dropped), report.bad_symbols),
+    )
 
 
 @FUZZ
