@@ -62,6 +62,7 @@ def test_place_payload_repeats_the_preview_with_preview_ids():
         (dict(market_session="EXTENDED"), "must be LIMIT"),
         (dict(quantity=0), "positive whole number"),
         (dict(quantity=-5), "positive whole number"),
+        (dict(quantity=ob.MAX_QUANTITY + 1), "more than 1,000,000,000 shares"),
         (dict(action="HOLD"), "orderAction must be one of"),
         (dict(price_type="LIMIT", limit_price=-1.0), "positive price"),
     ],
@@ -246,3 +247,15 @@ def test_order_list_follows_the_marker(cli, etrade_login):
     rows = json.loads(cli("order", "list", "--json").stdout)
     assert [r["order_id"] for r in rows] == ["1", "2"]
     assert "marker=m2" in responses.calls[-1].request.url
+
+
+def test_a_quantity_beyond_any_order_is_one_line_exit_1_and_journals_nothing(cli, hermetic):
+    """20 digits used to end in SQLite's OverflowError ("internal error")."""
+    r = cli("--broker", "paper", "order", "place", "AAPL", "-q", "9" * 20, "--yes")
+    assert r.exit_code == 1 and "more than 1,000,000,000 shares" in r.stderr
+    assert "Traceback" not in r.output and "internal error" not in r.output
+    from etrade_cli.config import load_config
+    from etrade_cli.store import Store
+
+    path = load_config().db_path
+    assert not path.exists() or Store(path).orders() == []  # nothing journaled

@@ -52,6 +52,11 @@ def _price(value: float | None, name: str) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
+#: the most shares one order may ask for: far above any retail order, and a typo's guard (a
+#: larger number would not even fit the journal's 64-bit INTEGER)
+MAX_QUANTITY = 1_000_000_000
+
+
 def validate(o: EquityOrder) -> None:
     """Check an order before it is sent.
 
@@ -60,6 +65,8 @@ def validate(o: EquityOrder) -> None:
     """
     if not isinstance(o.quantity, int) or isinstance(o.quantity, bool) or o.quantity <= 0:
         raise InputError(f"quantity must be a positive whole number of shares, got {o.quantity!r}")
+    if o.quantity > MAX_QUANTITY:
+        raise InputError(f"quantity {o.quantity:,} is more than {MAX_QUANTITY:,} shares")
     for value, allowed, name in (
         (o.action, ACTIONS, "orderAction"),
         (o.price_type, PRICE_TYPES, "priceType"),
