@@ -223,3 +223,9 @@ def test_cli_error_after_the_workers_started_leaves_no_start_up_running(cli):
             "--workers", "2")  # fmt: skip
     assert r.exit_code == 1 and "--metric 'alpha'" in r.output
     assert not opt._starting  # waited for: nothing is left to fail at exit
+
+
+def test_cli_workers_beyond_1024_is_a_usage_error_not_an_overflow(cli):
+    r = cli("optimize", "--symbols", "AAPL", "--param", "tes_days_b1=10,21", "-j", "9" * 20)
+    assert r.exit_code == 2 and "less than or equal to 1024" in r.stderr
+    assert "internal error" not in r.output and "Traceback" not in r.output

@@ -57,7 +57,12 @@ def optimize_cmd(
         help="Dask scheduler address tcp://HOST:8786 (default: a LocalCluster).",
     ),
     workers: int = typer.Option(
-        None, "--workers", "-j", min=1, help="Parallel workers (default: the CPU count)."
+        None,
+        "--workers",
+        "-j",
+        min=1,
+        max=1024,
+        help="Parallel workers, 1 to 1024 (default: the CPU count).",
     ),
     cash: float = typer.Option(None, "--cash", min=1.0, help="Starting cash, USD."),
     top: int = typer.Option(10, "--top", min=1, help="Combinations to show."),
