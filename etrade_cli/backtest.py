@@ -170,7 +170,7 @@ def run_backtest(
         _clear_previous_backtest(db_path)
     with tempfile.TemporaryDirectory(prefix="etrade-backtest-") as tmp:
         path = db_path or Path(tmp) / "backtest.db"
-        store = Store(path)
+        store = Store(path) if path.exists() else Store.fresh(path)
         try:
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)

@@ -48,6 +48,8 @@ def utcnow() -> str:
 
 
 _COUNTS_JSON: dict[tuple[tuple[str, int], ...], str] = {}
+#: this process's migrated empty book (in memory), copied by `Store.fresh`
+_TEMPLATE: Store | None = None
 
 
 def _counts_json(counts: dict[str, Any] | None) -> str:
@@ -577,6 +579,31 @@ class Store:
         except BaseException:
             self.db.close()
             raise
+
+    @classmethod
+    def fresh(cls, path: Path) -> Store:
+        """A new, empty book at `path` (which must not exist yet), copied with SQLite's backup
+        API from a migrated in-memory template made once per process. Backtests open a fresh
+        book for every run (a sweep: dozens per process); running every migration costs about
+        8 ms, the copy about 1 ms. The template is an ordinary `Store(":memory:")`, so the copy
+        is what migrating would give; no file is left behind.
+
+        Raises:
+            the errors of `Store()`; FileExistsError: `path` exists.
+        """
+        global _TEMPLATE
+        if path.exists():
+            raise FileExistsError(path)
+        if _TEMPLATE is None:
+            _TEMPLATE = cls(":memory:")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(path)
+        try:
+            target.execute("PRAGMA synchronous=OFF")  # a new file: nothing to lose if cut short
+            _TEMPLATE.db.backup(target)
+        finally:
+            target.close()
+        return cls(path)
 
     def close(self) -> None:
         """Close the connection."""

@@ -22,6 +22,28 @@ def test_new_database_applies_every_migration_once(tmp_path):
     assert s2.migrate() == []
 
 
+def _schema(path) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+        ).fetchall()
+
+
+def test_a_fresh_book_from_the_template_is_the_migrated_book(tmp_path):
+    """`Store.fresh` (backtests) copies a migrated template: the same schema, every migration
+    recorded, WAL, and the copies are independent books."""
+    Store(tmp_path / "migrated.db").close()
+    a, b = Store.fresh(tmp_path / "a.db"), Store.fresh(tmp_path / "sub" / "b.db")
+    assert a.applied_migrations() == [name for name, _ in store_mod.MIGRATIONS]
+    assert a.migrate() == [] and a._query("PRAGMA journal_mode")[0][0] == "wal"
+    a.set_meta("kind", "backtest")
+    assert b.meta("kind") is None  # nothing shared between copies
+    a.close(), b.close()
+    assert _schema(tmp_path / "a.db") == _schema(tmp_path / "migrated.db")
+    with pytest.raises(FileExistsError):
+        Store.fresh(tmp_path / "a.db")
+
+
 def test_migrations_on_an_existing_database_keep_the_data(tmp_path, monkeypatch):
     s = Store(tmp_path / "b.db")
     with s.tx() as db:
