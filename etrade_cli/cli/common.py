@@ -169,18 +169,10 @@ def complete_strategy(incomplete: str) -> list[str]:
     return [n for n in strategies.names() if n.startswith(incomplete)]
 
 
-PRICE_TYPES = (
-    "MARKET",
-    "LIMIT",
-    "STOP",
-    "STOP_LIMIT",
-    "TRAILING_STOP_CNST",
-    "TRAILING_STOP_PRCT",
-)
-
-
 def complete_price_type(incomplete: str) -> list[str]:
     """E*TRADE priceType values starting with `incomplete` (any case)."""
+    from ..etrade.orders import PRICE_TYPES
+
     return [p for p in PRICE_TYPES if p.startswith(incomplete.upper())]
 
 
