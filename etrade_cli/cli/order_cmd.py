@@ -237,19 +237,14 @@ def place(
         "avg_fill_price": row.avg_fill_price,
         "message": row.message,
     }
-    if as_json:
-        emit_json(doc)
-    elif not res.confirmed:
-        err.print("Not placed.", markup=False)
-    elif res.problem is None:
-        out.print(
-            f"Order {row.broker_order_id or '?'} ({row.client_order_id}): {row.status}"
-            + (f" - {row.message}" if row.message else ""),
-            markup=False,
-        )
-    failure = res.failure()
-    if failure is not None:  # not placed, or no reply and not found: say so, exit 5
-        raise failure
+    _report(
+        res,
+        doc,
+        as_json,
+        "Not placed.",
+        f"Order {row.broker_order_id or '?'} ({row.client_order_id}): {row.status}"
+        + (f" - {row.message}" if row.message else ""),
+    )
 
 
 @order_app.command("change")
@@ -338,18 +333,28 @@ def change(
         "order_term": row.order_term,
         "message": row.message,
     }
+    _report(
+        res,
+        doc,
+        as_json,
+        "Not changed.",
+        f"Order {order_id} changed: new order {row.broker_order_id or '?'} "
+        f"({row.client_order_id}): {row.status}",
+    )
+
+
+def _report(res: Any, doc: dict[str, Any], as_json: bool, declined: str, done: str) -> None:
+    """The outcome of `order place` or `order change` (a `manual.PlaceOutcome`): `doc` with
+    --json, else `declined` when the user did not confirm, else `done` unless no broker
+    confirmed the order; then exit 5 with what is true when none did (`res.failure()`)."""
     if as_json:
         emit_json(doc)
     elif not res.confirmed:
-        err.print("Not changed.", markup=False)
+        err.print(declined, markup=False)
     elif res.problem is None:
-        out.print(
-            f"Order {order_id} changed: new order {row.broker_order_id or '?'} "
-            f"({row.client_order_id}): {row.status}",
-            markup=False,
-        )
+        out.print(done, markup=False)
     failure = res.failure()
-    if failure is not None:  # no reply and the new order not found: say so, exit 5
+    if failure is not None:
         raise failure
 
 
