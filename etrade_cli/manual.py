@@ -93,22 +93,7 @@ def place_manual(
     """
     ob.validate(order)
     day = _order_session(broker, order.symbol)
-    with store.tx() as db:
-        row = store.new_order(
-            db,
-            broker=broker.name,
-            account=broker.account,
-            symbol=order.symbol,
-            side=order.action,
-            quantity=order.quantity,
-            price_type=order.price_type,
-            limit_price=order.limit_price,
-            stop_price=order.stop_price,
-            order_term=order.order_term,
-            market_session=order.market_session,
-            purpose="MANUAL",
-            session_date=day,
-        )
+    row = _journal(store, broker, order, day, purpose="MANUAL")
     deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
     try:
         preview = preview_journaled(deps, row)
@@ -125,6 +110,29 @@ def place_manual(
     if done.status == "rejected":
         raise OrderRejectedError(done.message or "the broker refused the order")
     return PlaceOutcome(done, preview, True, _problem(store, done))
+
+
+def _journal(
+    store: Store, broker: Broker, order: ob.EquityOrder, day: str, **extra: Any
+) -> OrderRow:
+    """Commit the intent of `order` (its parameters, at session `day`) to the journal before
+    anything is sent; `extra` are further `Store.new_order` columns (purpose, replaces, ...)."""
+    with store.tx() as db:
+        return store.new_order(
+            db,
+            broker=broker.name,
+            account=broker.account,
+            symbol=order.symbol,
+            side=order.action,
+            quantity=order.quantity,
+            price_type=order.price_type,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+            order_term=order.order_term,
+            market_session=order.market_session,
+            session_date=day,
+            **extra,
+        )
 
 
 def _close(store: Store, order_id: int, message: str) -> None:
@@ -279,25 +287,16 @@ def change_manual(
     new = changed_order(current, ch)
     old = store.order_by_broker_id(broker.name, broker.account, order_id)
     day = session_date()
-    with store.tx() as db:
-        row = store.new_order(
-            db,
-            broker=broker.name,
-            account=broker.account,
-            symbol=new.symbol,
-            side=new.action,
-            quantity=new.quantity,
-            price_type=new.price_type,
-            limit_price=new.limit_price,
-            stop_price=new.stop_price,
-            order_term=new.order_term,
-            market_session=new.market_session,
-            purpose=old.purpose if old else MANUAL_CHANGE,
-            position_id=old.position_id if old else None,
-            replaces=old.id if old else None,
-            session_date=day,
-            message=f"change of orderId {order_id}",
-        )
+    row = _journal(
+        store,
+        broker,
+        new,
+        day,
+        purpose=old.purpose if old else MANUAL_CHANGE,
+        position_id=old.position_id if old else None,
+        replaces=old.id if old else None,
+        message=f"change of orderId {order_id}",
+    )
     deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
     req = OrderRequest(
         row.client_order_id,
