@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any
 from ..config import SchwabConfig, home_dirs
 from ..errors import AuthError, ConfigError
 from ..redact import register_secret
+from ..secretfile import remove, write_private_json
 
 REFRESH_LIFETIME = dt.timedelta(days=7)
 WARN_AFTER = dt.timedelta(days=6)
@@ -122,18 +121,7 @@ class SchwabTokenStore:
 
     def write(self, token: dict[str, Any], *_args: Any, **_kwargs: Any) -> None:
         """Write `token` atomically with mode 0600 (schwab-py's `token_write_func`)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".schwab-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(token, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private_json(self.path, token, ".schwab-")
 
     def info(self, now: float | None = None) -> TokenInfo | None:
         """Age and death day of the stored refresh token; None when there is no token.
@@ -150,11 +138,7 @@ class SchwabTokenStore:
 
     def delete(self) -> bool:
         """Remove the token file; False when there was none."""
-        try:
-            self.path.unlink()
-            return True
-        except FileNotFoundError:
-            return False
+        return remove(self.path)
 
 
 def token_store(cfg: SchwabConfig) -> SchwabTokenStore:

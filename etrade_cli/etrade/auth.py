@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from zoneinfo import ZoneInfo
 from ..config import EtradeConfig, home_dirs, require_etrade_keys
 from ..errors import AuthError, ConfigError
 from ..redact import register_secret
+from ..secretfile import remove, write_private_json
 
 ET = ZoneInfo("America/New_York")
 IDLE_LIMIT = dt.timedelta(hours=2)
@@ -174,26 +174,11 @@ class FileTokenStore:
 
     def save(self, tokens: Tokens) -> None:
         """Write atomically with mode 0600."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(asdict(tokens), fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private_json(self.path, asdict(tokens), ".tokens-")
 
     def delete(self) -> bool:
         """Remove the file."""
-        try:
-            self.path.unlink()
-            return True
-        except FileNotFoundError:
-            return False
+        return remove(self.path)
 
 
 class KeyringTokenStore:
