@@ -17,13 +17,19 @@ from typing import Any
 
 from .brokers.base import CANCELLED, EXECUTED, EXPIRED, REJECTED, Broker, OrderState, Preview
 from .config import Config
-from .engine import Deps, apply_state, change_journaled, place_previewed, preview_journaled
+from .engine import (
+    Deps,
+    apply_state,
+    change_journaled,
+    order_request,
+    place_previewed,
+    preview_journaled,
+)
 from .errors import ApiError, InputError, OrderRejectedError
 from .etrade import orders as ob
 from .etrade.auth import ET
 from .services import make_strategy
 from .store import MANUAL_CHANGE, OrderRow, Store
-from .values import OrderRequest
 
 
 @dataclass
@@ -298,17 +304,7 @@ def change_manual(
         message=f"change of orderId {order_id}",
     )
     deps = Deps(make_strategy(cfg), cfg.risk, store, broker, None)  # type: ignore[arg-type]
-    req = OrderRequest(
-        row.client_order_id,
-        new.symbol,
-        new.action,
-        new.quantity,
-        new.price_type,
-        new.limit_price,
-        new.stop_price,
-        new.order_term,
-        new.market_session,
-    )
+    req = order_request(row)
     try:
         preview = broker.preview_change(order_id, req)  # type: ignore[attr-defined]
     except OrderRejectedError as exc:

@@ -16,7 +16,14 @@ order and no lost fill.
 """
 
 from .cycle import run_once, session_count, trading_lock, unrealized
-from .orders import apply_state, fills_of, place_previewed, preview_journaled, send_order
+from .orders import (
+    apply_state,
+    fills_of,
+    order_request,
+    place_previewed,
+    preview_journaled,
+    send_order,
+)
 from .protect import PROTECT_FAULT_POINTS, change_journaled
 from .types import FAULT_POINTS, Action, Deps, Finding, RunResult, SimulatedCrash
 
@@ -31,6 +38,7 @@ __all__ = [
     "apply_state",
     "change_journaled",
     "fills_of",
+    "order_request",
     "place_previewed",
     "preview_journaled",
     "run_once",

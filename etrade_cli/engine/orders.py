@@ -24,7 +24,8 @@ from ..store import OrderRow, Store, utcnow
 from .types import Deps
 
 
-def _request(o: OrderRow) -> OrderRequest:
+def order_request(o: OrderRow) -> OrderRequest:
+    """The broker request of journal row `o`: its clientOrderId and order parameters."""
     return OrderRequest(
         o.client_order_id,
         o.symbol,
@@ -51,7 +52,7 @@ def preview_journaled(deps: Deps, order: OrderRow) -> Preview | None:
     """Preview a journaled order and record `previewed` (or `rejected`, returning None)."""
     st = deps.store
     try:
-        preview = deps.broker.preview(_request(order))
+        preview = deps.broker.preview(order_request(order))
     except OrderRejectedError as exc:
         _finalize_rejected(deps, order, str(exc))
         return None
@@ -77,7 +78,7 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
     while True:
         attempt += 1
         try:
-            state: OrderState | None = deps.broker.place(_request(order), preview)
+            state: OrderState | None = deps.broker.place(order_request(order), preview)
         except OrderRejectedError as exc:
             _finalize_rejected(deps, order, str(exc))
             return st.order_by_id(order.id)

@@ -32,7 +32,7 @@ import numpy as np
 from ..brokers.base import CANCELLED, EXECUTED, EXPIRED, OPEN, PARTIAL, REJECTED, OrderState
 from ..errors import ApiError, OrderRejectedError, TemporaryApiError
 from ..store import BROKER_STOP, OrderRow, Position
-from .orders import _finalize_rejected, _request, apply_state, send_order
+from .orders import _finalize_rejected, apply_state, order_request, send_order
 from .types import Action, Deps, Finding, RunResult
 
 #: fault-hook names of the protective-stop steps (each an order step prefixed with "stop:")
@@ -260,7 +260,7 @@ def _change_at_broker(deps: Deps, old: OrderRow, new: OrderRow, day: str) -> Ord
     """`broker.change(old orderId, new request)`; a lost reply is looked up, never re-sent."""
     change = deps.broker.change  # type: ignore[attr-defined]
     return change_journaled(
-        deps, new, day, lambda: change(old.broker_order_id or "", _request(new))
+        deps, new, day, lambda: change(old.broker_order_id or "", order_request(new))
     )
 
 
