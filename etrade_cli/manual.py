@@ -370,7 +370,7 @@ def resolve_manual(
     from pathlib import Path
 
     from .engine import trading_lock
-    from .engine.orders import _finalize_rejected
+    from .engine.orders import finalize_rejected
     from .services import open_store
 
     if not_placed == (broker_order_id is not None):
@@ -393,7 +393,7 @@ def resolve_manual(
                 )
             if not_placed:
                 deps = Deps(make_strategy(cfg), cfg.risk, store, None, None)  # type: ignore[arg-type]
-                _finalize_rejected(
+                finalize_rejected(
                     deps, row, "settled by hand: never reached the broker", "cancelled"
                 )
             else:

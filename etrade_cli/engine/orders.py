@@ -54,7 +54,7 @@ def preview_journaled(deps: Deps, order: OrderRow) -> Preview | None:
     try:
         preview = deps.broker.preview(order_request(order))
     except OrderRejectedError as exc:
-        _finalize_rejected(deps, order, str(exc))
+        finalize_rejected(deps, order, str(exc))
         return None
     with st.tx() as db:
         st.set_order(db, order.id, status="previewed", preview_id=preview.preview_id)
@@ -80,7 +80,7 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
         try:
             state: OrderState | None = deps.broker.place(order_request(order), preview)
         except OrderRejectedError as exc:
-            _finalize_rejected(deps, order, str(exc))
+            finalize_rejected(deps, order, str(exc))
             return st.order_by_id(order.id)
         except TemporaryApiError as exc:
             state, retry = _after_temporary_error(deps, order, exc, attempt)
@@ -200,7 +200,7 @@ def unconfirmed_orders(deps: Deps) -> list[dict[str, Any]]:
     ]
 
 
-def _finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = "rejected") -> None:
+def finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = "rejected") -> None:
     """Mark a journal row final without a fill (`rejected` or `cancelled`); a pending entry's
     position is cancelled with it."""
     st = deps.store

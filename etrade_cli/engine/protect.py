@@ -32,7 +32,7 @@ import numpy as np
 from ..brokers.base import CANCELLED, EXECUTED, EXPIRED, OPEN, PARTIAL, REJECTED, OrderState
 from ..errors import ApiError, OrderRejectedError, TemporaryApiError
 from ..store import BROKER_STOP, OrderRow, Position
-from .orders import _finalize_rejected, apply_state, order_request, send_order
+from .orders import apply_state, finalize_rejected, order_request, send_order
 from .types import Action, Deps, Finding, RunResult
 
 #: fault-hook names of the protective-stop steps (each an order step prefixed with "stop:")
@@ -249,7 +249,7 @@ def _change(
     if change is None:
         why = f"replaced by {new.client_order_id} (cancel + new)"
         if _cancel(deps, old, why, day) != CANCELLED:
-            _finalize_rejected(deps, new, "not sent: the order to replace is not open", "cancelled")
+            finalize_rejected(deps, new, "not sent: the order to replace is not open", "cancelled")
             return
         _note(deps, res, "STOP_CHANGED", send_order(sd, deps.store.order_by_id(new.id), day))
         return
@@ -282,7 +282,7 @@ def change_journaled(
         if state is None:
             return st.order_by_id(new.id)
     except OrderRejectedError as exc:
-        _finalize_rejected(deps, new, str(exc))
+        finalize_rejected(deps, new, str(exc))
         if new.replaces is not None:  # the refusal may be because it filled meanwhile
             refresh(deps, st.order_by_id(new.replaces), day)
         return st.order_by_id(new.id)
@@ -326,7 +326,7 @@ def _cancel(deps: Deps, row: OrderRow, why: str, day: str, res: RunResult | None
     st, b = deps.store, deps.broker
     state = b.order_status(row.client_order_id)
     if state is None:  # never reached the broker
-        _finalize_rejected(deps, row, f"not sent; {why}", status="cancelled")
+        finalize_rejected(deps, row, f"not sent; {why}", status="cancelled")
         return CANCELLED
     if state.status not in _FINAL:
         with st.tx() as db:

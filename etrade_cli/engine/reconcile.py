@@ -10,7 +10,7 @@ import numpy as np
 from ..brokers.base import OPEN, OrderState
 from ..store import BROKER_STOP, MANUAL_CHANGE, OrderRow
 from . import protect
-from .orders import _finalize_rejected, apply_state, send_order
+from .orders import apply_state, finalize_rejected, send_order
 from .types import Deps, Finding, RunResult
 
 
@@ -77,7 +77,7 @@ def _drop_change(deps: Deps, order: OrderRow, res: RunResult) -> None:
     if res.dry_run:
         return
     what = "resting stop" if order.purpose == BROKER_STOP and order.replaces is None else "change"
-    _finalize_rejected(deps, order, f"{what} never reached the broker; dropped", "cancelled")
+    finalize_rejected(deps, order, f"{what} never reached the broker; dropped", "cancelled")
     res.findings.append(
         Finding(
             "info",
@@ -110,7 +110,7 @@ def _resume_or_drop(deps: Deps, order: OrderRow, day: str, res: RunResult) -> No
         )
         send_order(deps, order, day)
         return
-    _finalize_rejected(
+    finalize_rejected(
         deps,
         order,
         f"never reached the broker; stale after session {order.session_date}",
