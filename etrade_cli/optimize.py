@@ -369,8 +369,10 @@ Tasks = Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
 #: sends them to each worker once; loky ignores it)
 Runner = Callable[..., Iterator[Any]]
 
-#: loky workers being started by `start_workers` (a joblib generator, drained by `executor`)
-_starting: list[Iterator[Any]] = []
+#: the start-up tasks `start_workers` submitted (futures of `_warm_worker`), awaited by `executor`
+_starting: list[Any] = []
+#: seconds an idle loky worker lives on between sweeps of one process (tests, notebooks)
+IDLE_TIMEOUT = 300
 
 
 def _joblib() -> Any:
@@ -383,20 +385,28 @@ def _joblib() -> Any:
     return joblib
 
 
+def _pool(helpers: int) -> Any:
+    """joblib's reusable loky executor with `helpers` worker processes (the same one every
+    call in this process, resized if needed)."""
+    _joblib()
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=helpers, timeout=IDLE_TIMEOUT)
+
+
 def start_workers(backend: str, workers: int) -> None:
-    """Start the `workers` loky processes now, without waiting: their start-up and imports
-    then overlap whatever the caller does next (loading bars, evaluating). `executor` uses the
-    same processes (joblib's reusable executor). Nothing to do for one worker (joblib runs
-    in-process) or Dask.
+    """Start the loky processes of a `workers`-wide sweep now, without waiting: their start-up
+    and imports then overlap whatever the caller does next (loading bars). This process is
+    one of the `workers` (it runs tasks too, see `executor`), so `workers` - 1 are started.
+    Nothing to do for one worker (all in-process) or Dask.
 
     Raises:
         InputError: joblib is not installed.
     """
     if backend != "loky" or workers < 2 or _starting:
         return
-    joblib = _joblib()
-    par = joblib.Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    _starting.append(par(joblib.delayed(_warm_worker)() for _ in range(workers)))
+    pool = _pool(workers - 1)
+    _starting.extend(pool.submit(_warm_worker) for _ in range(workers - 1))
 
 
 @contextmanager
@@ -404,8 +414,8 @@ def worker_pool(backend: str, workers: int) -> Iterator[None]:
     """Loky workers for one block of a process that exits after it (the CLI: load the data,
     run the sweep): started at once (`start_workers`), so that their start-up overlaps the
     block, and stopped at its end, even on an error (a start-up still running is waited for
-    first, so no joblib call is left behind). Stopping kills the idle workers instead of
-    letting each one wind its interpreter down at exit: they hold nothing to save."""
+    first, so no task is left behind). Stopping kills the idle workers instead of letting
+    each one wind its interpreter down at exit: they hold nothing to save."""
     start_workers(backend, workers)
     try:
         yield
@@ -414,42 +424,112 @@ def worker_pool(backend: str, workers: int) -> Iterator[None]:
         if backend == "loky" and workers > 1:
             from joblib.externals.loky import reusable_executor
 
-            # the executor joblib ran the sweep on, if any (asking loky for one could start one)
+            # the executor the sweep ran on, if any (asking loky for one could start one)
             pool = getattr(reusable_executor, "_executor", None)
             if pool is not None:
                 pool.shutdown(wait=False, kill_workers=True)
 
 
 def _started() -> None:
-    """Wait for the workers `start_workers` started (so one joblib call runs at a time)."""
+    """Wait for the workers `start_workers` started (so no start-up task is left running)."""
     while _starting:
-        for _ in _starting.pop():
-            pass
+        _starting.pop().result()
+
+
+def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
+    """Run [(fn, args), ...] on `helpers` loky processes AND in this process, yielding the
+    results in task order (so they do not depend on who ran what).
+
+    This process takes tasks from the front of the list, the workers from the back, each worker
+    from the moment its start-up is done (`start_workers`; one task in flight per worker, two
+    while many are left, to hide the hand-over); they meet in the middle, so neither waits for
+    the other by more than a task, and each side mostly runs tasks of the same evaluation. A
+    task's exception is raised when its result is due; the tasks not yet handed out are then
+    dropped and the running ones waited for.
+    """
+    import collections
+    import functools
+    import threading
+    from concurrent.futures import Future
+
+    pool = _pool(helpers)
+    if not _starting:
+        _starting.extend(pool.submit(_warm_worker) for _ in range(helpers))
+    todo = collections.deque(range(len(tasks)))
+    done: dict[int, Future] = {}
+    running: set[Future] = set()
+    ready = threading.Condition()
+    workers = [0]  # workers whose start-up is done
+
+    def top_up() -> None:
+        sent = []
+        with ready:
+            depth = 2 if len(todo) > 4 * helpers else 1
+            while todo and len(running) < depth * workers[0]:
+                i = todo.pop()
+                fn, args = tasks[i]
+                future = pool.submit(fn, *args)
+                running.add(future)
+                sent.append((i, future))
+        for i, future in sent:
+            future.add_done_callback(functools.partial(finished, i))
+
+    def finished(i: int, future: Future) -> None:
+        with ready:
+            running.discard(future)
+            done[i] = future
+            ready.notify_all()
+        top_up()  # (in loky's thread: the worker gets its next task at once)
+
+    def worker_ready(_: Future) -> None:
+        with ready:
+            workers[0] += 1
+        top_up()
+
+    def run_here(i: int) -> None:
+        fn, args = tasks[i]
+        future: Future = Future()
+        future.set_result(fn(*args))
+        done[i] = future
+
+    try:
+        for warm in list(_starting)[:helpers]:
+            warm.add_done_callback(worker_ready)
+        for i in range(len(tasks)):
+            while i not in done:
+                with ready:
+                    j = todo.popleft() if todo else None
+                    if j is None:
+                        ready.wait_for(functools.partial(done.__contains__, i))
+                        continue
+                run_here(j)
+            yield done.pop(i).result()
+    finally:
+        with ready:
+            todo.clear()
+            ready.wait_for(lambda: not running)
 
 
 @contextmanager
 def executor(
     backend: str, workers: int, scheduler: str | None = None, shared: Sequence[Any] = ()
 ) -> Iterator[Runner]:
-    """A function running [(fn, args), ...] in parallel through joblib, yielding results in
-    task order. `loky`: `workers` local processes (those of `start_workers` when started).
-    `dask`: the Dask scheduler at `scheduler` (tcp://HOST:8786), or a `LocalCluster` of
-    `workers` processes; `shared` objects are scattered to it once.
+    """A function running [(fn, args), ...] in parallel, yielding results in task order.
+    `loky`: this process and `workers` - 1 local loky processes (joblib's reusable executor,
+    those of `start_workers` when started), see `run_shared`; one worker: all in-process.
+    `dask`: joblib's Dask backend on the scheduler at `scheduler` (tcp://HOST:8786), or a
+    `LocalCluster` of `workers` processes; `shared` objects are scattered to it once.
 
     Raises:
         InputError: unknown backend, or joblib or dask.distributed not installed.
     """
     joblib = _joblib()
     if backend == "loky":
-        _started()
 
         def run_loky(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
-            # our tasks are batches already: joblib's auto-batching would merge them again and
-            # leave one worker idle at the end
-            par = joblib.Parallel(
-                n_jobs=workers, backend="loky", return_as="generator", batch_size=1
-            )
-            return iter(par(joblib.delayed(fn)(*args) for fn, args in tasks))
+            if workers < 2:
+                return (fn(*args) for fn, args in tasks)
+            return run_shared(tasks, workers - 1)
 
         yield run_loky
         return
@@ -552,6 +632,7 @@ def optimize(
             found, fold_list = _searches(ctx, combos, spans, folds)
         finally:
             _MARKETS.clear()  # this process's views of the sweep's evaluations
+            _started()  # the workers' start-ups: nothing left to fail later
     whole = (spans[0][0], spans[-1][1])
     return _result(sweep, search, backend, workers, whole, len(combos), ctx, found, fold_list)
 

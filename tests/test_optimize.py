@@ -106,11 +106,11 @@ def test_workers_started_early_are_the_ones_the_sweep_uses(sweep: Sweep):
     before = leftovers()
     opt.start_workers("loky", 2)
     assert opt._starting  # started, not waited for
-    with opt.executor("loky", 2):
-        assert not opt._starting  # the executor waited for them
     started = loky_workers()
     res = optimize(sweep, backend="loky", workers=2)
-    assert len(started) == 2 and loky_workers() == started  # the sweep started none of its own
+    assert not opt._starting  # the sweep waited for them: nothing is left to fail at exit
+    # this process is one of the 2 workers: one loky process, and the sweep started no other
+    assert len(started) == 1 and loky_workers() == started
     assert res.trials and leftovers() == before  # the evaluation files are gone
     assert not opt._MARKETS  # and this process keeps no view of the sweep's evaluations
 
@@ -123,7 +123,7 @@ def test_the_cli_worker_pool_stops_its_workers_at_the_end(sweep: Sweep):
     with opt.worker_pool("loky", 2):
         res = optimize(sweep, backend="loky", workers=2)
         used = loky_workers()
-    assert res.trials and len(used) >= 2
+    assert res.trials and len(used) >= 1
     deadline = time.monotonic() + 20
     while used & loky_workers() and time.monotonic() < deadline:
         time.sleep(0.05)
