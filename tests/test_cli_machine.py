@@ -137,7 +137,7 @@ def test_dumps_writes_what_json_dumps_writes_non_ascii_escaped(indent):
     doc = {
         "note": "spec §6 — fills at the close",
         "emoji": "📈 up",
-        "ctrl": 'tab\there\nnew "q" \\ \x01',
+        "ctrl": 'tab\there\nnew "q" \\ \x01 del \x7f',
         "nested": [{"a": 1, "b": [1.5, -2.25, 0.0, True, None]}, [], {}],
         "money": 96795.31,
         "big": 2**60,
