@@ -113,13 +113,20 @@ def to_machine(data: Any, key: str | None = None) -> Any:
             if not isinstance(k, str):
                 out[k] = to_machine(v, key)
                 continue
-            how, name = _plan(k, key)
-            if how is _KEEP:
+            how, name, digits = _plan(k, key)
+            if how is _CONVERT:
+                # plain leaves inline: a backtest's curve alone has ~26,000 of them
+                cls = v.__class__
+                if cls is float:
+                    out[k] = round(v, digits)
+                elif cls is str or cls is int or v is None or cls is bool:
+                    out[k] = v
+                else:
+                    out[k] = to_machine(v, name)
+            elif how is _KEEP:
                 out[k] = v
-            elif how is _PERCENT:
-                out[name] = to_machine(v / 100 if isinstance(v, (int, float)) else v, name)
             else:
-                out[k] = to_machine(v, name)
+                out[name] = to_machine(v / 100 if isinstance(v, (int, float)) else v, name)
         return out
     if isinstance(data, (list, tuple)):
         return [to_machine(v, key) for v in data]
@@ -134,15 +141,18 @@ _KEEP, _PERCENT, _CONVERT = "keep", "percent", "convert"
 
 
 @functools.lru_cache(maxsize=4096)
-def _plan(k: str, parent: str | None) -> tuple[str, str | None]:
+def _plan(k: str, parent: str | None) -> tuple[str, str | None, int]:
     """What `to_machine` does with the value of key `k` under `parent`: keep it as configured;
     write it as `name` (`x_pct` -> `x_fraction`) divided by 100; or convert it under `name`
-    (its own kind, or the parent's for a plain key such as a date in `by_day`)."""
+    (its own kind, or the parent's for a plain key such as a date in `by_day`), floats rounded
+    to `digits`."""
     if k in AS_CONFIGURED:
-        return _KEEP, k
+        return _KEEP, k, 0
     if k.endswith("_pct"):
-        return _PERCENT, k[: -len("_pct")] + "_fraction"
-    return _CONVERT, (k if _kind(k) != "other" else parent)
+        name = k[: -len("_pct")] + "_fraction"
+        return _PERCENT, name, _DIGITS[_kind(name)]
+    name = k if _kind(k) != "other" else parent
+    return _CONVERT, name, _DIGITS[_kind(name)]
 
 
 @functools.lru_cache(maxsize=4096)
