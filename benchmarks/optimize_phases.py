@@ -14,7 +14,9 @@ machine slows both alike), and reports medians of:
 - exit: the interpreter's start before the command and its exit after it (workers stopped);
 - total: the whole process, as `run.py` measures it;
 - CPU seconds of the parent and of its children (loky workers, resource trackers), and the
-  machine's load average, so that a loaded machine can be told from a slow program.
+  machine's load average, so that a loaded machine can be told from a slow program; the
+  parent's CPU seconds before the parallel section (serial cpu) and in it (par cpu): unlike
+  the wall-clock columns, these hardly change with the load of a shared machine.
 
 The speed-up from 1 to 2 workers is printed for the parallel section and the whole process.
 """
@@ -53,8 +55,10 @@ def child(workers: int, watchlist: str, report: str) -> None:
     def timed_executor(*args, **kwargs):  # type: ignore[no-untyped-def]
         with real(*args, **kwargs) as run:
             marks["parallel_start"] = time.perf_counter() - t0
+            marks["serial_cpu"] = time.process_time()
             yield run
             marks["parallel_end"] = time.perf_counter() - t0
+            marks["parallel_cpu"] = time.process_time() - marks["serial_cpu"]
             kids = psutil.Process().children(recursive=True)
             marks["children_cpu"] = sum(sum(k.cpu_times()[:2]) for k in kids)
 
@@ -111,11 +115,13 @@ def main() -> int:
     print(f"median of {a.runs} runs; load average at the starts: "
           f"{min(loads):.2f}..{max(loads):.2f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"{'workers':>7}{'serial s':>10}{'parallel s':>12}{'after s':>9}{'exit s':>8}"
-          f"{'total s':>9}{'parent cpu':>12}{'child cpu':>11}")  # fmt: skip
+          f"{'total s':>9}{'parent cpu':>12}{'child cpu':>11}{'serial cpu':>12}"
+          f"{'par cpu':>9}")  # fmt: skip
     for w, m in med.items():
         print(f"{w:>7}{m['parallel_start']:>10.3f}{m['parallel_end'] - m['parallel_start']:>12.3f}"
               f"{m['main_end'] - m['parallel_end']:>9.3f}{m['total'] - m['main_end']:>8.3f}"
-              f"{m['total']:>9.3f}{m['parent_cpu']:>12.2f}{m['children_cpu']:>11.2f}")  # fmt: skip
+              f"{m['total']:>9.3f}{m['parent_cpu']:>12.2f}{m['children_cpu']:>11.2f}"
+              f"{m['serial_cpu']:>12.2f}{m['parallel_cpu']:>9.2f}")  # fmt: skip
     if 1 in med and len(med) > 1:
         one = med[1]
         for w, m in med.items():

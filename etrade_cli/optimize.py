@@ -50,7 +50,7 @@ BACKENDS = ("loky", "dask")
 #: optuna trials asked for at a time (fixed, so results do not depend on the number of workers)
 OPTUNA_BATCH = 8
 #: tasks per worker for each shared evaluation: small tasks keep every worker busy to the end
-TASKS_PER_WORKER = 8
+TASKS_PER_WORKER = 16
 
 
 @dataclass(frozen=True)
@@ -411,16 +411,16 @@ def start_workers(backend: str, workers: int) -> None:
 
 @contextmanager
 def worker_pool(backend: str, workers: int) -> Iterator[None]:
-    """Loky workers for one block of a process that exits after it (the CLI: load the data,
-    run the sweep): started at once (`start_workers`), so that their start-up overlaps the
-    block, and stopped at its end, even on an error (a start-up still running is waited for
-    first, so no task is left behind). Stopping kills the idle workers instead of letting
-    each one wind its interpreter down at exit: they hold nothing to save."""
+    """Loky workers for one block of a process that exits after it (the CLI: read the config,
+    load the data, run the sweep): started at once (`start_workers`), so that their start-up
+    overlaps the block, and stopped at its end, even on an error. Stopping kills the workers
+    (a start-up still running included) instead of letting each one wind its interpreter down
+    at exit: they hold nothing to save."""
     start_workers(backend, workers)
     try:
         yield
     finally:
-        _started()
+        _starting.clear()
         if backend == "loky" and workers > 1:
             from joblib.externals.loky import reusable_executor
 
@@ -430,19 +430,13 @@ def worker_pool(backend: str, workers: int) -> Iterator[None]:
                 pool.shutdown(wait=False, kill_workers=True)
 
 
-def _started() -> None:
-    """Wait for the workers `start_workers` started (so no start-up task is left running)."""
-    while _starting:
-        _starting.pop().result()
-
-
 def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
     """Run [(fn, args), ...] on `helpers` loky processes AND in this process, yielding the
     results in task order (so they do not depend on who ran what).
 
     This process takes tasks from the front of the list, the workers from the back, each worker
-    from the moment its start-up is done (`start_workers`; one task in flight per worker, two
-    while many are left, to hide the hand-over); they meet in the middle, so neither waits for
+    from the moment its start-up is done (`start_workers`; two tasks in flight per worker, to
+    hide the hand-over, one when few are left); they meet in the middle, so neither waits for
     the other by more than a task, and each side mostly runs tasks of the same evaluation. A
     task's exception is raised when its result is due; the tasks not yet handed out are then
     dropped and the running ones waited for.
@@ -464,7 +458,7 @@ def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
     def top_up() -> None:
         sent = []
         with ready:
-            depth = 2 if len(todo) > 4 * helpers else 1
+            depth = 2 if len(todo) > 2 * helpers else 1
             while todo and len(running) < depth * workers[0]:
                 i = todo.pop()
                 fn, args = tasks[i]
@@ -632,7 +626,7 @@ def optimize(
             found, fold_list = _searches(ctx, combos, spans, folds)
         finally:
             _MARKETS.clear()  # this process's views of the sweep's evaluations
-            _started()  # the workers' start-ups: nothing left to fail later
+            _starting.clear()  # the next sweep hands its workers a start-up task again
     whole = (spans[0][0], spans[-1][1])
     return _result(sweep, search, backend, workers, whole, len(combos), ctx, found, fold_list)
 

@@ -85,31 +85,29 @@ def optimize_cmd(
 
     import numpy as np
 
-    from .. import views
     from ..config import universe
     from ..errors import InputError
     from ..optimize import Sweep, optimize, parse_param, worker_pool
-    from ..optimize import heatmap as write_heatmap
     from ..services import bar_provider, benchmark_bars, make_strategy
 
-    cfg = state(ctx).config()
-    strategy = make_strategy(cfg)
-    specs = [parse_param(p, strategy) for p in param]
-    if len({s.name for s in specs}) != len(specs):
-        raise InputError("each --param name may be given once")
-    axes = [a.strip() for a in heatmap.split(",")] if heatmap else []
-    if heatmap and (len(axes) != 2 or not set(axes) <= {s.name for s in specs}):
-        raise InputError("--heatmap takes two swept parameter names: A,B")
-    if heatmap and folds:
-        raise InputError("--heatmap is for a sweep without --folds")
     if scheduler and backend != "dask":
         raise InputError("--scheduler needs --backend dask")
+    if heatmap and folds:
+        raise InputError("--heatmap is for a sweep without --folds")
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if first and last and first > last:
         raise InputError("--start is after --end")
     n = workers or os.cpu_count() or 1
     fmt = Format.json if as_json else Format.table
-    with worker_pool(backend, n):  # the workers start up while the bars load
+    with worker_pool(backend, n):  # the workers start up while the config and the bars load
+        cfg = state(ctx).config()
+        strategy = make_strategy(cfg)
+        specs = [parse_param(p, strategy) for p in param]
+        if len({s.name for s in specs}) != len(specs):
+            raise InputError("each --param name may be given once")
+        axes = [a.strip() for a in heatmap.split(",")] if heatmap else []
+        if heatmap and (len(axes) != 2 or not set(axes) <= {s.name for s in specs}):
+            raise InputError("--heatmap takes two swept parameter names: A,B")
         wanted = parse_symbols(symbols) if symbols else universe(cfg, watchlist)
         provider = bar_provider(cfg)
         bars, missing = provider.get(wanted, strict=bool(symbols))
@@ -127,6 +125,8 @@ def optimize_cmd(
             )  # fmt: skip
     png = None
     if axes:
+        from ..optimize import heatmap as write_heatmap
+
         png = write_heatmap(
             res, axes[0], axes[1], heatmap_file or Path(f"heatmap-{axes[0]}-{axes[1]}.png")
         )
@@ -135,6 +135,8 @@ def optimize_cmd(
         doc["heatmap"] = str(png) if png else None
         emit_json(doc)
         return
+    from .. import views  # (tables only: --json does without)
+
     for part in views.optimize_renderables(res, top):
         out.print(part)
     if png:
