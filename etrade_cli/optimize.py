@@ -385,13 +385,27 @@ def _joblib() -> Any:
     return joblib
 
 
-def _pool(helpers: int) -> Any:
-    """joblib's reusable loky executor with `helpers` worker processes (the same one every
-    call in this process, resized if needed)."""
-    _joblib()
-    from joblib.externals.loky import get_reusable_executor
+def _loky() -> Any:
+    """The loky package (joblib's process pool, standalone: its workers and resource tracker
+    start without importing joblib and numpy first), or the copy bundled in joblib."""
+    try:
+        import loky
+    except ImportError:
+        _joblib()
+        from joblib.externals import loky
+    return loky
 
-    return get_reusable_executor(max_workers=helpers, timeout=IDLE_TIMEOUT)
+
+#: the loky executor `_pool` handed out last (stopped by `worker_pool`)
+_POOL: list[Any] = []
+
+
+def _pool(helpers: int) -> Any:
+    """loky's reusable executor with `helpers` worker processes (the same one every call in
+    this process, resized if needed)."""
+    pool = _loky().get_reusable_executor(max_workers=helpers, timeout=IDLE_TIMEOUT)
+    _POOL[:] = [pool]
+    return pool
 
 
 def start_workers(backend: str, workers: int) -> None:
@@ -421,13 +435,9 @@ def worker_pool(backend: str, workers: int) -> Iterator[None]:
         yield
     finally:
         _starting.clear()
-        if backend == "loky" and workers > 1:
-            from joblib.externals.loky import reusable_executor
-
-            # the executor the sweep ran on, if any (asking loky for one could start one)
-            pool = getattr(reusable_executor, "_executor", None)
-            if pool is not None:
-                pool.shutdown(wait=False, kill_workers=True)
+        if backend == "loky" and workers > 1:  # (not a pool some other code started)
+            while _POOL:  # the executor the sweep ran on
+                _POOL.pop().shutdown(wait=False, kill_workers=True)
 
 
 def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
@@ -517,7 +527,6 @@ def executor(
     Raises:
         InputError: unknown backend, or joblib or dask.distributed not installed.
     """
-    joblib = _joblib()
     if backend == "loky":
 
         def run_loky(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
@@ -529,6 +538,7 @@ def executor(
         return
     if backend != "dask":
         raise InputError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    joblib = _joblib()
     with _dask_client(scheduler, workers):
 
         def run_dask(tasks: Tasks, scatter: Sequence[Any] = ()) -> Iterator[Any]:
