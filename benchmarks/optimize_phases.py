@@ -12,7 +12,10 @@ machine slows both alike), and reports medians of:
   distinct set of signal parameters) and the 64 backtests;
 - after: from there to the command's end (results, JSON output);
 - exit: the interpreter's start before the command and its exit after it (workers stopped);
-- total: the whole process, as `run.py` measures it;
+- total: the whole process, as `run.py` measures it; "rq wait": the part of it the main thread
+  spent runnable but waiting for a CPU (other programs' load), and "total - rq" the total
+  without it: an estimate of the idle machine's time (the workers' own waits are not taken
+  out, so it still leans towards the loaded machine's time when 2 workers share the load);
 - CPU seconds of the parent and of its children (loky workers, resource trackers), and the
   machine's load average, so that a loaded machine can be told from a slow program; the
   parent's CPU seconds before the parallel section (serial cpu) and in it (par cpu): unlike
@@ -38,12 +41,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def run_queue_wait() -> float:
+    """Seconds this process's main thread has spent runnable but waiting for a CPU (Linux
+    schedstat; 0.0 elsewhere): the time other programs on a shared machine took from it."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def child(workers: int, watchlist: str, report: str) -> None:
     """One instrumented run of the command (in this process)."""
     import contextlib
     import resource
 
     t0 = time.perf_counter()
+    wait0 = run_queue_wait()
     import psutil
 
     from etrade_cli import optimize as opt
@@ -76,6 +89,7 @@ def child(workers: int, watchlist: str, report: str) -> None:
     r = resource.getrusage(resource.RUSAGE_SELF)
     marks["parent_cpu"] = r.ru_utime + r.ru_stime
     marks["main_end"] = time.perf_counter() - t0
+    marks["rq_wait"] = run_queue_wait() - wait0
     Path(report).write_text(json.dumps(marks))
 
 
@@ -116,12 +130,13 @@ def main() -> int:
           f"{min(loads):.2f}..{max(loads):.2f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"{'workers':>7}{'serial s':>10}{'parallel s':>12}{'after s':>9}{'exit s':>8}"
           f"{'total s':>9}{'parent cpu':>12}{'child cpu':>11}{'serial cpu':>12}"
-          f"{'par cpu':>9}")  # fmt: skip
+          f"{'par cpu':>9}{'rq wait':>9}{'total - rq':>12}")  # fmt: skip
     for w, m in med.items():
         print(f"{w:>7}{m['parallel_start']:>10.3f}{m['parallel_end'] - m['parallel_start']:>12.3f}"
               f"{m['main_end'] - m['parallel_end']:>9.3f}{m['total'] - m['main_end']:>8.3f}"
               f"{m['total']:>9.3f}{m['parent_cpu']:>12.2f}{m['children_cpu']:>11.2f}"
-              f"{m['serial_cpu']:>12.2f}{m['parallel_cpu']:>9.2f}")  # fmt: skip
+              f"{m['serial_cpu']:>12.2f}{m['parallel_cpu']:>9.2f}{m['rq_wait']:>9.3f}"
+              f"{m['total'] - m['rq_wait']:>12.3f}")  # fmt: skip
     if 1 in med and len(med) > 1:
         one = med[1]
         for w, m in med.items():
@@ -130,8 +145,10 @@ def main() -> int:
             par = (one["parallel_end"] - one["parallel_start"]) / (
                 m["parallel_end"] - m["parallel_start"]
             )
+            adj = (one["total"] - one["rq_wait"]) / (m["total"] - m["rq_wait"])
             print(f"speed-up 1 -> {w} workers: parallel section {par:.2f}x, "
-                  f"whole process {one['total'] / m['total']:.2f}x")  # fmt: skip
+                  f"whole process {one['total'] / m['total']:.2f}x "
+                  f"(total - rq wait: {adj:.2f}x)")  # fmt: skip
     return 0
 
 

@@ -437,7 +437,10 @@ def worker_pool(backend: str, workers: int) -> Iterator[None]:
         _starting.clear()
         if backend == "loky" and workers > 1:  # (not a pool some other code started)
             while _POOL:  # the executor the sweep ran on
-                _POOL.pop().shutdown(wait=False, kill_workers=True)
+                # waited for (a few ms): its queues and locks are released now, in order, not
+                # raced by the interpreter's exit (which made loky's resource tracker warn
+                # about "leaked semlock objects" on stderr now and then)
+                _POOL.pop().shutdown(wait=True, kill_workers=True)
 
 
 def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
