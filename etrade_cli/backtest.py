@@ -135,6 +135,7 @@ def run_backtest(
     benchmark: Bars | None = None,
     market: MarketView | None = None,
     compare: Bars | None = None,
+    ready: dict[str, str | None] | None = None,
 ) -> BacktestResult:
     """Replay every session in [start, end] through the engine; bars before `start` warm up.
 
@@ -152,13 +153,16 @@ def run_backtest(
             many backtests); `bars` is then unused.
         compare: the buy-and-hold benchmark's bars (`[report] benchmark`); None compares with
             the equal-weight universe.
+        ready: `ready_dates(market, strategy.warmup_bars)` when the caller has it already (a
+            sweep computes it once per evaluation, not once per backtest).
 
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
     if market is None:
         market = MarketView.from_bars(bars, strategy, tradable, benchmark)
-    ready = ready_dates(market, strategy.warmup_bars)
+    if ready is None:
+        ready = ready_dates(market, strategy.warmup_bars)
     if start is None:
         dates = [np.datetime64(d) for d in ready.values() if d is not None]
         start = min(dates) if dates else None
