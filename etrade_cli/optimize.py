@@ -4,10 +4,11 @@ folds, each backtest run in parallel through joblib (loky on local cores, or a D
 Every backtest is the ordinary `backtest.run_backtest` (the same engine as live trading). The
 strategy is evaluated once per distinct set of signal parameters (`SIGNAL_KEYS`, spec §2-§3) and
 that `Evaluation` is shared by every combination of the other parameters (sizing, positions,
-exits). The loky workers start while the bars load (`start_workers`), then evaluate the
-distinct sets in parallel from the bars written once to a file, each writing its evaluation to a
-file the other workers read once; a Dask cluster gets the bars and evaluations scattered once;
-one worker runs everything in-process. Each process keeps one `MarketView` per evaluation for
+exits). On loky this process is one of the `workers`: the other ones (loky processes) start
+while the config and bars load (`start_workers`), and all of them take tasks from one list
+(`run_shared`): the distinct sets are evaluated in parallel from the bars written once to a
+file, each evaluation written to a file the other processes read once; a Dask cluster gets the
+bars and evaluations scattered once; one worker runs everything in-process. Each process keeps one `MarketView` per evaluation for
 all its backtests (`_market`). Results do not depend on the backend or the number of workers:
 each backtest is deterministic and results come back in task order; the optuna search asks for
 trials in batches of a fixed size (`OPTUNA_BATCH`), not one per worker.
@@ -283,6 +284,8 @@ class Shared:
 
 #: this process's `MarketView` per `Shared.token`, of the current sweep only
 _MARKETS: dict[str, Any] = {}
+#: the (bars, benchmark) this process wrote to a file for `evaluate_task`, by path (the sweep's)
+_SOURCES: dict[str, tuple[list[Bars], Bars | None]] = {}
 #: `backtest.ready_dates` per (`Shared.token`, warm-up bars), of the current sweep only
 _READY: dict[tuple[str, int], dict[str, str | None]] = {}
 
@@ -347,12 +350,16 @@ def evaluate_job(bars: Sequence[Bars], strategy: Strategy, benchmark: Bars | Non
 def evaluate_task(
     shared: Shared, source: str, strategy: Strategy, tradable: tuple[str, ...]
 ) -> np.datetime64 | None:
-    """In a loky worker: evaluate the (bars, benchmark) pickled at `source`, write the
-    evaluation to `shared.path` for the other workers, keep its `MarketView` for this worker's
-    backtests, and return its first session after warm-up (`ready_start`)."""
+    """On loky: evaluate the (bars, benchmark) pickled at `source` (this process's own copy when
+    it wrote the file, `_SOURCES`), write the evaluation to `shared.path` for the other
+    processes, keep its `MarketView` for this process's backtests, and return its first session
+    after warm-up (`ready_start`)."""
     assert shared.path is not None
-    with open(source, "rb") as fh:
-        bars, benchmark = pickle.load(fh)
+    if source in _SOURCES:
+        bars, benchmark = _SOURCES[source]
+    else:
+        with open(source, "rb") as fh:
+            bars, benchmark = pickle.load(fh)
     evaluation = strategy.evaluate(bars, benchmark)
     _dump(evaluation, Path(shared.path))
     return ready_start(_market(shared, evaluation, tradable), strategy.warmup_bars)
@@ -648,6 +655,7 @@ def optimize(
         finally:
             _MARKETS.clear()  # this process's views of the sweep's evaluations
             _READY.clear()
+            _SOURCES.clear()
             _starting.clear()  # the next sweep hands its workers a start-up task again
     whole = (spans[0][0], spans[-1][1])
     return _result(sweep, search, backend, workers, whole, len(combos), ctx, found, fold_list)
@@ -674,7 +682,8 @@ def _evaluate(
     tokens = [f"{sweep_id}:{i}" for i in range(len(keys))]
     if backend == "loky" and workers > 1:
         source = tmp / "bars.pickle"
-        _dump((list(sweep.bars), sweep.benchmark), source)
+        _SOURCES[str(source)] = (list(sweep.bars), sweep.benchmark)
+        _dump(_SOURCES[str(source)], source)
         files = [Shared(t, str(tmp / f"evaluation-{i}.pickle")) for i, t in enumerate(tokens)]
         tasks = [(evaluate_task, (sh, str(source), strategies[k], tradable))
                  for sh, k in zip(files, keys)]  # fmt: skip

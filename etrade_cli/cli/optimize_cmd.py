@@ -62,7 +62,7 @@ def optimize_cmd(
         "-j",
         min=1,
         max=1024,
-        help="Parallel workers, 1 to 1024 (default: the CPU count).",
+        help="Parallel workers (on loky this process is one), 1 to 1024 (default: CPU count).",
     ),
     cash: float = typer.Option(None, "--cash", min=1.0, help="Starting cash, USD."),
     top: int = typer.Option(10, "--top", min=1, help="Combinations to show."),
