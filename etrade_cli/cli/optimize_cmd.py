@@ -83,12 +83,8 @@ def optimize_cmd(
     """
     import os
 
-    import numpy as np
-
-    from ..config import universe
     from ..errors import InputError
-    from ..optimize import Sweep, optimize, parse_param, worker_pool
-    from ..services import bar_provider, benchmark_bars, make_strategy
+    from ..pool import worker_pool  # (imports no numpy: the workers start before it loads)
 
     if scheduler and backend != "dask":
         raise InputError("--scheduler needs --backend dask")
@@ -100,6 +96,12 @@ def optimize_cmd(
     n = workers or os.cpu_count() or 1
     fmt = Format.json if as_json else Format.table
     with worker_pool(backend, n):  # the workers start up while the config and the bars load
+        import numpy as np
+
+        from ..config import universe
+        from ..optimize import Sweep, optimize, parse_param
+        from ..services import bar_provider, benchmark_bars, make_strategy
+
         cfg = state(ctx).config()
         strategy = make_strategy(cfg)
         specs = [parse_param(p, strategy) for p in param]
