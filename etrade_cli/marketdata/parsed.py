@@ -22,6 +22,7 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def _save(entry: Path, stamp: list[int], bars: dict[str, Bars], report: LoadRepo
         "bad_symbols": report.bad_symbols,
     }
     series = list(bars.values())
-    arrays = {
+    arrays: dict[str, Any] = {
         "meta": np.array(json.dumps(meta)),
         "symbols": np.array([b.symbol for b in series], dtype=str),
         "counts": np.array([len(b) for b in series], dtype=np.int64),
