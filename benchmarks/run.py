@@ -66,6 +66,12 @@ def all_symbols_file(tmp: Path) -> Path:
     return path
 
 
+def scan(config: Path | None, watchlist: Path) -> list[str]:
+    """`etrade [--config FILE] scan --watchlist FILE --json`."""
+    return [*ETRADE, *(["--config", str(config)] if config else []), "scan", "--watchlist",
+            str(watchlist), "--json"]  # fmt: skip
+
+
 def cases(tmp: Path) -> list[Case]:
     """Every benchmark case (data sets are generated lazily by `prepare`)."""
     everything = all_symbols_file(tmp)
@@ -82,56 +88,16 @@ def cases(tmp: Path) -> list[Case]:
         Case("help", [*ETRADE, "--help"], ratio=1.3, reference=imports),
         Case("quote-help", [*ETRADE, "quote", "--help"], ratio=1.3, reference=imports),
         Case("quote-no-keys", [*ETRADE, "quote", "AAPL"], ratio=1.3, reference=imports),
-        Case(
-            "scan-524-json",
-            [*ETRADE, "scan", "--watchlist", str(everything), "--json"],
-            seconds=1.5,
-            ratio=1.5,
-            reference=read_csv,
-        ),  # fmt: skip
+        Case("scan-524-json", scan(None, everything), seconds=1.5, ratio=1.5, reference=read_csv),
         Case(
             "scan-524-json-parse",
-            [
-                *ETRADE,
-                "--config",
-                str(tmp / "parse.toml"),
-                "scan",
-                "--watchlist",
-                str(everything),
-                "--json",
-            ],
+            scan(tmp / "parse.toml", everything),
             seconds=1.5,
             ratio=1.5,
             reference=read_csv,
-        ),  # fmt: skip
-        Case(
-            "scan-8000x300-parse",
-            [
-                *ETRADE,
-                "--config",
-                str(tmp / "scan-parse.toml"),
-                "scan",
-                "--watchlist",
-                str(tmp / "scan.txt"),
-                "--json",
-            ],
-            seconds=4.0,
-            mib=300,
-        ),  # fmt: skip
-        Case(
-            "scan-8000x300",
-            [
-                *ETRADE,
-                "--config",
-                str(scan_cfg),
-                "scan",
-                "--watchlist",
-                str(tmp / "scan.txt"),
-                "--json",
-            ],
-            seconds=4.0,
-            mib=300,
-        ),  # fmt: skip
+        ),
+        Case("scan-8000x300-parse", scan(tmp / "scan-parse.toml", tmp / "scan.txt"), 4.0, 300),
+        Case("scan-8000x300", scan(scan_cfg, tmp / "scan.txt"), seconds=4.0, mib=300),
         Case(
             "backtest-2x6558",
             [*ETRADE, "--config", str(bt_cfg), "backtest", "--symbols", "SYNA,SYNB", "--json"],
