@@ -94,6 +94,23 @@ def loky_workers() -> set[int]:
     return out
 
 
+def test_run_shared_yields_in_task_order_from_both_sides_and_raises_when_due():
+    import math
+    import os
+
+    from etrade_cli import pool
+
+    tasks = [(math.factorial, (n,)) for n in range(40)]
+    assert list(pool.run_shared(tasks, 1)) == [math.factorial(n) for n in range(40)]
+    pids = list(pool.run_shared([(os.getpid, ())] * 40, 1))
+    assert os.getpid() in pids  # this process ran some of them
+    bad = [(math.sqrt, (4.0,)), (math.sqrt, (-1.0,)), *[(math.sqrt, (9.0,))] * 10]
+    got = pool.run_shared(bad, 1)
+    assert next(got) == 2.0
+    with pytest.raises(ValueError):
+        next(got)
+
+
 def test_workers_started_early_are_the_ones_the_sweep_uses(sweep: Sweep):
     import os
     import tempfile
