@@ -19,7 +19,8 @@ Tasks = Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
 #: sends them to each worker once; loky ignores it)
 Runner = Callable[..., Iterator[Any]]
 
-#: the start-up tasks `start_workers` submitted (futures of `_warm_worker`), awaited by `executor`
+#: the start-up tasks `start_workers` submitted (futures of `_warm_worker`): `run_shared` gives a
+#: worker tasks once its start-up is done
 _starting: list[Any] = []
 #: seconds an idle loky worker lives on between sweeps of one process (tests, notebooks)
 IDLE_TIMEOUT = 300
@@ -61,11 +62,11 @@ def _pool(helpers: int) -> Any:
 def start_workers(backend: str, workers: int) -> None:
     """Start the loky processes of a `workers`-wide sweep now, without waiting: their start-up
     and imports then overlap whatever the caller does next (loading bars). This process is
-    one of the `workers` (it runs tasks too, see `executor`), so `workers` - 1 are started.
+    one of the `workers` (it runs tasks too, see `run_shared`), so `workers` - 1 are started.
     Nothing to do for one worker (all in-process) or Dask.
 
     Raises:
-        InputError: joblib is not installed.
+        InputError: neither loky nor joblib is installed.
     """
     if backend != "loky" or workers < 2 or _starting:
         return
@@ -101,8 +102,11 @@ def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
     from the moment its start-up is done (`start_workers`; two tasks in flight per worker, to
     hide the hand-over, one when few are left); they meet in the middle, so neither waits for
     the other by more than a task, and each side mostly runs tasks of the same evaluation. A
-    task's exception is raised when its result is due; the tasks not yet handed out are then
-    dropped and the running ones waited for.
+    task's exception (wherever it ran) is raised when its result is due; the tasks not yet
+    handed out are then dropped and the running ones waited for.
+
+    Raises:
+        InputError: neither loky nor joblib is installed. Any exception of a task.
     """
     import collections
     import functools
@@ -146,7 +150,10 @@ def run_shared(tasks: Tasks, helpers: int) -> Iterator[Any]:
     def run_here(i: int) -> None:
         fn, args = tasks[i]
         future: Future = Future()
-        future.set_result(fn(*args))
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # raised when due, as a worker's would be
+            future.set_exception(exc)
         done[i] = future
 
     try:
