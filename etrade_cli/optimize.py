@@ -382,8 +382,8 @@ def executor(
     backend: str, workers: int, scheduler: str | None = None, shared: Sequence[Any] = ()
 ) -> Iterator[Runner]:
     """A function running [(fn, args), ...] in parallel, yielding results in task order.
-    `loky`: this process and `workers` - 1 local loky processes (joblib's reusable executor,
-    those of `start_workers` when started), see `run_shared`; one worker: all in-process.
+    `loky`: this process and `workers` - 1 local loky processes (loky's reusable executor,
+    those of `start_workers` when started), see `pool.run_shared`; one worker: all here.
     `dask`: joblib's Dask backend on the scheduler at `scheduler` (tcp://HOST:8786), or a
     `LocalCluster` of `workers` processes; `shared` objects are scattered to it once.
 
