@@ -135,7 +135,7 @@ def run_backtest(
     benchmark: Bars | None = None,
     market: MarketView | None = None,
     compare: Bars | None = None,
-    ready: dict[str, str | None] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> BacktestResult:
     """Replay every session in [start, end] through the engine; bars before `start` warm up.
 
@@ -153,23 +153,29 @@ def run_backtest(
             many backtests); `bars` is then unused.
         compare: the buy-and-hold benchmark's bars (`[report] benchmark`); None compares with
             the equal-weight universe.
-        ready: `ready_dates(market, strategy.warmup_bars)` when the caller has it already (a
-            sweep computes it once per evaluation, not once per backtest).
+        memo: a dict the caller keeps per `market` (a sweep: one per evaluation), where the
+            ready dates and the warm-up, which depend only on the market, the strategy's
+            warm-up and the window, are kept for the next backtest on that market.
 
     Raises:
         DataError: no session in the range. InputError: `db_path` exists and is not a backtest.
     """
     if market is None:
         market = MarketView.from_bars(bars, strategy, tradable, benchmark)
+    memo = {} if memo is None else memo
+    ready = memo.get(("ready", strategy.warmup_bars))
     if ready is None:
-        ready = ready_dates(market, strategy.warmup_bars)
+        ready = memo[("ready", strategy.warmup_bars)] = ready_dates(market, strategy.warmup_bars)
     if start is None:
         dates = [np.datetime64(d) for d in ready.values() if d is not None]
         start = min(dates) if dates else None
     sessions = market.sessions_between(start, end)
     if not len(sessions):
         raise DataError(f"no sessions between {start or 'the start'} and {end or 'the end'}")
-    warm = warmup(market, ready, sessions[0])
+    key = ("warmup", strategy.warmup_bars, str(sessions[0]))
+    if key not in memo:
+        memo[key] = warmup(market, ready, sessions[0])
+    warm = replace(memo[key], short=dict(memo[key].short))  # (each result its own)
     if db_path is not None:
         _clear_previous_backtest(db_path)
     with tempfile.TemporaryDirectory(prefix="etrade-backtest-") as tmp:

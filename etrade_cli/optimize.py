@@ -295,8 +295,8 @@ class Shared:
 _MARKETS: dict[str, Any] = {}
 #: the (bars, benchmark) this process wrote to a file for `evaluate_task`, by path (the sweep's)
 _SOURCES: dict[str, tuple[list[Bars], Bars | None]] = {}
-#: `backtest.ready_dates` per (`Shared.token`, warm-up bars), of the current sweep only
-_READY: dict[tuple[str, int], dict[str, str | None]] = {}
+#: `run_backtest`'s memo per `Shared.token` (ready dates, warm-up), of the current sweep only
+_MEMOS: dict[str, dict[Any, Any]] = {}
 
 
 def _market(shared: Shared, evaluation: Any, tradable: tuple[str, ...]) -> Any:
@@ -313,8 +313,8 @@ def _market(shared: Shared, evaluation: Any, tradable: tuple[str, ...]) -> Any:
     sweep_id = shared.token.split(":", 1)[0]
     for token in [t for t in _MARKETS if not t.startswith(sweep_id + ":")]:
         del _MARKETS[token]  # an earlier sweep's: not needed again
-    for key in [k for k in _READY if not k[0].startswith(sweep_id + ":")]:
-        del _READY[key]
+    for token in [t for t in _MEMOS if not t.startswith(sweep_id + ":")]:
+        del _MEMOS[token]
     view = _MARKETS[shared.token] = MarketView(evaluation, tradable)
     return view
 
@@ -328,14 +328,11 @@ def run_jobs(
 ) -> list[Trial]:
     """Backtest each (strategy, combination) on the shared evaluation (`evaluation`, or None
     to read `shared.path`), in order (a top-level function: picklable)."""
-    from .backtest import ready_dates, run_backtest
+    from .backtest import run_backtest
 
     market = _market(shared, evaluation, job.tradable)
     out = []
     for strategy, combo in items:
-        key = (shared.token, strategy.warmup_bars)
-        if key not in _READY:
-            _READY[key] = ready_dates(market, strategy.warmup_bars)
         res = run_backtest(
             (),
             strategy,
@@ -345,7 +342,7 @@ def run_jobs(
             start=job.start,
             end=job.end,
             market=market,
-            ready=_READY[key],
+            memo=_MEMOS.setdefault(shared.token, {}),
         )
         out.append(trial_of(res, combo, metric))
     return out
@@ -499,7 +496,7 @@ def optimize(
             found, fold_list = _searches(ctx, combos, spans, folds)
         finally:
             _MARKETS.clear()  # this process's views of the sweep's evaluations
-            _READY.clear()
+            _MEMOS.clear()
             _SOURCES.clear()
             _starting.clear()  # the next sweep hands its workers a start-up task again
     whole = (spans[0][0], spans[-1][1])
