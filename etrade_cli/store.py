@@ -37,6 +37,11 @@ _NOW: tuple[int, str] = (-1, "")
 _LastSession = Callable[[tuple[str, str], "str | None"], "str | None"]
 
 
+def _keep_last(_book: tuple[str, str], last: str | None) -> str | None:
+    """A started run is not completed: no broker account's last session moves."""
+    return last
+
+
 def utcnow() -> str:
     """Now as a UTC ISO-8601 string (seconds precision); formatted once per second."""
     global _NOW
@@ -566,6 +571,10 @@ class Store:
         self._batch_data_version: int | None = None
         #: runs this object started and has not finished: id -> (mode, broker, account)
         self._open_runs: dict[int, tuple[str, str, str]] = {}
+        #: runs started inside a `batch` whose row is not written yet: id -> the columns
+        #: `start_run` would have inserted (see `start_run`); and the id the next one gets
+        self._unwritten_runs: dict[int, tuple[str, str | None, str, str, str]] = {}
+        self._next_run_id: int | None = None
         #: `last_session` by (broker, account), with the `_runs_version` it is valid at
         self._last_sessions: dict[tuple[str, str], tuple[tuple[int, int], str | None]] = {}
         self.db = dbutil.connect(path, "the position book")
@@ -633,11 +642,14 @@ class Store:
             with dbutil.batch(self.db) as db:
                 self._batch_data_version = self._data_version()
                 yield db
+                self._write_started_runs()  # a run never finished: its started row, as ever
         except BaseException:
             self._rollbacks += 1
             raise
         finally:
             self._batch_data_version = None
+            self._unwritten_runs.clear()
+            self._next_run_id = None
 
     def migrate(self) -> list[str]:
         """Apply pending `MIGRATIONS` in order, each in its own transaction; return their names."""
@@ -685,7 +697,10 @@ class Store:
         return value
 
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        """Run a read query (private: every query the rest of the code needs is a named method)."""
+        """Run a read query (private: every query the rest of the code needs is a named method).
+        A query of `runs` sees the rows of runs started in this batch (`start_run`)."""
+        if self._unwritten_runs and "runs" in sql:
+            self._write_started_runs()
         return self.db.execute(sql, args).fetchall()
 
     # -- positions --------------------------------------------------------------------------
@@ -902,6 +917,7 @@ class Store:
         reason: str,
     ) -> None:
         """Record a risk refusal (an entry the risk checks or a policy blocked)."""
+        self._write_started_runs(run_id)  # its foreign key needs the runs row
         db.execute(
             "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "
             "reason, created_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -1158,6 +1174,7 @@ class Store:
         """
         if dest.exists():
             raise InputError(f"backup file {dest} exists already")
+        self._write_started_runs()
         target = sqlite3.connect(dest)
         try:
             self.db.backup(target)
@@ -1186,6 +1203,7 @@ class Store:
             ("paper_accounts", "account = ?"),
         ]
         deleted: dict[str, int] = {}
+        self._write_started_runs()
         with self.tx() as db:
             for table, where in steps:
                 deleted[table] = db.execute(
@@ -1204,6 +1222,7 @@ class Store:
         `rejected` by the proposer's review) inside the caller's transaction; returns its row id.
         `values`: the `proposals` columns; `body` is the proposal as JSON text."""
         values = {"created_at": utcnow(), **values}
+        self._write_started_runs(values.get("run_id"))  # its foreign key needs the runs row
         cur = db.execute(
             f"INSERT INTO proposals ({', '.join(values)}) VALUES ({','.join('?' * len(values))})",
             tuple(values.values()),
@@ -1295,14 +1314,43 @@ class Store:
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(self, mode: str, broker: str, account: str, as_of: str | None) -> int:
-        """Insert a `runs` row for a run that is starting; returns its id."""
-        run_id = self._runs_write(
-            "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
-            (utcnow(), as_of, mode, broker, account),
-            lambda _book, last: last,  # a started run is not completed: no last session moves
-        )
+        """Insert a `runs` row for a run that is starting; returns its id.
+
+        Inside a `batch` (a backtest: one transaction, so no row is visible to anyone else or
+        durable before the commit anyway) the row is written whole by `finish_run`, one
+        statement instead of two per session; its id is the one SQLite would have given
+        (max + 1: the batch holds the write lock). It is written as started at once when a
+        row must refer to it (refusals, proposals), when `runs` is read through this object,
+        and at the end of the batch if the run never finished: nothing ever sees it missing."""
+        started = (utcnow(), as_of, mode, broker, account)
+        if self._batch_data_version is not None:
+            if self._next_run_id is None:
+                self._next_run_id = int(self._query("SELECT coalesce(max(id), 0) FROM runs")[0][0])
+            self._next_run_id += 1
+            run_id = self._next_run_id
+            self._unwritten_runs[run_id] = started
+        else:
+            run_id = self._runs_write(
+                "INSERT INTO runs (started_at, as_of, mode, broker, account) VALUES (?,?,?,?,?)",
+                started,
+                _keep_last,
+            )
         self._open_runs[run_id] = (mode, broker, account)
         return run_id
+
+    def _write_started_runs(self, run_id: int | None = None) -> None:
+        """Write the started rows of runs `start_run` kept unwritten (only `run_id`'s if given),
+        exactly as it would have inserted them."""
+        ids = list(self._unwritten_runs) if run_id is None else [run_id]
+        for rid in ids:
+            started = self._unwritten_runs.pop(rid, None)
+            if started is not None:
+                self._runs_write(
+                    "INSERT INTO runs (id, started_at, as_of, mode, broker, account) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (rid, *started),
+                    _keep_last,
+                )
 
     def finish_run(
         self,
@@ -1327,10 +1375,21 @@ class Store:
                 return day
             return max(day or session_date, session_date)
 
+        ended = (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash)
+        unwritten = self._unwritten_runs.pop(run_id, None)
+        if unwritten is not None:  # started in this batch: the whole row in one statement
+            self._runs_write(
+                "INSERT INTO runs (id, started_at, as_of, mode, broker, account, ended_at, "
+                "outcome, session_date, counts, error, equity, cash) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, *unwritten, *ended),
+                None if started is None else last,
+            )
+            return
         self._runs_write(
             "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
             "error = ?, equity = ?, cash = ? WHERE id = ?",
-            (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash, run_id),
+            (*ended, run_id),
             None if started is None else last,
         )
 

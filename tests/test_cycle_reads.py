@@ -221,3 +221,64 @@ def test_the_proposer_check_is_the_protocol_check():
     for strategy in (RajatAlpha(), _Proposing(), RajatAlpha(), _Proposing()):  # cached: same
         assert _proposes(strategy) is isinstance(strategy, Proposer)
     assert _proposes(_Proposing()) and not _proposes(RajatAlpha())
+
+
+def _runs(store: Store) -> list[tuple]:
+    return [
+        tuple(r)
+        for r in store._query(
+            "SELECT id, as_of, mode, broker, account, outcome, session_date, counts, error, "
+            "equity, cash, started_at IS NOT NULL, ended_at IS NOT NULL FROM runs ORDER BY id"
+        )
+    ]
+
+
+def _two_runs(store: Store, refuse: bool = False) -> None:
+    first = store.start_run("backtest", "paper", "paper", "2024-01-02")
+    if refuse:
+        with store.tx() as db:  # a row referring to the run (foreign key) while it runs
+            store.add_refusal(
+                db, run_id=first, broker="paper", account="paper", session_date="2024-01-02",
+                symbol="AAA", action="B1", reason="test",
+            )  # fmt: skip
+    store.finish_run(first, "ok", session_date="2024-01-02", counts={"exits": 1}, equity=2.0)
+    store.finish_run(store.start_run("backtest", "paper", "other", None), "error", error="boom")
+    store.start_run("backtest", "paper", "paper", "2024-01-03")  # never finished (a crash)
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_runs_rows_of_a_batch_are_the_rows_written_outside_one(tmp_path: Path, refuse: bool):
+    plain, batched = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    for store in (plain, batched):  # an earlier run: the batch's ids follow it
+        store.finish_run(store.start_run("run-once", "paper", "paper", None), "ok")
+    _two_runs(plain, refuse)
+    statements: list[str] = []
+    batched.db.set_trace_callback(statements.append)
+    with batched.batch():
+        _two_runs(batched, refuse)
+    batched.db.set_trace_callback(None)
+    assert _runs(batched) == _runs(plain) and len(_runs(plain)) == 4
+    writes = [s for s in statements if "runs" in s and not s.startswith("SELECT")]
+    # one statement per run row, two for the run a refusal refers to while it runs
+    assert len(writes) == 3 + refuse, writes
+    assert batched.last_session("paper", "paper") == _fresh_last_session(batched)
+
+
+def test_a_batched_run_is_seen_by_every_read_of_runs(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    with store.batch():
+        run = store.start_run("backtest", "paper", "paper", "2024-01-02")
+        assert [r["id"] for r in store.history("runs")] == [run]  # written as started
+        assert store.books() == [("paper", "paper", 0)]
+        store.finish_run(run, "ok", session_date="2024-01-02", equity=1.0, cash=1.0)
+        assert store.equity_curve("paper", "paper") == [("2024-01-02", 1.0, 1.0)]
+    assert [r["outcome"] for r in store.history("runs")] == ["ok"]
+
+
+def test_a_rolled_back_batch_leaves_no_unwritten_run_behind(tmp_path: Path):
+    store = Store(tmp_path / "book.db")
+    with pytest.raises(RuntimeError), store.batch():
+        store.start_run("backtest", "paper", "paper", None)
+        raise RuntimeError
+    run = store.start_run("run-once", "paper", "paper", None)  # outside a batch: written now
+    assert [r[0] for r in _runs(store)] == [run] == [1]
