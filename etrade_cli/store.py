@@ -685,14 +685,16 @@ class Store:
     def _data_version(self) -> int:
         return int(self.db.execute("PRAGMA data_version").fetchone()[0])
 
-    def _cached(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
-        """`read()`, or its result from an earlier call with the same `key` when the book has
-        not changed since (`version`). Callers copy mutable results before returning them."""
+    def _cached(self, key: tuple[Any, ...], read: Callable[..., Any], *args: Any) -> Any:
+        """`read(*args)`, or its result from an earlier call with the same `key` when the book
+        has not changed since (`version`). Callers copy mutable results before returning them.
+        (`read` is a method and its arguments, not a closure: a cycle makes thousands of these
+        calls and nearly all of them are hits.)"""
         version = self.version()
         hit = self._cache.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
-        value = read()
+        value = read(*args)
         self._cache[key] = (version, value)
         return value
 
@@ -713,11 +715,14 @@ class Store:
         Re-read only when the book changed since the last read (`version`): a cycle asks
         for the open positions several times and usually writes nothing in between."""
 
-        def read() -> list[Position]:
-            rows = self._in_statuses("positions", broker, account, statuses, "entry_date, id")
-            return [Position(**dict(r)) for r in rows]
+        key = ("positions", broker, account, statuses)
+        return list(self._cached(key, self._read_positions, broker, account, statuses))
 
-        return list(self._cached(("positions", broker, account, statuses), read))
+    def _read_positions(
+        self, broker: str, account: str, statuses: tuple[str, ...]
+    ) -> list[Position]:
+        rows = self._in_statuses("positions", broker, account, statuses, "entry_date, id")
+        return [Position(**dict(r)) for r in rows]
 
     def _in_statuses(
         self, table: str, broker: str, account: str, statuses: tuple[str, ...], order_by: str
@@ -758,36 +763,39 @@ class Store:
         cancelled before any strategy exit is sent. Re-read only when the book changed
         (`version`): every cycle asks for every open position."""
 
-        def read() -> int:
-            row = self._query(
-                "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
-                "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
-                "('intent','previewed','placed','unknown','partially_filled')",
-                position_id,
-                BROKER_STOP,
-            )
-            return int(row[0][0])
+        return int(
+            self._cached(("pending_exit_qty", position_id), self._read_pending_exit, position_id)
+        )
 
-        return int(self._cached(("pending_exit_qty", position_id), read))
+    def _read_pending_exit(self, position_id: int) -> int:
+        row = self._query(
+            "SELECT coalesce(sum(quantity - filled_qty), 0) FROM orders WHERE "
+            "position_id = ? AND purpose LIKE 'EXIT%' AND purpose != ? AND status IN "
+            "('intent','previewed','placed','unknown','partially_filled')",
+            position_id,
+            BROKER_STOP,
+        )
+        return int(row[0][0])
 
     def resting_stops(self, broker: str, account: str) -> list[OrderRow]:
         """Live journal rows of resting protective stops (`BROKER_STOP`) of a broker account,
         oldest first; a replacement not yet at the broker is included (see `replaces`).
         Re-read only when the book changed (`version`): every cycle asks."""
 
-        def read() -> list[OrderRow]:
-            marks = ",".join("?" * len(LIVE_STATUSES))
-            rows = self._query(
-                f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
-                f"status IN ({marks}) ORDER BY id",
-                broker,
-                account,
-                BROKER_STOP,
-                *LIVE_STATUSES,
-            )
-            return [OrderRow(**dict(r)) for r in rows]
+        key = ("resting_stops", broker, account)
+        return list(self._cached(key, self._read_resting_stops, broker, account))
 
-        return list(self._cached(("resting_stops", broker, account), read))
+    def _read_resting_stops(self, broker: str, account: str) -> list[OrderRow]:
+        marks = ",".join("?" * len(LIVE_STATUSES))
+        rows = self._query(
+            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND purpose = ? AND "
+            f"status IN ({marks}) ORDER BY id",
+            broker,
+            account,
+            BROKER_STOP,
+            *LIVE_STATUSES,
+        )
+        return [OrderRow(**dict(r)) for r in rows]
 
     def resting_stop(self, position_id: int) -> OrderRow | None:
         """The resting protective stop of a position as the broker has it: its live
@@ -815,13 +823,14 @@ class Store:
         """OPEN paper orders of `account` (resting STOP/LIMIT orders), oldest first. Re-read
         only when the book changed (`version`): every paper cycle asks."""
 
-        def read() -> list[sqlite3.Row]:
-            return self._query(
+        return list(
+            self._cached(
+                ("paper_resting", account),
+                self._query,
                 "SELECT * FROM paper_orders WHERE account = ? AND status = 'OPEN' ORDER BY id",
                 account,
             )
-
-        return list(self._cached(("paper_resting", account), read))
+        )
 
     def paper_settle(
         self,
@@ -879,16 +888,9 @@ class Store:
         Every cycle asks (the daily-loss kill switch): the sessions that have exits are read
         once per change of the book (`version`), and only those sessions are summed."""
 
-        def days() -> frozenset[str]:
-            rows = self._query(
-                "SELECT DISTINCT e.session_date FROM partial_exits e JOIN positions p"
-                " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ?",
-                broker,
-                account,
-            )
-            return frozenset(r[0] for r in rows)
-
-        if day not in self._cached(("exit_days", broker, account), days):
+        if day not in self._cached(
+            ("exit_days", broker, account), self._exit_days, broker, account
+        ):
             return 0.0
 
         def total() -> float:
@@ -903,6 +905,15 @@ class Store:
             return float(row[0][0])
 
         return float(self._cached(("realized_on", broker, account, day), total))
+
+    def _exit_days(self, broker: str, account: str) -> frozenset[str]:
+        rows = self._query(
+            "SELECT DISTINCT e.session_date FROM partial_exits e JOIN positions p"
+            " ON p.id = e.position_id WHERE p.broker = ? AND p.account = ?",
+            broker,
+            account,
+        )
+        return frozenset(r[0] for r in rows)
 
     def add_refusal(
         self,
@@ -992,11 +1003,12 @@ class Store:
         """Journal rows not yet final (intent, previewed, placed, unknown, partially filled).
         Re-read only when the book changed (`version`): a cycle asks at its start and end."""
 
-        def read() -> list[OrderRow]:
-            rows = self._in_statuses("orders", broker, account, LIVE_STATUSES, "id")
-            return [OrderRow(**dict(r)) for r in rows]
+        key = ("live_orders", broker, account)
+        return list(self._cached(key, self._read_live_orders, broker, account))
 
-        return list(self._cached(("live_orders", broker, account), read))
+    def _read_live_orders(self, broker: str, account: str) -> list[OrderRow]:
+        rows = self._in_statuses("orders", broker, account, LIVE_STATUSES, "id")
+        return [OrderRow(**dict(r)) for r in rows]
 
     def broker_order_ids(self, broker: str, account: str) -> set[str]:
         """The broker order ids the journal already owns for this account (a lost-reply lookup

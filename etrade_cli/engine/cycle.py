@@ -152,7 +152,7 @@ def _cycle(
     deps: Deps, as_of: np.datetime64 | None, dry_run: bool, force: bool, run_id: int
 ) -> RunResult:
     m, b = deps.market, deps.broker
-    session = m.session_on_or_before(as_of)
+    session, exact = m.locate(as_of) if as_of is not None else (m.session_on_or_before(None), True)
     if session is None:
         raise DataError(f"no bars on or before {as_of}" if as_of is not None else "no bars")
     day = str(session)
@@ -160,7 +160,7 @@ def _cycle(
         return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
     # `as_of` is a session exactly when it is the session on or before it (`is_session`,
     # without a second search of the calendar)
-    if as_of is not None and session != as_of and not force:
+    if as_of is not None and not exact and not force:
         gap = m.exchange_session is not None and m.exchange_session(as_of.astype(dt.date))
         why = (
             f"no bars on {as_of} although NYSE was open (a gap in the data)"

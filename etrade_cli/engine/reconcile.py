@@ -128,10 +128,15 @@ def _resume_or_drop(deps: Deps, order: OrderRow, day: str, res: RunResult) -> No
 
 def _compare_holdings(deps: Deps, res: RunResult) -> set[str]:
     b = deps.broker
+    positions, holdings = deps.store.positions(b.name, b.account), b.positions()
+    if not positions and not holdings:  # most backtest sessions: nothing held on either side
+        return set()
     book: dict[str, int] = {}
-    for p in deps.store.positions(b.name, b.account):
+    for p in positions:
         book[p.symbol] = book.get(p.symbol, 0) + p.remaining_qty
-    held = {p.symbol: p.quantity for p in b.positions()}
+    held = {p.symbol: p.quantity for p in holdings}
+    if book == held:  # the usual case: they agree, nothing to report
+        return set()
     blocked = set()
     for sym in sorted(set(book) | set(held)):
         ours, theirs = book.get(sym, 0), held.get(sym, 0)
