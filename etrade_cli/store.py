@@ -37,6 +37,12 @@ _NOW: tuple[int, str] = (-1, "")
 _LastSession = Callable[[tuple[str, str], "str | None"], "str | None"]
 
 
+_RUN_ROW = (
+    "INSERT INTO runs (id, started_at, as_of, mode, broker, account, ended_at, outcome, "
+    "session_date, counts, error, equity, cash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
 def _keep_last(_book: tuple[str, str], last: str | None) -> str | None:
     """A started run is not completed: no broker account's last session moves."""
     return last
@@ -572,8 +578,10 @@ class Store:
         #: runs this object started and has not finished: id -> (mode, broker, account)
         self._open_runs: dict[int, tuple[str, str, str]] = {}
         #: runs started inside a `batch` whose row is not written yet: id -> the columns
-        #: `start_run` would have inserted (see `start_run`); and the id the next one gets
+        #: `start_run` would have inserted; the whole rows of those finished since, to insert
+        #: together (see `start_run`); and the id the next one gets
         self._unwritten_runs: dict[int, tuple[str, str | None, str, str, str]] = {}
+        self._finished_runs: list[tuple[Any, ...]] = []
         self._next_run_id: int | None = None
         #: `last_session` by (broker, account), with the `_runs_version` it is valid at
         self._last_sessions: dict[tuple[str, str], tuple[tuple[int, int], str | None]] = {}
@@ -642,13 +650,14 @@ class Store:
             with dbutil.batch(self.db) as db:
                 self._batch_data_version = self._data_version()
                 yield db
-                self._write_started_runs()  # a run never finished: its started row, as ever
+                self._write_runs()
         except BaseException:
             self._rollbacks += 1
             raise
         finally:
             self._batch_data_version = None
             self._unwritten_runs.clear()
+            self._finished_runs.clear()
             self._next_run_id = None
 
     def migrate(self) -> list[str]:
@@ -701,8 +710,8 @@ class Store:
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query (private: every query the rest of the code needs is a named method).
         A query of `runs` sees the rows of runs started in this batch (`start_run`)."""
-        if self._unwritten_runs and "runs" in sql:
-            self._write_started_runs()
+        if (self._unwritten_runs or self._finished_runs) and "runs" in sql:
+            self._write_runs()
         return self.db.execute(sql, args).fetchall()
 
     # -- positions --------------------------------------------------------------------------
@@ -928,7 +937,8 @@ class Store:
         reason: str,
     ) -> None:
         """Record a risk refusal (an entry the risk checks or a policy blocked)."""
-        self._write_started_runs(run_id)  # its foreign key needs the runs row
+        if run_id in self._unwritten_runs:
+            self._write_runs()  # its foreign key needs the runs row
         db.execute(
             "INSERT INTO refusals (run_id, broker, account, session_date, symbol, action, "
             "reason, created_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -1186,7 +1196,7 @@ class Store:
         """
         if dest.exists():
             raise InputError(f"backup file {dest} exists already")
-        self._write_started_runs()
+        self._write_runs()
         target = sqlite3.connect(dest)
         try:
             self.db.backup(target)
@@ -1215,7 +1225,7 @@ class Store:
             ("paper_accounts", "account = ?"),
         ]
         deleted: dict[str, int] = {}
-        self._write_started_runs()
+        self._write_runs()
         with self.tx() as db:
             for table, where in steps:
                 deleted[table] = db.execute(
@@ -1234,7 +1244,8 @@ class Store:
         `rejected` by the proposer's review) inside the caller's transaction; returns its row id.
         `values`: the `proposals` columns; `body` is the proposal as JSON text."""
         values = {"created_at": utcnow(), **values}
-        self._write_started_runs(values.get("run_id"))  # its foreign key needs the runs row
+        if values.get("run_id") in self._unwritten_runs:
+            self._write_runs()  # its foreign key needs the runs row
         cur = db.execute(
             f"INSERT INTO proposals ({', '.join(values)}) VALUES ({','.join('?' * len(values))})",
             tuple(values.values()),
@@ -1329,11 +1340,12 @@ class Store:
         """Insert a `runs` row for a run that is starting; returns its id.
 
         Inside a `batch` (a backtest: one transaction, so no row is visible to anyone else or
-        durable before the commit anyway) the row is written whole by `finish_run`, one
-        statement instead of two per session; its id is the one SQLite would have given
-        (max + 1: the batch holds the write lock). It is written as started at once when a
-        row must refer to it (refusals, proposals), when `runs` is read through this object,
-        and at the end of the batch if the run never finished: nothing ever sees it missing."""
+        durable before the commit anyway) the row is kept in memory and written whole once
+        finished, together with the other finished rows (one `executemany`), instead of an
+        INSERT and an UPDATE per session; its id is the one SQLite would have given (max + 1:
+        the batch holds the write lock). The kept rows are written, those not finished as
+        started, when a row must refer to one of them (refusals, proposals), before `runs` is
+        read through this object, and at the end of the batch: nothing ever sees one missing."""
         started = (utcnow(), as_of, mode, broker, account)
         if self._batch_data_version is not None:
             if self._next_run_id is None:
@@ -1350,19 +1362,21 @@ class Store:
         self._open_runs[run_id] = (mode, broker, account)
         return run_id
 
-    def _write_started_runs(self, run_id: int | None = None) -> None:
-        """Write the started rows of runs `start_run` kept unwritten (only `run_id`'s if given),
-        exactly as it would have inserted them."""
-        ids = list(self._unwritten_runs) if run_id is None else [run_id]
-        for rid in ids:
-            started = self._unwritten_runs.pop(rid, None)
-            if started is not None:
-                self._runs_write(
-                    "INSERT INTO runs (id, started_at, as_of, mode, broker, account) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (rid, *started),
-                    _keep_last,
-                )
+    def _write_runs(self) -> None:
+        """Write the runs rows a batch kept (see `start_run`): the finished ones whole, the
+        others as `start_run` would have inserted them. The `last_session` known before stays
+        (it already counts the finished rows)."""
+        if self._finished_runs:
+            rows, self._finished_runs = self._finished_runs, []
+            self._runs_write(_RUN_ROW, rows, _keep_last, many=True)
+        for rid, started in list(self._unwritten_runs.items()):
+            del self._unwritten_runs[rid]
+            self._runs_write(
+                "INSERT INTO runs (id, started_at, as_of, mode, broker, account) "
+                "VALUES (?,?,?,?,?,?)",
+                (rid, *started),
+                _keep_last,
+            )
 
     def finish_run(
         self,
@@ -1389,14 +1403,12 @@ class Store:
 
         ended = (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash)
         unwritten = self._unwritten_runs.pop(run_id, None)
-        if unwritten is not None:  # started in this batch: the whole row in one statement
-            self._runs_write(
-                "INSERT INTO runs (id, started_at, as_of, mode, broker, account, ended_at, "
-                "outcome, session_date, counts, error, equity, cash) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, *unwritten, *ended),
-                None if started is None else last,
-            )
+        if unwritten is not None:  # started in this batch: kept, written whole later
+            self._finished_runs.append((run_id, *unwritten, *ended))
+            book = (unwritten[3], unwritten[4])
+            hit = self._last_sessions.get(book)
+            if started is not None and hit is not None and hit[0] == self._runs_version():
+                self._last_sessions[book] = (hit[0], last(book, hit[1]))
             return
         self._runs_write(
             "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
@@ -1405,10 +1417,18 @@ class Store:
             None if started is None else last,
         )
 
-    def _runs_write(self, sql: str, args: tuple[Any, ...], last: _LastSession | None = None) -> int:
-        """One statement on `runs` (its own transaction; inside a `batch` the statement alone,
-        which SQLite applies all or nothing, instead of a savepoint around it); the rows it
-        wrote do not count in `version`. Returns the last inserted row id.
+    def _runs_write(
+        self,
+        sql: str,
+        args: Any,
+        last: _LastSession | None = None,
+        *,
+        many: bool = False,
+    ) -> int:
+        """One statement on `runs` (`many`: run once per row of `args`) in its own transaction;
+        inside a `batch` the statement alone, which SQLite applies all or nothing, instead of a
+        savepoint around it. The rows it wrote do not count in `version`. Returns the last
+        inserted row id.
 
         `last(broker_account, session)` is the `last_session` of a broker account after the
         write given the one before it; a `last_session` known before the write is carried
@@ -1417,10 +1437,10 @@ class Store:
         before = db.total_changes
         valid = self._runs_version() if self._last_sessions else None
         if db.in_transaction:
-            cur = self._runs_cursor.execute(sql, args)
+            cur = (self._runs_cursor.executemany if many else self._runs_cursor.execute)(sql, args)
         else:
             with self.tx() as tx:
-                cur = tx.execute(sql, args)
+                cur = (tx.executemany if many else tx.execute)(sql, args)
         self._runs_changes += db.total_changes - before
         if last is not None and valid is not None:
             now = self._runs_version()
@@ -1438,6 +1458,9 @@ class Store:
         hit = self._last_sessions.get((broker, account))
         if hit is not None and hit[0] == now:
             return hit[1]
+        if self._unwritten_runs or self._finished_runs:  # the query must see a batch's runs
+            self._write_runs()
+            now = self._runs_version()
         row = self.db.execute(
             "SELECT max(session_date) FROM runs WHERE broker = ? AND account = ? AND outcome = 'ok'"
             " AND mode != 'dry-run'",

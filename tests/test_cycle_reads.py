@@ -282,3 +282,27 @@ def test_a_rolled_back_batch_leaves_no_unwritten_run_behind(tmp_path: Path):
         raise RuntimeError
     run = store.start_run("run-once", "paper", "paper", None)  # outside a batch: written now
     assert [r[0] for r in _runs(store)] == [run] == [1]
+
+
+def test_last_session_inside_a_batch_counts_the_runs_not_written_yet(tmp_path: Path):
+    plain, batched = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    steps = [
+        ("backtest", "ok", ("paper", "paper"), "2024-01-05"),
+        ("backtest", "ok", ("paper", "paper"), "2024-01-04"),  # never moves it back
+        ("dry-run", "ok", ("paper", "paper"), "2024-01-09"),
+        ("backtest", "error", ("paper", "paper"), "2024-01-10"),
+        ("backtest", "ok", ("paper", "other"), "2024-01-11"),
+        ("backtest", "ok", ("paper", "paper"), "2024-01-08"),
+    ]
+    seen: dict[str, list] = {"plain": [], "batched": []}
+    for name, store in (("plain", plain), ("batched", batched)):
+        with store.batch() if name == "batched" else deferred_sigint():
+            assert store.last_session("paper", "paper") is None  # read (and kept) before
+            for mode, outcome, book, day in steps:
+                store.finish_run(store.start_run(mode, *book, None), outcome, session_date=day)
+                seen[name].append((store.last_session(*book), store.last_session("paper", "paper")))
+                if name == "batched" and day == "2024-01-04":  # kept, not written, yet known
+                    assert len(store._finished_runs) == 2
+    assert seen["batched"] == seen["plain"]
+    assert seen["plain"][-1] == ("2024-01-08", "2024-01-08")
+    assert _runs(batched) == _runs(plain)
