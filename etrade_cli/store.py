@@ -582,7 +582,10 @@ class Store:
         #: together (see `start_run`); and the id the next one gets
         self._unwritten_runs: dict[int, tuple[str, str | None, str, str, str]] = {}
         self._finished_runs: list[tuple[Any, ...]] = []
+        #: the latest session those finished rows complete, by (broker, account)
+        self._kept_last: dict[tuple[str, str], str] = {}
         self._next_run_id: int | None = None
+        self._order_tag: str | None = None  # the `meta` order_tag (see `new_order`)
         #: `last_session` by (broker, account), with the `_runs_version` it is valid at
         self._last_sessions: dict[tuple[str, str], tuple[tuple[int, int], str | None]] = {}
         self.db = dbutil.connect(path, "the position book")
@@ -658,6 +661,7 @@ class Store:
             self._batch_data_version = None
             self._unwritten_runs.clear()
             self._finished_runs.clear()
+            self._kept_last.clear()
             self._next_run_id = None
 
     def migrate(self) -> list[str]:
@@ -987,7 +991,9 @@ class Store:
             tuple(values.values()),
         )
         if not given:
-            coid = f"{self.meta('order_tag')}{cur.lastrowid:08d}"
+            if self._order_tag is None:  # written once by the first migration, never changed
+                self._order_tag = self.meta("order_tag")
+            coid = f"{self._order_tag}{cur.lastrowid:08d}"
             db.execute("UPDATE orders SET client_order_id = ? WHERE id = ?", (coid, cur.lastrowid))
         return self.order_by_id(int(cur.lastrowid or 0), db)
 
@@ -1368,6 +1374,7 @@ class Store:
         (it already counts the finished rows)."""
         if self._finished_runs:
             rows, self._finished_runs = self._finished_runs, []
+            self._kept_last.clear()
             self._runs_write(_RUN_ROW, rows, _keep_last, many=True)
         for rid, started in list(self._unwritten_runs.items()):
             del self._unwritten_runs[rid]
@@ -1391,6 +1398,20 @@ class Store:
     ) -> None:
         """Close a `runs` row with its outcome, counts and the account's equity and cash (USD)."""
         started = self._open_runs.pop(run_id, None)
+        ended = (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash)
+        unwritten = self._unwritten_runs.pop(run_id, None)
+        if unwritten is not None:  # started in this batch: kept, written whole later
+            self._finished_runs.append((run_id, *unwritten, *ended))
+            if outcome == "ok" and session_date and unwritten[2] != "dry-run":
+                # it completes a traded session: its account's last session moves (the
+                # `last_session` query's rule), known before the row is written
+                book = (unwritten[3], unwritten[4])
+                kept = self._kept_last.get(book)
+                self._kept_last[book] = session_date if kept is None else max(kept, session_date)
+                hit = self._last_sessions.get(book)
+                if hit is not None and hit[0] == self._runs_version():
+                    self._last_sessions[book] = (hit[0], max(hit[1] or session_date, session_date))
+            return
 
         def last(book: tuple[str, str], day: str | None) -> str | None:
             # the row was started here (not completed): it moves its own account's last
@@ -1401,15 +1422,6 @@ class Store:
                 return day
             return max(day or session_date, session_date)
 
-        ended = (utcnow(), outcome, session_date, _counts_json(counts), error, equity, cash)
-        unwritten = self._unwritten_runs.pop(run_id, None)
-        if unwritten is not None:  # started in this batch: kept, written whole later
-            self._finished_runs.append((run_id, *unwritten, *ended))
-            book = (unwritten[3], unwritten[4])
-            hit = self._last_sessions.get(book)
-            if started is not None and hit is not None and hit[0] == self._runs_version():
-                self._last_sessions[book] = (hit[0], last(book, hit[1]))
-            return
         self._runs_write(
             "UPDATE runs SET ended_at = ?, outcome = ?, session_date = ?, counts = ?, "
             "error = ?, equity = ?, cash = ? WHERE id = ?",
@@ -1458,15 +1470,15 @@ class Store:
         hit = self._last_sessions.get((broker, account))
         if hit is not None and hit[0] == now:
             return hit[1]
-        if self._unwritten_runs or self._finished_runs:  # the query must see a batch's runs
-            self._write_runs()
-            now = self._runs_version()
         row = self.db.execute(
             "SELECT max(session_date) FROM runs WHERE broker = ? AND account = ? AND outcome = 'ok'"
             " AND mode != 'dry-run'",
             (broker, account),
         ).fetchone()
         last = row[0] if row else None
+        kept = self._kept_last.get((broker, account))  # the batch's rows not written yet
+        if kept is not None and (last is None or kept > last):
+            last = kept
         self._last_sessions[(broker, account)] = (now, last)
         return last
 
