@@ -306,3 +306,42 @@ def test_last_session_inside_a_batch_counts_the_runs_not_written_yet(tmp_path: P
     assert seen["batched"] == seen["plain"]
     assert seen["plain"][-1] == ("2024-01-08", "2024-01-08")
     assert _runs(batched) == _runs(plain)
+
+
+def _replay(monkeypatch, risk: RiskConfig, whole: bool) -> tuple[list, dict, int]:
+    """Every session's `RunResult`, the backtest's JSON and how many cycles were idle; with
+    `whole`, no cycle is taken for idle."""
+    from etrade_cli.engine import cycle
+
+    real_cycle, real_idle = cycle._cycle, cycle._idle
+    seen: list = []
+    idle: list = []
+
+    def spy_cycle(*args):
+        seen.append(real_cycle(*args))
+        return seen[-1]
+
+    def spy_idle(deps):
+        idle.append((None, None) if whole else real_idle(deps))
+        return idle[-1]
+
+    monkeypatch.setattr(cycle, "_cycle", spy_cycle)
+    monkeypatch.setattr(cycle, "_idle", spy_idle)
+    res = run_backtest(_msft(), RajatAlpha(), risk, cash=100_000.0)
+    monkeypatch.undo()
+    return seen, res.to_dict(), sum(v is not None for v, _ in idle)
+
+
+@pytest.mark.parametrize("protective", ["off", "broker"])
+def test_an_idle_cycle_gives_what_the_whole_cycle_gives(monkeypatch, protective: str):
+    """A cycle with nothing held and no journal row live skips reconcile, the exits, the
+    resting stops and the end's re-reads (`cycle._idle`): every session's result and the
+    backtest's are those of the whole cycle."""
+    from dataclasses import replace
+
+    risk = replace(RiskConfig(), protective_stop=protective)
+    seen, doc, idle = _replay(monkeypatch, risk, whole=False)
+    assert 100 < idle < len(seen) - 20  # the idle path ran, and so did the whole one
+    whole_seen, whole_doc, none = _replay(monkeypatch, risk, whole=True)
+    assert none == 0 and len(seen) > 1000
+    assert seen == whole_seen and doc == whole_doc
