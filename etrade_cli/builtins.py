@@ -66,7 +66,7 @@ def _csv_bars(cfg: Config) -> Any:
     from .marketdata.provider import CsvBarProvider
 
     paths = [cfg.resolve(p) for p in cfg.data.csv_paths]
-    return CsvBarProvider(paths or None, cache_path=cfg.bars_db_path)
+    return CsvBarProvider(paths or None, cache_path=cfg.bars_db_path, parsed_dir=cfg.parsed_csv_dir)
 
 
 def _alpaca_bars(cfg: Config) -> Any:

@@ -54,6 +54,17 @@ def home_dirs() -> tuple[Path, Path]:
     )
 
 
+def cache_dir() -> Path:
+    """Files that may be deleted at any time (parsed CSV files): `$ETRADE_CLI_HOME/cache`, else
+    the platformdirs user cache dir."""
+    home = os.environ.get("ETRADE_CLI_HOME")
+    if home:
+        return Path(home) / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
 def _r(**rules: object) -> dict[str, object]:
     return rules
 
@@ -110,11 +121,14 @@ class BrokerConfig:
 class DataConfig:
     """`[data]`: where daily bars come from. `csv` reads `csv_paths` (empty = the bundled
     S&P 500 sample); `alpaca` fetches from Alpaca into the local bar cache, only missing days;
-    `history_days` is the calendar-day lookback fetched for a symbol new to the cache."""
+    `history_days` is the calendar-day lookback fetched for a symbol new to the cache.
+    `csv_cache` keeps each CSV file parsed in the user cache dir until the file changes
+    (`marketdata/parsed.py`)."""
 
     source: str = field(default="csv", metadata=_r(choices=("csv", "alpaca", "schwab", "ibkr")))
     csv_paths: tuple[str, ...] = ()
     history_days: int = field(default=420, metadata=_r(min=30, max=20_000))
+    csv_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -287,6 +301,11 @@ class Config:
         return (
             self.resolve(self.paths.bars_db) if self.paths.bars_db else home_dirs()[1] / "bars.db"
         )
+
+    @property
+    def parsed_csv_dir(self) -> Path | None:
+        """Parsed CSV files (`[data] csv_cache`): `<cache dir>/csv`, or None when turned off."""
+        return cache_dir() / "csv" if self.data.csv_cache else None
 
     @property
     def backtests_db_path(self) -> Path:

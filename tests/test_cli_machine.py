@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from etrade_cli.cli.machine import extract_json_args, to_machine
+from etrade_cli.cli.machine import dumps, extract_json_args, plain, to_machine
 from etrade_cli.errors import ExitStatus
 
 
@@ -124,3 +126,73 @@ def test_chart_message_goes_to_stderr(cli, hermetic: Path):
     assert r.exit_code == 0, r.output
     json.loads(r.stdout)  # stdout is only the JSON
     assert "Chart written to c.png" in r.stderr
+
+
+def _reference(doc, indent):
+    return json.dumps(doc, indent=2) if indent else json.dumps(doc, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("indent", [True, False])
+def test_dumps_writes_what_json_dumps_writes_non_ascii_escaped(indent):
+    doc = {
+        "note": "spec §6 — fills at the close",
+        "emoji": "📈 up",
+        "ctrl": 'tab\there\nnew "q" \\ \x01 del \x7f',
+        "nested": [{"a": 1, "b": [1.5, -2.25, 0.0, True, None]}, [], {}],
+        "money": 96795.31,
+        "big": 2**60,
+    }
+    text = dumps(doc, indent=indent)
+    assert text.isascii()
+    assert text == _reference(doc, indent)
+    assert json.loads(text) == doc
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), 2**63 - 1)
+        | st.text()
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
+        max_leaves=20,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_dumps_reads_back_as_the_same_document(doc):
+    for indent in (True, False):
+        text = dumps(doc, indent=indent)
+        assert text.isascii()
+        assert json.loads(text) == doc
+        if indent and not _has_float(doc):  # floats may be spelled 1e-6 for json's 1e-06
+            assert text == _reference(doc, indent)
+
+
+def _has_float(doc) -> bool:
+    if isinstance(doc, float):
+        return True
+    if isinstance(doc, dict):
+        return any(_has_float(v) for v in doc.values())
+    if isinstance(doc, list):
+        return any(_has_float(v) for v in doc)
+    return False
+
+
+def test_dumps_falls_back_to_json_for_integers_beyond_64_bits():
+    assert json.loads(dumps({"n": 2**70}, indent=True)) == {"n": 2**70}
+
+
+def test_plain_turns_non_finite_floats_into_null_and_dates_through_default():
+    import datetime as dt
+
+    import numpy as np
+
+    from etrade_cli.cli.common import _json_default
+
+    data = {"d": dt.date(2010, 8, 20), 3: np.float64(1.5), "x": float("nan"), "i": float("inf")}
+    assert plain(data, _json_default) == {"d": "2010-08-20", "3": 1.5, "x": None, "i": None}
+    data["big"] = 2**70  # beyond orjson: the standard library path gives the same answer
+    assert plain(data, _json_default) == {
+        "d": "2010-08-20", "3": 1.5, "x": None, "i": None, "big": 2**70,
+    }  # fmt: skip

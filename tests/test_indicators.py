@@ -111,3 +111,21 @@ def test_htf_ema_changing_a_future_bar_does_not_change_the_past():
     bumped[150:] *= 3
     after = ind.htf_ema(bumped, ids, 21)
     np.testing.assert_array_equal(before[:150], after[:150])
+
+
+@pytest.mark.parametrize("n, alpha", [(21, 2 / 22), (14, 1 / 14), (3, 0.5)])
+@pytest.mark.parametrize("cols", [1, 2, ind.PER_COLUMN_BELOW - 1])
+def test_seeded_ewm_per_column_path_is_bit_identical_to_the_per_row_path(
+    monkeypatch, n, alpha, cols
+):
+    """Few symbols take the per-column Python-float loop; it must equal the numpy row loop bit
+    for bit, NaN gaps (leading padding and a hole that restarts from the SMA seed) included."""
+    rng = np.random.default_rng(cols * 100 + n)
+    a = np.cumsum(rng.normal(size=(400, cols)), axis=0) + 100.0
+    a[:30, 0] = np.nan
+    a[200, -1] = np.nan
+    fast = ind.seeded_ewm(a, n, alpha)
+    monkeypatch.setattr(ind, "PER_COLUMN_BELOW", 0)
+    slow = ind.seeded_ewm(a, n, alpha)
+    assert fast.tobytes() == slow.tobytes()
+    assert np.isnan(fast[200, -1]) and not np.isnan(fast[200 + n, -1])  # restarted after the hole

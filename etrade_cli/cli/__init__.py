@@ -383,7 +383,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("history_cmd", "The journal of the position book: orders (every intent, its clientOrderId and status), fills, runs (one per run-once/run-loop cycle with equity and cash) or risk refusals, for every broker (paper, etrade, alpaca), oldest first."),
     "optimize": ("optimize_cmd", "Backtest every combination of the --param values (or an optuna search) in parallel and rank them by --metric; --folds K reports walk-forward out-of-sample results."),
     "chart": ("chart_cmd", "Daily candlesticks with SMA50, SMA200, EMA21 and volume, the strategy's signals (pattern and score) and the book's entries, exits and stop levels, to check a signal by eye."),
-    "paths": ("paths_cmd", "The files and folders in use: config file, user config and data dirs, position book, bar cache, token store, trading lock file, watchlist and exclusion list (with --db and --config applied), and whether each exists."),
+    "paths": ("paths_cmd", "The files and folders in use: config file, user config and data dirs, position book, bar cache, parsed CSV cache, token store, trading lock file, watchlist and exclusion list (with --db and --config applied), and whether each exists."),
     "schedule": ("schedule_cmd", "Print crontab lines: market times (US/Eastern) converted to this machine's time zone."),
     "plugins": ("plugins_cmd", "List the registered brokers, bar sources, strategies and notifiers: built-in, or the installed package (name and version) that registered them through the `etrade_cli` entry points. A third-party part goes through the same journal, risk checks and live guard."),
     "auth": ("auth_cmd", "Log in to E*TRADE (or Schwab with --broker schwab) and manage the token."),

@@ -256,17 +256,15 @@ def emit_json(data: Any, *, convert: bool = True) -> None:
     Raises:
         UsageError: an unknown field in `--json FIELDS`.
     """
-    import json
-
     from . import machine
 
-    plain = json.loads(json.dumps(data, default=_json_default))
+    plain = machine.plain(data, _json_default)
     doc = machine.select(machine.to_machine(plain) if convert else plain, machine.current.fields)
     if machine.current.lines:
         for rec in machine.records(doc):
-            sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            sys.stdout.write(machine.dumps(rec, indent=False) + "\n")
     else:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(machine.dumps(doc, indent=True) + "\n")
 
 
 def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import math
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,12 +105,31 @@ def to_machine(data: Any, key: str | None = None) -> Any:
     """`data` with the number conventions applied: `_pct` percent fields become `_fraction`
     fractions, money rounded to cents, prices to 4 decimals, other floats to 6 decimals.
     Configuration subtrees (`AS_CONFIGURED` keys) are left exactly as configured."""
+    if isinstance(data, float):
+        return round(data, _DIGITS[_kind(key)])
     if isinstance(data, dict):
-        return dict(_pair(k, v, key) for k, v in data.items())
+        out = {}
+        for k, v in data.items():
+            if not isinstance(k, str):
+                out[k] = to_machine(v, key)
+                continue
+            how, name, digits = _plan(k, key)
+            if how is _CONVERT:
+                # plain leaves inline: a backtest's curve alone has ~26,000 of them
+                cls = v.__class__
+                if cls is float:
+                    out[k] = round(v, digits)
+                elif cls is str or cls is int or v is None or cls is bool:
+                    out[k] = v
+                else:
+                    out[k] = to_machine(v, name)
+            elif how is _KEEP:
+                out[k] = v
+            else:
+                out[name] = to_machine(v / 100 if isinstance(v, (int, float)) else v, name)
+        return out
     if isinstance(data, (list, tuple)):
         return [to_machine(v, key) for v in data]
-    if isinstance(data, float):
-        return _round(data, key)
     return data
 
 
@@ -116,17 +137,22 @@ def to_machine(data: Any, key: str | None = None) -> Any:
 #: 0.05 = 5 %, and keep their config names): left exactly as they are
 AS_CONFIGURED = frozenset({"params", "parameters", "config", "best_params", "grid"})
 
+_KEEP, _PERCENT, _CONVERT = "keep", "percent", "convert"
 
-def _pair(k: Any, v: Any, parent: str | None) -> tuple[Any, Any]:
-    if not isinstance(k, str):
-        return k, to_machine(v, parent)
+
+@functools.lru_cache(maxsize=4096)
+def _plan(k: str, parent: str | None) -> tuple[str, str | None, int]:
+    """What `to_machine` does with the value of key `k` under `parent`: keep it as configured;
+    write it as `name` (`x_pct` -> `x_fraction`) divided by 100; or convert it under `name`
+    (its own kind, or the parent's for a plain key such as a date in `by_day`), floats rounded
+    to `digits`."""
     if k in AS_CONFIGURED:
-        return k, v
+        return _KEEP, k, 0
     if k.endswith("_pct"):
         name = k[: -len("_pct")] + "_fraction"
-        return name, to_machine(v / 100 if isinstance(v, (int, float)) else v, name)
-    own = k if _kind(k) != "other" else parent  # e.g. by_day: {"2010-08-05": 57.66}
-    return k, to_machine(v, own)
+        return _PERCENT, name, _DIGITS[_kind(name)]
+    name = k if _kind(k) != "other" else parent
+    return _CONVERT, name, _DIGITS[_kind(name)]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -145,8 +171,62 @@ def _kind(key: str | None) -> str:
 _DIGITS = {"money": 2, "price": 4, "fraction": 6, "other": 6}
 
 
-def _round(value: float, key: str | None) -> float:
-    return round(value, _DIGITS[_kind(key)])
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x00-\x7e]")  # json.dumps escapes DEL too
+
+
+def plain(data: Any, default: Callable[[Any], Any]) -> Any:
+    """`data` as plain JSON values (dict, list, str, int, float, bool, None): what `default`
+    returns for any other value (dates, numpy scalars, paths), keys made strings, and NaN or
+    infinite floats as None (JSON has no such numbers). Uses orjson; a value it cannot take
+    (an integer beyond 64 bits) falls back to the standard library, as does the whole call."""
+    import orjson
+
+    options = (
+        orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    )  # dataclasses and dates go through `default`, as with json.dumps
+    try:
+        return orjson.loads(orjson.dumps(data, default=default, option=options))
+    except orjson.JSONEncodeError:
+        return _finite(json.loads(json.dumps(data, default=default)))
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
+
+
+def dumps(doc: Any, *, indent: bool) -> str:
+    """`doc` (plain values, see `plain`) as JSON text: indented by 2 spaces, or compact (no
+    spaces) for one record a line. ASCII only: other characters are written as `\\uXXXX`
+    escapes, as `json.dumps` does, so any terminal or pipe encoding can carry the text.
+
+    Written by orjson (one pass in C: a 6,558-session backtest's 0.8 MB in about 2 ms, where
+    the standard library's indenting encoder, pure Python, takes about 40 ms); numbers read
+    back identical, though tiny or huge floats are spelled without the exponent's sign
+    padding (`1e-6`, `0.000015`, `1e16` for json's `1e-06`, `1.5e-05`, `1e+16`)."""
+    import orjson
+
+    try:
+        raw = orjson.dumps(doc, option=orjson.OPT_INDENT_2 if indent else 0)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return json.dumps(doc, indent=2) if indent else json.dumps(doc, separators=(",", ":"))
+    text = raw.decode()
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _NOT_PRINTABLE_ASCII.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as json.dumps writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def machine_columns(columns: Sequence[str]) -> list[str]:

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 def paths_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """The files and folders in use: config file, user config and data dirs, position book,
-    bar cache, token store, trading lock file, watchlist and exclusion list (with --db and
+    bar cache, parsed CSV cache, token store, trading lock file, watchlist and exclusion list (with --db and
     --config applied), and whether each exists."""
     from rich.markup import escape
 

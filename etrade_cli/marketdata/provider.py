@@ -29,11 +29,19 @@ class CsvBarProvider:
         paths: CSV files (default: the bundled S&P 500 sample).
         cache_path: the bar cache (`[paths] bars_db`); ignored when the file does not exist
             (it is never created here).
+        parsed_dir: where parsed files are kept until they change (`marketdata/parsed.py`);
+            None parses every file each time.
     """
 
-    def __init__(self, paths: Iterable[Path] | None = None, cache_path: Path | None = None):
+    def __init__(
+        self,
+        paths: Iterable[Path] | None = None,
+        cache_path: Path | None = None,
+        parsed_dir: Path | None = None,
+    ):
         self.paths = list(paths) if paths else [SAMPLE_SP500]
         self.cache_path = cache_path
+        self.parsed_dir = parsed_dir
         self._bars: dict[str, Bars] | None = None
         self.reports: list[LoadReport] = []
 
@@ -46,7 +54,12 @@ class CsvBarProvider:
         if self._bars is None:
             bars: dict[str, Bars] = {}
             for path in self.paths:
-                found, report = read_bars_csv(path)
+                if self.parsed_dir is None:
+                    found, report = read_bars_csv(path)
+                else:
+                    from .parsed import read_bars_cached
+
+                    found, report = read_bars_cached(path, self.parsed_dir)
                 self.reports.append(report)
                 bars.update(found)
             self._bars = bars

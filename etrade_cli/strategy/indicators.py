@@ -6,6 +6,8 @@ front NaN padding (see `panel.Panel`) simply delays the start. Comparisons with 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -56,18 +58,46 @@ def shift(x: np.ndarray, k: int = 1) -> np.ndarray:
     return _back(out, one)
 
 
+#: below this many columns (symbols) `seeded_ewm` runs its recursion one column at a time on
+#: Python floats (about 0.1 us a step); from it on, one row at a time on numpy vectors (about
+#: 3 us a row whatever the width). Both do the same float operations in the same order.
+PER_COLUMN_BELOW = 24
+
+
 def seeded_ewm(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
     """Exponential smoothing `y[t] = alpha*x[t] + (1-alpha)*y[t-1]`, seeded with the SMA of the
-    first `n` values (TradingView `ta.ema` and TA-Lib agree on this seeding; spec §1)."""
+    first `n` values (TradingView `ta.ema` and TA-Lib agree on this seeding; spec §1).
+
+    A NaN `y[t-1]` (before the seed, or after a NaN input) restarts from that row's SMA(n).
+
+    >>> seeded_ewm(np.array([1.0, 2.0, 3.0, 4.0]), 2, 0.5).tolist()
+    [nan, 1.5, 2.25, 3.125]
+    """
     a, one = _as2d(x)
     seed = _window(a, n, "mean")
+    keep = 1.0 - alpha
+    if a.shape[1] < PER_COLUMN_BELOW:
+        out = np.empty(a.shape)
+        for col in range(a.shape[1]):
+            out[:, col] = _ewm_column(a[:, col].tolist(), seed[:, col].tolist(), alpha, keep)
+        return _back(out, one)
     out = np.full(a.shape, np.nan)
     prev = np.full(a.shape[1], np.nan)
     for r in range(a.shape[0]):
-        cur = np.where(np.isnan(prev), seed[r], alpha * a[r] + (1.0 - alpha) * prev)
+        cur = np.where(np.isnan(prev), seed[r], alpha * a[r] + keep * prev)
         out[r] = cur
         prev = cur
     return _back(out, one)
+
+
+def _ewm_column(xs: list[float], seeds: list[float], alpha: float, keep: float) -> list[float]:
+    """`seeded_ewm` of one column, as Python floats."""
+    out = []
+    prev = math.nan
+    for x, s in zip(xs, seeds):
+        prev = s if prev != prev else alpha * x + keep * prev  # prev != prev: prev is NaN
+        out.append(prev)
+    return out
 
 
 def ema(x: np.ndarray, n: int) -> np.ndarray:
