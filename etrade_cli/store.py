@@ -732,6 +732,15 @@ class Store:
         self._cache[key] = (version, value)
         return value
 
+    def _write_one(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        """Run one write statement in a transaction of its own; inside an open transaction (a
+        `batch`, a caller's `tx` block) the statement alone: SQLite applies a statement all or
+        nothing, so the savepoint a `tx` block would put around it would change nothing."""
+        if self.db.in_transaction:
+            return self.db.execute(sql, args)
+        with self.tx() as db:
+            return db.execute(sql, args)
+
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Run a read query (private: every query the rest of the code needs is a named method).
         A query of `runs` sees the rows of runs started in this batch (`start_run`)."""
@@ -879,13 +888,12 @@ class Store:
         """Final state of a resting paper order: EXECUTED at `fill_price` (USD) in session
         `filled_session`, or EXPIRED/CANCELLED with a message; only an OPEN order changes.
         True when it did."""
-        with self.tx() as db:
-            cur = db.execute(
-                "UPDATE paper_orders SET status = ?, fill_price = ?, commission = ?, message = ?,"
-                " filled_session = ? WHERE id = ? AND status = 'OPEN'",
-                (status, fill_price, commission, message, filled_session, order_id),
-            )
-            return cur.rowcount == 1
+        cur = self._write_one(
+            "UPDATE paper_orders SET status = ?, fill_price = ?, commission = ?, message = ?,"
+            " filled_session = ? WHERE id = ? AND status = 'OPEN'",
+            (status, fill_price, commission, message, filled_session, order_id),
+        )
+        return cur.rowcount == 1
 
     def exits_by_reason(self, broker: str, account: str, reason: str) -> list[sqlite3.Row]:
         """Exit fills of one reason (e.g. BROKER_STOP), oldest first: rows of (symbol,
@@ -976,6 +984,19 @@ class Store:
         if row is None:
             raise KeyError(position_id)
         return _row_as(Position, row)
+
+    def change_order(self, order_id: int, **values: Any) -> None:
+        """`set_order` in a transaction of its own (one statement: see `_write_one`)."""
+        values["updated_at"] = utcnow()
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self._write_one(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
+
+    def change_position(self, position_id: int, **values: Any) -> None:
+        """`update_position` in a transaction of its own (one statement: see `_write_one`)."""
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self._write_one(
+            f"UPDATE positions SET {cols} WHERE id = ?", (*values.values(), position_id)
+        )
 
     def update_position(self, db: sqlite3.Connection, position_id: int, **values: Any) -> None:
         """Set columns of a position inside the caller's transaction."""
@@ -1676,14 +1697,14 @@ class Store:
         """Insert a paper order (columns of `paper_orders`) in one transaction; return its row."""
         values.setdefault("placed_at", utcnow())
         cols = ", ".join(values)
+        sql = f"INSERT INTO paper_orders ({cols}) VALUES ({','.join('?' * len(values))})"
+        read = "SELECT * FROM paper_orders WHERE id = ?"
+        if self.db.in_transaction:  # (a batch) its one write alone: see `_write_one`
+            cur = self.db.execute(sql, tuple(values.values()))
+            return self.db.execute(read, (cur.lastrowid,)).fetchone()
         with self.tx() as db:
-            cur = db.execute(
-                f"INSERT INTO paper_orders ({cols}) VALUES ({','.join('?' * len(values))})",
-                tuple(values.values()),
-            )
-            return db.execute(
-                "SELECT * FROM paper_orders WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
+            cur = db.execute(sql, tuple(values.values()))
+            return db.execute(read, (cur.lastrowid,)).fetchone()
 
     def paper_order(
         self, account: str, *, client_order_id: str | None = None, order_id: int | None = None
@@ -1708,9 +1729,8 @@ class Store:
 
     def set_paper_status(self, order_id: int, status: str) -> bool:
         """End one OPEN paper order (a cancel) in one transaction; True when it was OPEN."""
-        with self.tx() as db:
-            cur = db.execute(
-                "UPDATE paper_orders SET status = ? WHERE id = ? AND status = 'OPEN'",
-                (status, order_id),
-            )
-            return cur.rowcount == 1
+        cur = self._write_one(
+            "UPDATE paper_orders SET status = ? WHERE id = ? AND status = 'OPEN'",
+            (status, order_id),
+        )
+        return cur.rowcount == 1

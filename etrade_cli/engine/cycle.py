@@ -266,10 +266,7 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
         ):
             continue  # the resting stop sold shares meanwhile: re-planned at the next run
         if (plan.stop_loss, plan.targets_hit) != (pos.stop_loss, pos.targets_hit):
-            with st.tx() as db:
-                st.update_position(
-                    db, pos.id, stop_loss=plan.stop_loss, targets_hit=plan.targets_hit
-                )
+            st.change_position(pos.id, stop_loss=plan.stop_loss, targets_hit=plan.targets_hit)
         for reason, qty in plan.sells:
             res.exits.append(_send_exit(deps, pos, reason, qty, day, res.run_id))
 

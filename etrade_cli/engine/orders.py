@@ -56,8 +56,7 @@ def preview_journaled(deps: Deps, order: OrderRow) -> Preview | None:
     except OrderRejectedError as exc:
         finalize_rejected(deps, order, str(exc))
         return None
-    with st.tx() as db:
-        st.set_order(db, order.id, status="previewed", preview_id=preview.preview_id)
+    st.change_order(order.id, status="previewed", preview_id=preview.preview_id)
     deps.faults("after_preview")
     return preview
 
@@ -107,8 +106,7 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
         break
     assert state is not None  # each branch above returned or continued without a state
     fault("after_place")
-    with st.tx() as db:
-        st.set_order(db, order.id, status="placed", broker_order_id=state.broker_order_id)
+    st.change_order(order.id, status="placed", broker_order_id=state.broker_order_id)
     _emit_order(deps, OrderPlaced, order, broker_order_id=state.broker_order_id)
     fault("after_placed")
     apply_state(deps, st.order_by_id(order.id), state, session)
