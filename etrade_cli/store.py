@@ -669,7 +669,8 @@ class Store:
         commit per backtest instead of several per session). Rolled back entirely on error.
 
         While it is open this connection holds the write lock, so no other connection can
-        commit: `version` reads `PRAGMA data_version` once instead of at every call."""
+        commit: `version` reads `PRAGMA data_version` once instead of at every call, and the
+        `runs` rows of the runs started inside it are kept and inserted together (`start_run`)."""
         try:
             with dbutil.batch(self.db) as db:
                 self._batch_data_version = self._data_version()
