@@ -29,6 +29,14 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ETRADE_CLI_NO_PLUGINS", "1")  # installed plug-ins stay out of our tests
     monkeypatch.chdir(work)
+    import signal
+
+    from etrade_cli import interrupts
+
+    # every test starts with Python's own SIGINT handler and no hold (a test that installs
+    # run-loop's stop flag or leaves a hold must not change what the next one sees)
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(interrupts, "_holding", False)
     import logging
 
     logger = logging.getLogger("etrade_cli")
@@ -36,6 +44,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield work
     logger.setLevel(level)  # `--debug` changes the package logger; undo it for the next test
     logger.handlers[:] = handlers
+    signal.signal(signal.SIGINT, sigint)
 
 
 @pytest.fixture

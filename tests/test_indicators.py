@@ -129,3 +129,21 @@ def test_seeded_ewm_per_column_path_is_bit_identical_to_the_per_row_path(
     slow = ind.seeded_ewm(a, n, alpha)
     assert fast.tobytes() == slow.tobytes()
     assert np.isnan(fast[200, -1]) and not np.isnan(fast[200 + n, -1])  # restarted after the hole
+
+
+@pytest.mark.parametrize("cols", [1, 2, 5, 40])
+@pytest.mark.parametrize("n", [1, 3, 8, 21, 50, 200, 400, 401])
+def test_windows_are_bit_identical_to_numpys_sliding_window_reduction(cols, n):
+    """`_window` folds the rows itself (much faster); it must give numpy's own reduction of a
+    sliding window bit for bit, NaN included, for every width and window length."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rng = np.random.default_rng(cols * 1000 + n)
+    a = np.cumsum(rng.normal(size=(400, cols)), axis=0) + 100.0
+    a[:7, 0] = np.nan
+    a[150, -1] = np.nan
+    for how in ("mean", "max", "min"):
+        expected = np.full(a.shape, np.nan)
+        if a.shape[0] >= n:
+            expected[n - 1 :] = getattr(sliding_window_view(a, n, axis=0), how)(axis=-1)
+        assert ind._window(a, n, how).tobytes() == expected.tobytes(), how

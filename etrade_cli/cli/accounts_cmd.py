@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, out, output_format, state
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import CSV_OPT, JSON_OPT, Format, emit_csv, emit_json, output_format, state
 
 accounts_app = typer.Typer(
     help="Broker accounts (E*TRADE unless the global --broker says otherwise): list, balance, "
@@ -65,7 +66,7 @@ def list_accounts(
                 a.mode,
                 a.status,
             )
-        out.print(t)
+        common.out.print(t)
 
 
 @accounts_app.command("balance")
@@ -100,7 +101,7 @@ def balance(ctx: typer.Context, account: str = ACCOUNT_OPT, as_json: bool = JSON
         ("Margin buying power", b.margin_buying_power),
     ):
         t.add_row(label, "" if v is None else f"{v:,.2f} USD")
-    out.print(t)
+    common.out.print(t)
 
 
 @accounts_app.command("portfolio")
@@ -139,7 +140,7 @@ def portfolio(
             ],
         )
     elif not positions:
-        out.print(f"No positions in {acct.account_id}.", markup=False)
+        common.out.print(f"No positions in {acct.account_id}.", markup=False)
     else:
         t = Table(title=f"Portfolio of {acct.account_id}", title_justify="left")
         for c in ("Symbol", "Qty", "Paid", "Last", "Value USD", "Gain USD", "Gain %"):
@@ -154,7 +155,7 @@ def portfolio(
                 _f(p.total_gain),
                 _f(p.total_gain_pct),
             )
-        out.print(t)
+        common.out.print(t)
 
 
 def _f(v: float | None) -> str:
@@ -188,7 +189,7 @@ def _generic_list(ctx: typer.Context, name: str, fmt: Format) -> None:
             t.add_column(c, no_wrap=c != "Description")
         for i, r in enumerate(rows, 1):
             t.add_row(str(i), r["account_id"], r["key"], r["description"])
-        out.print(t)
+        common.out.print(t)
 
 
 def _open(ctx: typer.Context, name: str, account: str | None) -> tuple[Any, Any]:
@@ -221,7 +222,7 @@ def _generic_balance(ctx: typer.Context, name: str, account: str | None, as_json
     t.add_column("", justify="right")
     for label, x in (("Equity", v.equity), ("Cash", v.cash), ("Buying power", v.buying_power)):
         t.add_row(label, "" if x is None else f"{x:,.2f} USD")
-    out.print(t)
+    common.out.print(t)
 
 
 def _generic_portfolio(ctx: typer.Context, name: str, account: str | None, fmt: Format) -> None:
@@ -237,11 +238,11 @@ def _generic_portfolio(ctx: typer.Context, name: str, account: str | None, fmt: 
     elif fmt is Format.csv:
         emit_csv(rows, ["symbol", "quantity", "avg_price"])
     elif not rows:
-        out.print(f"No positions in {broker.account} ({name}).", markup=False)
+        common.out.print(f"No positions in {broker.account} ({name}).", markup=False)
     else:
         t = Table(title=f"Portfolio of {broker.account} ({name})", title_justify="left")
         for c in ("Symbol", "Qty", "Avg price"):
             t.add_column(c, justify="left" if c == "Symbol" else "right")
         for r in rows:
             t.add_row(r["symbol"], str(r["quantity"]), _f(r["avg_price"]))
-        out.print(t)
+        common.out.print(t)

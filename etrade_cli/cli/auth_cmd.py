@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, state, warn
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, emit_json, state, warn
 
 auth_app = typer.Typer(
     help="Log in to E*TRADE (or Schwab with --broker schwab) and manage the token.",
@@ -56,19 +57,19 @@ def login(
     cfg = state(ctx).config()
     flow = LoginFlow(cfg.etrade)
     url = flow.start()
-    err.print(
+    common.err.print(
         "Open this page, log in to E*TRADE, approve the app, then enter the verification "
         "code it shows (the request expires in 5 minutes):",
         markup=False,
     )
-    out.print(url, markup=False, soft_wrap=True)
+    common.out.print(url, markup=False, soft_wrap=True)
     if open_browser:
         import webbrowser
 
         webbrowser.open(url)
     tokens = flow.finish(_read_verifier())
     token_store(cfg.etrade).save(tokens)
-    err.print(f"Logged in ({tokens.environment}). {_expiry_text(tokens)}", markup=False)
+    common.err.print(f"Logged in ({tokens.environment}). {_expiry_text(tokens)}", markup=False)
 
 
 def _expiry_text(tokens: Any) -> str:
@@ -110,7 +111,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT, broker: str = BROKER_OP
     if as_json:
         emit_json(doc)
     elif tokens is None:
-        out.print(
+        common.out.print(
             f"not logged in ({cfg.etrade.environment}); run `etrade auth login`", markup=False
         )
     else:
@@ -120,7 +121,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT, broker: str = BROKER_OP
             "call, or run `etrade auth renew`)",
             "expired": "; run `etrade auth login`",
         }[doc["status"]]
-        out.print(
+        common.out.print(
             f"{doc['status']}{hint}. {_expiry_text(tokens)} Last used {tokens.last_used_at} (UTC).",
             markup=False,
         )
@@ -160,7 +161,7 @@ def check(
 
     if _auth_broker(ctx, broker) == "schwab":
         if notify:
-            err.print("warning: --notify sends E*TRADE reminders only", markup=False)
+            common.err.print("warning: --notify sends E*TRADE reminders only", markup=False)
         _schwab_status(ctx, as_json, fail_when_expiring=True)
         return
 
@@ -170,9 +171,11 @@ def check(
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
-        out.print(_check_ok_text(result), markup=False, soft_wrap=True)
+        common.out.print(_check_ok_text(result), markup=False, soft_wrap=True)
     else:
-        out.print(f"{result.event().title}. {result.event().body}", markup=False, soft_wrap=True)
+        common.out.print(
+            f"{result.event().title}. {result.event().body}", markup=False, soft_wrap=True
+        )
     if result.ok:
         return
     if notify:
@@ -180,7 +183,9 @@ def check(
 
         subs = notifiers(cfg)
         if not subs:
-            err.print("warning: no notification URL configured ([notify] urls)", markup=False)
+            common.err.print(
+                "warning: no notification URL configured ([notify] urls)", markup=False
+            )
         from ..events import emit
 
         # asked for explicitly: sent even if a reminder already went out today
@@ -210,7 +215,7 @@ def renew(ctx: typer.Context) -> None:
 
     client = etrade_client(state(ctx).config())
     client.renew()
-    err.print("Access token renewed.", markup=False)
+    common.err.print("Access token renewed.", markup=False)
 
 
 @auth_app.command("revoke")
@@ -222,7 +227,7 @@ def revoke(ctx: typer.Context) -> None:
     cfg = state(ctx).config()
     etrade_client(cfg).revoke()
     token_store(cfg.etrade).delete()
-    err.print("Access token revoked and removed.", markup=False)
+    common.err.print("Access token revoked and removed.", markup=False)
 
 
 @auth_app.command("logout")
@@ -234,11 +239,13 @@ def logout(ctx: typer.Context, broker: str = BROKER_OPT) -> None:
         from ..brokers.schwab_auth import token_store as schwab_store
 
         gone = schwab_store(state(ctx).config().schwab).delete()
-        err.print("Schwab token removed." if gone else "No stored Schwab token.", markup=False)
+        common.err.print(
+            "Schwab token removed." if gone else "No stored Schwab token.", markup=False
+        )
         return
 
     removed = token_store(state(ctx).config().etrade).delete()
-    err.print("Token removed." if removed else "No stored token.", markup=False)
+    common.err.print("Token removed." if removed else "No stored token.", markup=False)
 
 
 # --- Schwab --------------------------------------------------------------------------------------
@@ -265,10 +272,10 @@ def _schwab_login(ctx: typer.Context, manual: bool) -> None:
 
     cfg = state(ctx).config().schwab
     store = token_store(cfg)
-    login(cfg, manual, lambda m: err.print(m, markup=False), store)
+    login(cfg, manual, lambda m: common.err.print(m, markup=False), store)
     info = store.info()
     dies = f" The refresh token dies on {info.dies_at:%Y-%m-%d %H:%M} UTC." if info else ""
-    err.print(f"Logged in to Schwab; token saved to {store.path}.{dies}", markup=False)
+    common.err.print(f"Logged in to Schwab; token saved to {store.path}.{dies}", markup=False)
 
 
 def _schwab_status(ctx: typer.Context, as_json: bool, fail_when_expiring: bool = False) -> None:
@@ -312,7 +319,7 @@ def _schwab_status(ctx: typer.Context, as_json: bool, fail_when_expiring: bool =
     if as_json:
         emit_json(doc)
     else:
-        out.print(text, markup=False, soft_wrap=True)
+        common.out.print(text, markup=False, soft_wrap=True)
     if doc["status"] in ("missing", "expired") or (
         fail_when_expiring and doc["status"] == "expiring"
     ):

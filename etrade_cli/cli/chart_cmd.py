@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, out, parse_date, parse_symbols, state
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, emit_json, parse_date, parse_symbols, state
 
 
 def register(app: typer.Typer) -> None:
@@ -79,7 +80,7 @@ def chart_cmd(
     if as_json:
         emit_json(drawn)
         return
-    out.print(
+    common.out.print(
         f"Chart of {drawn['symbol']} {drawn['first']} .. {drawn['last']} ({drawn['bars']} bars, "
         f"{len(drawn['signals'])} signal(s), {drawn['entries']} entr(ies), {drawn['exits']} "
         f"exit(s)) written to {drawn['path']}",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPT, emit_json, out, state
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, emit_json, state
 
 config_app = typer.Typer(help="Show or check the configuration.", no_args_is_help=True)
 
@@ -27,14 +28,14 @@ def show(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
         doc = {"source": str(cfg.source) if cfg.source else None, **data, "in_use": in_use}
         emit_json(doc, convert=False)  # keys and values exactly as in config.toml
         return
-    out.print(f"# source: {cfg.source or 'built-in defaults (no config file found)'}")
+    common.out.print(f"# source: {cfg.source or 'built-in defaults (no config file found)'}")
     for section, values in data.items():
-        out.print(f"\n[bold]\\[{section}][/]")
+        common.out.print(f"\n[bold]\\[{section}][/]")
         for key, value in values.items():
-            out.print(f"{key} = {_toml(value)}", markup=False)
-    out.print("\n# files in use (etrade paths):")
+            common.out.print(f"{key} = {_toml(value)}", markup=False)
+    common.out.print("\n# files in use (etrade paths):")
     for name, row in in_use.items():
-        out.print(f"#   {name} = {row['path'] or 'none'}", markup=False, soft_wrap=True)
+        common.out.print(f"#   {name} = {row['path'] or 'none'}", markup=False, soft_wrap=True)
 
 
 @config_app.command("check")
@@ -45,7 +46,7 @@ def check(ctx: typer.Context) -> None:
     cfg = state(ctx).config()
     symbols = universe(cfg)
     where = cfg.source or "built-in defaults"
-    out.print(
+    common.out.print(
         f"config OK ({where}); broker {cfg.broker.name}, data {cfg.data.source}, "
         f"{len(symbols)} symbols in the universe ({cfg.watchlist_path})",
         markup=False,

@@ -149,8 +149,8 @@ def _plan(k: str, parent: str | None) -> tuple[str, str | None, int]:
     if k in AS_CONFIGURED:
         return _KEEP, k, 0
     if k.endswith("_pct"):
-        name = k[: -len("_pct")] + "_fraction"
-        return _PERCENT, name, _DIGITS[_kind(name)]
+        fraction = k[: -len("_pct")] + "_fraction"
+        return _PERCENT, fraction, _DIGITS[_kind(fraction)]
     name = k if _kind(k) != "other" else parent
     return _CONVERT, name, _DIGITS[_kind(name)]
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, state
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, emit_json, state
 
 notify_app = typer.Typer(
     help="Notifications through apprise (urls in the config's notify section, or $ETRADE_NOTIFY_URLS).",
@@ -40,7 +41,7 @@ def _report(results: list[Any], as_json: bool) -> None:
     else:
         for r in results:
             line = f"ok    {r.label}" if r.ok else f"FAIL  {r.label}: {r.error}"
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
+            common.out.print(line, markup=False, highlight=False, soft_wrap=True)
     failed = sum(not r.ok for r in results)
     if failed:
         raise ApiError(f"{failed} of {len(results)} notification URL(s) failed")
@@ -102,8 +103,8 @@ def summary_cmd(
     if as_json:
         emit_json(event.to_dict())
     else:
-        out.print(event.title, markup=False)
-        out.print(event.body, markup=False, highlight=False)
+        common.out.print(event.title, markup=False)
+        common.out.print(event.body, markup=False, highlight=False)
     if notifier is None:
         warn("no notification URL configured ([notify] urls); summary not sent")
         return
@@ -112,7 +113,7 @@ def summary_cmd(
         if not r.ok:
             warn(f"summary not sent to {r.label}: {r.error}")
     if results and all(r.ok for r in results):
-        err.print(f"Summary sent to {len(results)} URL(s).", markup=False)
+        common.err.print(f"Summary sent to {len(results)} URL(s).", markup=False)
 
 
 @notify_app.command("events")
@@ -129,4 +130,4 @@ def events_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     for r in rows:
         mark = "sent" if r["sent"] else "-"
         default = " (default)" if r["default"] else ""
-        out.print(f"{r['type']:<20} {mark}{default}", markup=False)
+        common.out.print(f"{r['type']:<20} {mark}{default}", markup=False)

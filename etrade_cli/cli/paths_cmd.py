@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPT, emit_json, err, out, state
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, emit_json, state
 
 paper_app = typer.Typer(help="The local paper account: reset.", no_args_is_help=True)
 
@@ -35,7 +36,7 @@ def paths_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     for name, row in found.items():
         mark = "" if row["exists"] or row["path"] is None else "[dim](missing)[/]"
         t.add_row(name.replace("_", " "), escape(str(row["path"] or "none")), mark)
-    out.print(t)
+    common.out.print(t)
 
 
 @paper_app.command("reset")
@@ -68,7 +69,7 @@ def reset(
             {"book": str(cfg.db_path), "backup": str(backup) if backup else None, "cash": starting}
         )
         return
-    err.print(
+    common.err.print(
         f"Paper account reset in {cfg.db_path} with {starting:,.2f} USD"
         + (f"; the old book is in {backup}" if backup else ""),
         markup=False,

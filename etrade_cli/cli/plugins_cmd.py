@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPT, emit_json, out
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, emit_json
 
 
 def register(app: typer.Typer) -> None:
@@ -23,4 +24,4 @@ def plugins_cmd(as_json: bool = JSON_OPT) -> None:
     if as_json:
         emit_json(views.plugins_json(rows))
         return
-    out.print(views.plugins_table(rows))
+    common.out.print(views.plugins_table(rows))

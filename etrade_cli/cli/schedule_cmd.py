@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import out, state
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import state
 
 
 def register(app: typer.Typer) -> None:
@@ -68,22 +69,22 @@ def schedule_cmd(
         every_min=every,
         log=str(home_dirs()[1] / "cron.log"),
     )
-    out.print(
+    common.out.print(
         f"# etrade-cli cron recipe: US/Eastern market times in this machine's time zone "
         f"({now.astimezone():%Z}, UTC{now.astimezone():%z}).",
         markup=False,
         soft_wrap=True,
     )
-    out.print(
+    common.out.print(
         "# Cron has no login environment: put ETRADE_CONSUMER_KEY/SECRET and "
         "ETRADE_NOTIFY_URLS in the config or above these lines.",
         markup=False,
         soft_wrap=True,
     )
     if local is not None and now.astimezone(ET).utcoffset() != now.astimezone().utcoffset():
-        out.print(
+        common.out.print(
             "# Regenerate after a daylight-saving change (ET and local differ).", markup=False
         )
     for job in jobs:
-        out.print(f"# {job.comment}", markup=False, soft_wrap=True)
-        out.print(job.line(), markup=False, soft_wrap=True, highlight=False)
+        common.out.print(f"# {job.comment}", markup=False, soft_wrap=True)
+        common.out.print(job.line(), markup=False, soft_wrap=True, highlight=False)

@@ -6,16 +6,8 @@ from typing import Any
 
 import typer
 
-from .common import (
-    JSON_OPT,
-    complete_broker,
-    complete_strategy,
-    emit_json,
-    err,
-    out,
-    parse_date,
-    state,
-)
+from . import common  # common.out / common.err: Rich consoles built on first use
+from .common import JSON_OPT, complete_broker, complete_strategy, emit_json, parse_date, state
 
 BROKER_OPT = typer.Option(
     None,
@@ -75,7 +67,7 @@ def _deps(
     try:
         symbols = universe(cfg, allow_empty=True)
         if not symbols:  # exits are never blocked: open positions are still managed
-            err.print(
+            common.err.print(
                 f"warning: the watchlist is empty ({cfg.watchlist_path}): no entries; "
                 "open positions are still managed",
                 markup=False,
@@ -140,7 +132,7 @@ def run_once_cmd(
         emit_json(views.run_result_dict(res))
     else:
         for part in views.run_tables(res):
-            out.print(part)
+            common.out.print(part)
     if res.halted:
         from ..errors import ReconcileError
 
@@ -200,11 +192,11 @@ def run_loop_cmd(
         window=make_strategy(cfg, strategy).buy_window() or (9 * 60 + 30, 16 * 60),
         now=lambda: dt.datetime.now(dt.timezone.utc),
         sleep=stop.wait,
-        heartbeat=lambda line: err.print(line, markup=False, highlight=False),
+        heartbeat=lambda line: common.err.print(line, markup=False, highlight=False),
         max_cycles=max_cycles,
         stop=stop,
     )
-    err.print(
+    common.err.print(
         f"run-loop stopped after {stats.cycles} cycle(s)"
         + (" on a signal" if stats.stopped_by_signal else ""),
         markup=False,
