@@ -220,6 +220,8 @@ class MarketView:
             if text is None or self._by_text is None
             else self._by_text.get(text, [])
         )
+        if not cells:  # most sessions
+            return []
         out = [self.ev.signal(c, r) for c, r in cells]
         return [s for s in out if s.symbol in self.tradable]
 

@@ -108,7 +108,9 @@ def run_once(
             deps.store.finish_run(
                 run_id,
                 "ok" if result.market_open else "closed",
-                error="; ".join(result.service_errors)[:500] or None,
+                error="; ".join(result.service_errors)[:500] or None
+                if result.service_errors
+                else None,
                 session_date=result.session,
                 counts=counts,
                 equity=result.equity,
@@ -210,8 +212,13 @@ def _cycle(
         res.unconfirmed = unconfirmed_orders(deps)
     res.cash = b.account_values().cash
     held = st.positions(b.name, b.account) if idle is None else ()  # idle: nothing held
-    res.equity = res.cash + sum(
-        p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0) for p in held
+    res.equity = res.cash + (
+        sum(
+            p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0)
+            for p in held
+        )
+        if held
+        else 0  # what the sum of no position is
     )
     return res
 
