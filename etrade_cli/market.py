@@ -31,7 +31,7 @@ class MarketView:
         self.col = {s: i for i, s in enumerate(panel.symbols)}
         self.tradable = set(panel.symbols if tradable is None else tradable)
         dates = panel.dates[~np.isnat(panel.dates)]
-        self.sessions = np.unique(dates)
+        self.sessions = _distinct(dates)
         self._by_date: dict[np.datetime64, list[tuple[int, int]]] | None = None
         #: the same by session text (YYYY-MM-DD): a dict lookup by a numpy date compares
         #: numpy scalars (slow); one by its text compares strings (see `_text`)
@@ -238,3 +238,12 @@ def _text(day: np.datetime64 | str) -> str | None:
     other text (another unit, a year beyond 9999), which callers compare as numpy dates."""
     text = day if isinstance(day, str) else str(day)
     return text if len(text) == 10 else None
+
+
+def _distinct(dates: np.ndarray) -> np.ndarray:
+    """The distinct dates, ascending: `np.unique` without its import of `numpy.ma` (about
+    8 ms of every backtest's and scan's start-up, numpy 2)."""
+    ordered = np.sort(dates, kind="stable")
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
