@@ -114,3 +114,48 @@ def test_last_closes_equals_last_close_everywhere():
     want = [[m.last_close(s, d) if s in m.col else None for s in symbols] for d in days]
     assert np.array_equal(got, np.array(want, dtype=float), equal_nan=True)
     assert np.isnan(got[0]).all() and np.isfinite(got[-1, :2]).all()
+
+
+def test_market_lookups_by_date_text_equal_the_searches():
+    """`MarketView` answers the cycle's questions (is it a session, the close, the last close,
+    sessions held, the signals) by dicts keyed by the date's text; the answers are those of
+    the searches over the dates, for sessions, days between them, days outside the data and
+    dates of another unit."""
+    from etrade_cli.market import MarketView
+    from etrade_cli.marketdata.csv import read_bars_csv
+    from etrade_cli.strategy.rajat_alpha import RajatAlpha
+
+    bars = [*read_bars_csv(DATA / "MSFT_daily_2015-2021.csv")[0].values(),
+            *read_bars_csv(DATA / "NFLX_daily_2018-2022.csv")[0].values()]  # fmt: skip
+    m = MarketView.from_bars(bars, RajatAlpha())
+    p, s = m.ev.panel, m.sessions
+    by_date = m.ev.signals_by_date()
+
+    def row(sym: str, d: np.datetime64) -> int:
+        return p.row_at(m.col[sym], d) if sym in m.col else -1
+
+    def close(sym: str, d: np.datetime64) -> float | None:
+        r = row(sym, d)
+        return float(p.close[r, m.col[sym]]) if r >= 0 and p.dates[r, m.col[sym]] == d else None
+
+    def last_close(sym: str, d: np.datetime64) -> float | None:
+        r = row(sym, d)
+        return float(p.close[r, m.col[sym]]) if r >= 0 else None
+
+    extra = np.arange(np.datetime64("2018-12-20"), np.datetime64("2019-01-10"))  # holidays
+    days = [np.datetime64("2014-01-02"), *s[::41], *extra, s[-1], np.datetime64("2030-01-01"),
+            np.datetime64("2019-01-03T00:00:00"), np.datetime64("2019-01-05T12:00")]  # fmt: skip
+    for d in days:
+        i = int(np.searchsorted(s, d, side="right")) - 1
+        session = s[i] if i >= 0 else None
+        assert m.locate(d) == (session, session is not None and bool(session == d)), d
+        for sym in ("MSFT", "NFLX", "NOPE"):
+            assert m.close(sym, d) == close(sym, d) and m.last_close(sym, d) == last_close(sym, d)
+        want = [m.ev.signal(c, r) for c, r in by_date.get(d, [])]
+        assert [(x.symbol, x.date) for x in m.signals(d)] == [(x.symbol, x.date) for x in want]
+        for entry in ("2018-12-24", "2018-12-25", "2019-01-02", "2014-06-02"):
+            held = int(np.searchsorted(s, d, side="right")) - int(
+                np.searchsorted(s, np.datetime64(entry), side="right")
+            )
+            assert m.bars_held(entry, d) == max(0, held), (entry, d)
+    assert sum(len(m.signals(d)) for d in s) == sum(map(len, by_date.values())) > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -182,3 +183,31 @@ def test_paper_account_keeps_its_terms_across_restarts(tmp_path):
     b = paper(tmp_path, cash=5_000.0)
     again = PaperBroker(b.store, "paper", 999.0, 3.0)
     assert (again.starting_cash, again.commission) == (5_000.0, 0.0)
+
+
+def test_rows_read_as_positions_and_orders_equal_their_dataclasses_init(tmp_path):
+    from etrade_cli.store import OrderRow, Position, _row_as
+
+    s = Store(tmp_path / "r.db")
+    with s.tx() as db:
+        pid = s.new_position(
+            db, symbol="AAA", tag="B1", broker="paper", account="paper", strategy="t", score=4.0
+        )
+        s.new_order(
+            db, broker="paper", account="paper", symbol="AAA", side="BUY", quantity=5,
+            purpose="ENTRY_B1", position_id=pid, session_date="2024-01-03",
+        )  # fmt: skip
+    for cls, table in ((Position, "positions"), (OrderRow, "orders")):
+        for row in s._query(f"SELECT * FROM {table}"):
+            fast = _row_as(cls, row)
+            assert type(fast) is cls and fast == cls(**dict(row)) and hash(fast) == hash(fast)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                fast.id = 9  # type: ignore[misc]
+    # columns that are not exactly the fields go through __init__: defaults, unknown refused
+    row = s._query("SELECT id, client_order_id, broker, account, symbol, side, quantity, "
+                   "price_type, limit_price, stop_price, order_term, market_session, purpose, "
+                   "position_id, session_date, status, broker_order_id, preview_id, filled_qty, "
+                   "avg_fill_price, message, run_id, created_at, updated_at FROM orders")[0]  # fmt: skip
+    assert _row_as(OrderRow, row).replaces is None
+    with pytest.raises(TypeError):
+        _row_as(Position, s._query("SELECT *, 1 AS extra FROM positions")[0])

@@ -22,6 +22,7 @@ back to cancel + new.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from ..errors import EtradeCliError, InputError, OrderRejectedError
@@ -154,8 +155,8 @@ class PaperBroker:
                     self._settle_fill(row, price, day)
                     break
 
-    def _settle_fill(self, row: object, price: float, day: str) -> None:
-        r = dict(row)  # type: ignore[call-overload]
+    def _settle_fill(self, row: sqlite3.Row, price: float, day: str) -> None:
+        r = dict(zip(row.keys(), row))  # (`dict(row)` looks each column up by name: slower)
         if r["side"] == "SELL":
             held = self._sums().held(r["symbol"])
             if r["quantity"] > held:
@@ -392,8 +393,8 @@ class _Totals:
         return list(self._positions)
 
 
-def _state(r: object) -> OrderState:
-    row = dict(r)  # type: ignore[call-overload]
+def _state(r: sqlite3.Row) -> OrderState:
+    row = dict(zip(r.keys(), r))  # (`dict(r)` looks each column up by name: slower)
     filled = row["quantity"] if row["status"] == EXECUTED else 0
     # a resting order filled at a later session's bar: booked at that session (its time of
     # day is not simulated); an order filled when placed: at its placing

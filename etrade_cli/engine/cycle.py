@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..brokers.base import BrokerPosition
 from ..errors import BusyError, DataError, InputError, ReadOnlyError
 from ..events import (
     ExitDecided,
@@ -107,7 +108,9 @@ def run_once(
             deps.store.finish_run(
                 run_id,
                 "ok" if result.market_open else "closed",
-                error="; ".join(result.service_errors)[:500] or None,
+                error="; ".join(result.service_errors)[:500] or None
+                if result.service_errors
+                else None,
                 session_date=result.session,
                 counts=counts,
                 equity=result.equity,
@@ -152,7 +155,7 @@ def _cycle(
     deps: Deps, as_of: np.datetime64 | None, dry_run: bool, force: bool, run_id: int
 ) -> RunResult:
     m, b = deps.market, deps.broker
-    session = m.session_on_or_before(as_of)
+    session, exact = m.locate(as_of) if as_of is not None else (m.session_on_or_before(None), True)
     if session is None:
         raise DataError(f"no bars on or before {as_of}" if as_of is not None else "no bars")
     day = str(session)
@@ -160,7 +163,7 @@ def _cycle(
         return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
     # `as_of` is a session exactly when it is the session on or before it (`is_session`,
     # without a second search of the calendar)
-    if as_of is not None and session != as_of and not force:
+    if as_of is not None and not exact and not force:
         gap = m.exchange_session is not None and m.exchange_session(as_of.astype(dt.date))
         why = (
             f"no bars on {as_of} although NYSE was open (a gap in the data)"
@@ -183,29 +186,56 @@ def _cycle(
     if hasattr(b, "set_market"):
         b.set_market(lambda s: m.close(s, session), day, lambda s, a, t: m.bars_between(s, a, t))
     res = RunResult(run_id, day, True, dry_run)
-    blocked = reconcile(deps, session, res)
-    for f in res.findings:
-        deps.emit(ReconcileFinding(f.severity, f.message))
-    mismatches = [f.message for f in res.findings if f.severity == "error"]
-    if mismatches:  # the book and the broker disagree: a person decides before we trade
-        res.halted = "; ".join(mismatches)
-    else:
-        _exits(deps, session, res, blocked)
+    st, blocked = deps.store, set()
+    idle, holdings = _idle(deps)
+    if idle is None:
+        blocked = reconcile(deps, session, res, holdings)
+        for f in res.findings:
+            deps.emit(ReconcileFinding(f.severity, f.message))
+        mismatches = [f.message for f in res.findings if f.severity == "error"]
+        if mismatches:  # the book and the broker disagree: a person decides before we trade
+            res.halted = "; ".join(mismatches)
+        else:
+            _exits(deps, session, res, blocked)
+    if res.halted is None:
         if _proposes(deps.strategy):  # orders proposed by the strategy, same checks
             from .proposals import proposal_cycle
 
             proposal_cycle(deps, session, res, blocked)
         elif m.in_buy_window(session):
             _entries(deps, session, res, blocked)
-        protect.sync(deps, session, res, blocked)
-    if not dry_run:
+        if idle is not None and st.version() != idle:
+            idle = None  # the entries wrote: the rest of the cycle reads the book again
+        if idle is None:
+            protect.sync(deps, session, res, blocked)
+    if not dry_run and idle is None:
         res.unconfirmed = unconfirmed_orders(deps)
     res.cash = b.account_values().cash
-    held = deps.store.positions(b.name, b.account)
-    res.equity = res.cash + sum(
-        p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0) for p in held
+    held = st.positions(b.name, b.account) if idle is None else ()  # idle: nothing held
+    res.equity = res.cash + (
+        sum(
+            p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0)
+            for p in held
+        )
+        if held
+        else 0  # what the sum of no position is
     )
     return res
+
+
+def _idle(deps: Deps) -> tuple[tuple[int, int] | None, list[BrokerPosition] | None]:
+    """(`Store.version()`, None) when the account is idle (most backtest sessions): no journal
+    row live, no open position, nothing held at the broker. Reconcile, the exits and the
+    resting stops then have nothing to do, and while the entries write nothing (the version
+    unchanged) the end of the cycle has no order to report and nothing to mark, so the cycle
+    skips them: the same result without reading it all again. Otherwise (None, the broker's
+    holdings if they were read: reconcile compares with them instead of asking again)."""
+    st, b = deps.store, deps.broker
+    version = st.version()
+    if st.live_orders(b.name, b.account) or st.positions(b.name, b.account):
+        return None, None
+    holdings = b.positions()
+    return (None, holdings) if holdings else (version, None)
 
 
 def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]) -> None:
@@ -243,10 +273,7 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
         ):
             continue  # the resting stop sold shares meanwhile: re-planned at the next run
         if (plan.stop_loss, plan.targets_hit) != (pos.stop_loss, pos.targets_hit):
-            with st.tx() as db:
-                st.update_position(
-                    db, pos.id, stop_loss=plan.stop_loss, targets_hit=plan.targets_hit
-                )
+            st.change_position(pos.id, stop_loss=plan.stop_loss, targets_hit=plan.targets_hit)
         for reason, qty in plan.sells:
             res.exits.append(_send_exit(deps, pos, reason, qty, day, res.run_id))
 

@@ -41,7 +41,7 @@ def order_request(o: OrderRow) -> OrderRequest:
 
 def send_order(deps: Deps, order: OrderRow, session: str) -> OrderRow:
     """Preview, place and record a journaled order; returns the journal row afterwards."""
-    deps.emit(_order_event(deps, OrderIntended, order))
+    _emit_order(deps, OrderIntended, order)
     preview = preview_journaled(deps, order)
     if preview is None:
         return deps.store.order_by_id(order.id)
@@ -56,8 +56,7 @@ def preview_journaled(deps: Deps, order: OrderRow) -> Preview | None:
     except OrderRejectedError as exc:
         finalize_rejected(deps, order, str(exc))
         return None
-    with st.tx() as db:
-        st.set_order(db, order.id, status="previewed", preview_id=preview.preview_id)
+    st.change_order(order.id, status="previewed", preview_id=preview.preview_id)
     deps.faults("after_preview")
     return preview
 
@@ -107,9 +106,8 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
         break
     assert state is not None  # each branch above returned or continued without a state
     fault("after_place")
-    with st.tx() as db:
-        st.set_order(db, order.id, status="placed", broker_order_id=state.broker_order_id)
-    deps.emit(_order_event(deps, OrderPlaced, order, broker_order_id=state.broker_order_id))
+    st.change_order(order.id, status="placed", broker_order_id=state.broker_order_id)
+    _emit_order(deps, OrderPlaced, order, broker_order_id=state.broker_order_id)
     fault("after_placed")
     apply_state(deps, st.order_by_id(order.id), state, session)
     fault("after_fill")
@@ -213,7 +211,7 @@ def finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = "
         elif order.purpose.startswith("EXIT_PT") and order.position_id and not order.filled_qty:
             _reopen_target(st, db, order)
     kind = OrderCancelled if status == "cancelled" else OrderRejected
-    deps.emit(_order_event(deps, kind, order, message=message))
+    _emit_order(deps, kind, order, message=message)
 
 
 def _reopen_target(st: Store, db: sqlite3.Connection, order: OrderRow) -> None:
@@ -246,8 +244,15 @@ def _tag(deps: Deps, order: OrderRow) -> str:
     return order.purpose
 
 
+def _emit_order(deps: Deps, cls: type[OrderEvent], order: OrderRow, **extra: Any) -> None:
+    """Emit an order event for journal row `order` (after the row is committed); none is
+    built when nobody listens (a backtest: its exits' tags would each read the position)."""
+    if deps.subscribers:
+        deps.emit(_order_event(deps, cls, order, **extra))
+
+
 def _order_event(deps: Deps, cls: type[OrderEvent], order: OrderRow, **extra: Any) -> OrderEvent:
-    """An order event for journal row `order` (emitted after the row is committed)."""
+    """An order event for journal row `order`."""
     return cls(
         symbol=order.symbol,
         side=order.side,
@@ -372,6 +377,8 @@ def _emit_state(
 ) -> None:
     """Events for what `apply_state` just recorded: each new fill, and a final status reached
     without a fill (rejected, cancelled, expired)."""
+    if not deps.subscribers:
+        return
     for f, pnl in filled:
         deps.emit(
             _order_event(deps, OrderFilled, order, quantity=f.quantity, price=f.price, pnl=pnl)
@@ -381,7 +388,7 @@ def _emit_state(
     cls = {"REJECTED": OrderRejected, "EXPIRED": OrderExpired}.get(state.status, OrderCancelled)
     if status == "rejected":
         cls = OrderRejected
-    deps.emit(_order_event(deps, cls, order, message=state.message or ""))
+    _emit_order(deps, cls, order, message=state.message or "")
 
 
 def _apply_fill(

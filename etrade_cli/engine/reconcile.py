@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..brokers.base import OPEN, OrderState
+from ..brokers.base import OPEN, BrokerPosition, OrderState
 from ..store import BROKER_STOP, MANUAL_CHANGE, OrderRow
 from . import protect
 from .orders import apply_state, finalize_rejected, send_order
 from .types import Deps, Finding, RunResult
 
 
-def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
-    """Resolve live journal rows and compare holdings; returns symbols not to trade this cycle."""
+def reconcile(
+    deps: Deps,
+    session: np.datetime64,
+    res: RunResult,
+    holdings: list[BrokerPosition] | None = None,
+) -> set[str]:
+    """Resolve live journal rows and compare holdings; returns symbols not to trade this cycle.
+    `holdings`: the broker's positions when the caller has just read them (with no journal row
+    live, nothing happens before the comparison), else they are read here."""
     st, b, day = deps.store, deps.broker, str(session)
     blocked: set[str] = set()
     for order in st.live_orders(b.name, b.account):
@@ -53,7 +60,7 @@ def reconcile(deps: Deps, session: np.datetime64, res: RunResult) -> set[str]:
                     "not know it",
                 )
             )
-    blocked |= _compare_holdings(deps, res)
+    blocked |= _compare_holdings(deps, res, holdings)
     return blocked
 
 
@@ -126,12 +133,21 @@ def _resume_or_drop(deps: Deps, order: OrderRow, day: str, res: RunResult) -> No
     )
 
 
-def _compare_holdings(deps: Deps, res: RunResult) -> set[str]:
+def _compare_holdings(
+    deps: Deps, res: RunResult, holdings: list[BrokerPosition] | None = None
+) -> set[str]:
     b = deps.broker
+    positions = deps.store.positions(b.name, b.account)
+    if holdings is None:
+        holdings = b.positions()
+    if not positions and not holdings:  # most backtest sessions: nothing held on either side
+        return set()
     book: dict[str, int] = {}
-    for p in deps.store.positions(b.name, b.account):
+    for p in positions:
         book[p.symbol] = book.get(p.symbol, 0) + p.remaining_qty
-    held = {p.symbol: p.quantity for p in b.positions()}
+    held = {p.symbol: p.quantity for p in holdings}
+    if book == held:  # the usual case: they agree, nothing to report
+        return set()
     blocked = set()
     for sym in sorted(set(book) | set(held)):
         ours, theirs = book.get(sym, 0), held.get(sym, 0)
