@@ -1,8 +1,8 @@
 """Where an `etrade optimize` run spends its time, with 1 and with 2 loky workers.
 
-Usage: python benchmarks/optimize_phases.py [--runs 3] [--workers 1,2]
+Usage: python benchmarks/optimize_phases.py [--runs 3] [--workers 1,2] [--grid 64|256]
 
-Runs the 64-combination grid of `run.py` (`GRID`, 524 bundled symbols) as `python -m etrade_cli
+Runs the 64-combination grid of `run.py` (`GRID`; `--grid 256`: `GRID_256`; 524 bundled symbols) as `python -m etrade_cli
 optimize ... --json` would, in a fresh process per run, the worker counts interleaved (a shared
 machine slows both alike), and reports medians of:
 
@@ -50,7 +50,7 @@ def run_queue_wait() -> float:
         return 0.0
 
 
-def child(workers: int, watchlist: str, report: str) -> None:
+def child(workers: int, watchlist: str, report: str, size: str = "64") -> None:
     """One instrumented run of the command (in this process)."""
     import contextlib
     import resource
@@ -76,11 +76,12 @@ def child(workers: int, watchlist: str, report: str) -> None:
             marks["children_cpu"] = sum(sum(k.cpu_times()[:2]) for k in kids)
 
     opt.executor = timed_executor
-    from run import GRID
+    from run import GRID, GRID_256
 
     from etrade_cli.cli import main
 
-    sys.argv = ["etrade", "optimize", *GRID, "--watchlist", watchlist, "--workers",
+    grid = GRID_256 if size == "256" else GRID
+    sys.argv = ["etrade", "optimize", *grid, "--watchlist", watchlist, "--workers",
                 str(workers), "--json"]  # fmt: skip
     try:
         main()
@@ -99,10 +100,11 @@ def main() -> int:
     )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--grid", choices=("64", "256"), default="64")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(int(a.child[0]), a.child[1], a.child[2])
+        child(int(a.child[0]), a.child[1], a.child[2], a.child[3])
         return 0
     from run import all_symbols_file
 
@@ -119,7 +121,7 @@ def main() -> int:
                 loads.append(os.getloadavg()[0])
                 start = time.perf_counter()
                 subprocess.run(
-                    [sys.executable, __file__, "--child", str(w), str(watchlist), str(report)],
+                    [sys.executable, __file__, "--child", str(w), str(watchlist), str(report), a.grid],
                     env=env, cwd=tmp, stdout=subprocess.DEVNULL, check=True,
                 )  # fmt: skip
                 marks = json.loads(report.read_text())

@@ -43,6 +43,9 @@ BUNDLED = ROOT / "etrade_cli" / "marketdata" / "data" / "sp500_daily_2009-2010.c
 #: a grid of 64 combinations (2 distinct signal-parameter sets) for `etrade optimize`
 GRID = ["--param", "tes_days_b1=10,15,21,30", "--param", "tes_days_b2=10,21", "--param",
         "max_loss_pct=0.01,0.02", "--param", "score_b2_min=3,4", "--param", "pullback_days=3,4"]  # fmt: skip
+#: 4 x GRID (sizing only: the same 2 evaluations): the 1 -> 2 workers speed-up of a sweep whose
+#: backtests outweigh the start-up of the process and of its loky worker
+GRID_256 = [*GRID, "--param", "max_positions_b1=2,4,6,8"]
 
 
 @dataclass
@@ -114,33 +117,23 @@ def cases(tmp: Path) -> list[Case]:
             seconds=2.0,
             setup=fresh_book,
         ),  # fmt: skip
-        Case(
-            "optimize-64-loky-1",
-            [
-                *ETRADE,
-                "optimize",
-                *GRID,
-                "--watchlist",
-                str(everything),
-                "--workers",
-                "1",
-                "--json",
-            ],
-            seconds=60.0,
-        ),  # fmt: skip
-        Case(
-            "optimize-64-loky-2",
-            [
-                *ETRADE,
-                "optimize",
-                *GRID,
-                "--watchlist",
-                str(everything),
-                "--workers",
-                "2",
-                "--json",
-            ],
-            seconds=30.0,
+        *(
+            Case(
+                f"optimize-{size}-loky-{workers}",
+                [
+                    *ETRADE,
+                    "optimize",
+                    *grid,
+                    "--watchlist",
+                    str(everything),
+                    "--workers",
+                    str(workers),
+                    "--json",
+                ],
+                seconds=seconds,
+            )
+            for size, grid in ((64, GRID), (256, GRID_256))
+            for workers, seconds in ((1, 60.0), (2, 30.0))
         ),  # fmt: skip
     ]
 
