@@ -154,7 +154,7 @@ def test_an_error_line_is_the_message_as_it_is_with_or_without_rich(message, mon
         assert direct == f"error: {message}\n"
 
 
-def _coerced_both_ways(command: Any, text: str) -> Iterator[tuple[Any, object, object, bool]]:
+def _coerced_both_ways(command: Any, text: Any) -> Iterator[tuple[Any, object, object, bool]]:
     """For each parameter of `command` given `text`: (parameter, our coercion's outcome, Typer's
     own outcome, whether ours built Typer's Pydantic adapter); an outcome is the value or
     ("error", message)."""
@@ -210,8 +210,8 @@ def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, mon
     "text", ["10", "007", "-3", "2.50", "1e3", " 4", "1_000", "x", "0.1", "9" * 40, "1" * 5000]
 )
 def test_number_parameters_get_what_typers_adapters_would_give(text):
-    """Plain decimals skip the adapter for an unbounded int or float (`int(text)`,
-    `float(text)`); anything else, and bounded numbers, get Typer's own answer."""
+    """Plain decimals skip the adapter for an int or float (`int(text)`, `float(text)`), inside
+    its bounds when it has some; anything else gets Typer's own answer (errors, clamping)."""
     import typer
 
     sub = typer.Typer(add_completion=False)
@@ -221,13 +221,37 @@ def test_number_parameters_get_what_typers_adapters_would_give(text):
         count: int = typer.Option(1, "--count"),
         cash: float = typer.Option(1.0, "--cash"),
         bounded: int = typer.Option(1, "--bounded", min=0, max=9),
+        clamped: float = typer.Option(1.0, "--clamped", min=0, max=9, clamp=True),
     ) -> None:
         """A command to coerce numbers for."""
 
     for p, ours, theirs, adapter in _coerced_both_ways(typer.main.get_command(sub), text):
-        digits = text.lstrip("-").replace(".", "", p.name == "cash")
-        plain = p.name != "bounded" and digits.isdigit() and len(digits) <= 18
+        digits = text.lstrip("-").replace(".", "", p.name in ("cash", "clamped"))
+        plain = digits.isdigit() and len(digits) <= 18
+        if p.name in ("bounded", "clamped"):
+            plain = plain and 0 <= float(text) <= 9
         assert (not adapter) == plain, p.name
+        assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
+
+
+@pytest.mark.parametrize("value", [0, 3, 9, 10, -1, 2.5, 2.0, True, 2**60, 1.0, 9.5])
+def test_number_defaults_get_what_typers_adapters_would_give(value):
+    """Defaults arrive as numbers: one of the parameter's own type (an int for a float too)
+    inside its bounds is kept as it is; anything else gets Typer's own answer."""
+    import typer
+
+    sub = typer.Typer(add_completion=False)
+
+    @sub.command()
+    def cmd(
+        count: int = typer.Option(1, "--count"),
+        cash: float = typer.Option(1.0, "--cash"),
+        bounded: int = typer.Option(1, "--bounded", min=0, max=9),
+        clamped: float = typer.Option(1.0, "--clamped", min=0, max=9, clamp=True),
+    ) -> None:
+        """A command to coerce numbers for."""
+
+    for p, ours, theirs, _ in _coerced_both_ways(typer.main.get_command(sub), value):
         assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
 
 

@@ -5,8 +5,8 @@ and building the adapter cost more than the rest of `etrade quote AAPL`. `instal
 `TyperParameter.process_value` with `_process_value`, which gives the same value (or the same
 error) without an adapter for what the adapter could only return unchanged or convert
 trivially: a missing value, plain text (`str`, `list[str]`), a path (`Path(text)` and Typer's
-own checks) and a plain decimal for an unbounded `int` or `float`. Anything else goes through
-Typer. tests/test_cli_lazy.py compares both on each kind.
+own checks) and a plain decimal or a default for an `int` or `float` (inside its bounds, if it
+has some). Anything else goes through Typer. tests/test_cli_lazy.py compares both on each kind.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
     """Typer's `process_value` without building the parameter's Pydantic adapter where it
     would give what this gives: None (or () for a multi-value parameter) for a missing value,
     the text for a plain `str` (a list for `list[str]`), `Path(text)` after Typer's path checks,
-    `int(text)` or `float(text)` for a plain decimal. Anything else goes through Typer's own
-    coercion (once a parameter has an adapter, always)."""
+    `int(text)` or `float(text)` for a plain decimal (inside the bounds), a default of the
+    parameter's type as it is. Anything else goes through Typer's own coercion (once a
+    parameter has an adapter, always)."""
     if self._runtime_param is not None:
         return _typer_process_value(self, ctx, value)
     if value is None:
@@ -33,8 +34,8 @@ def _process_value(self: _TyperParameter, ctx: Context, value: Any) -> Any:
         value = value if isinstance(value, str) else list(value)
     elif _is_plain_path(self, value):
         value = _coerce_path(self, ctx, value)
-    elif _is_plain_number(self, value):
-        value = self.type_descriptor.annotation(value)
+    elif (number := _plain_number(self, value)) is not None:
+        value = number
     else:
         return _typer_process_value(self, ctx, value)
     if self.required and self.value_is_missing(value):
@@ -55,21 +56,38 @@ _PLAIN_NUMBER = {
 }
 
 
-def _is_plain_number(param: _TyperParameter, value: Any) -> bool:
-    """True for a plain decimal str given to a single `int` or `float` parameter without
-    bounds (`-q 10`, `--workers 2`, `--cash 50000`), which the adapter turns into
-    `int(value)` or `float(value)`."""
+def _plain_number(param: _TyperParameter, value: Any) -> int | float | None:
+    """The number the adapter of a single `int` or `float` parameter gives for `value`, when
+    that is a plain conversion: a plain decimal str (`-q 10`, `--workers 2`) is `int(value)`
+    or `float(value)`, a default of the parameter's own type (or an int default of a float)
+    is itself. With `min`/`max` only a number inside the bounds (which neither the check nor
+    `clamp` changes); None for anything else, which goes through Typer's adapter (its errors
+    and clamping included)."""
     desc = param.type_descriptor
-    pattern = _PLAIN_NUMBER.get(desc.annotation)
-    return (
-        pattern is not None
-        and type(value) is str
-        and pattern.fullmatch(value) is not None
-        and not (param.multiple or param.nargs != 1)
-        and desc.parameter_info.parser is None
-        and not desc.is_ranged
-        and not desc.is_choice
-    )
+    kind = desc.annotation
+    pattern = _PLAIN_NUMBER.get(kind)
+    if (
+        pattern is None
+        or param.multiple
+        or param.nargs != 1
+        or desc.parameter_info.parser is not None
+        or desc.is_choice
+    ):
+        return None
+    if type(value) is str:
+        if pattern.fullmatch(value) is None:
+            return None
+        number = kind(value)
+    elif type(value) is kind or (kind is float and type(value) is int and abs(value) < 2**53):
+        number = kind(value)
+    else:
+        return None
+    info = desc.parameter_info
+    if desc.is_ranged and not (
+        (info.min is None or number >= info.min) and (info.max is None or number <= info.max)
+    ):
+        return None
+    return number
 
 
 def _is_plain_path(param: _TyperParameter, value: Any) -> bool:
