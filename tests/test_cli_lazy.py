@@ -269,3 +269,6 @@ def test_json_output_builds_no_rich_console(tmp_path, args):
     code, stderr, modules = _run_and_list_modules(args, tmp_path)
     assert code == 0, stderr
     assert "rich.console" not in modules
+    assert "pydantic" not in modules  # bounded numbers and defaults need no adapter
+    if args[0] == "backtest":  # no subscriber: no event is built, the module stays unloaded
+        assert "etrade_cli.events" not in modules

@@ -15,15 +15,6 @@ import numpy as np
 
 from ..brokers.base import BrokerPosition
 from ..errors import BusyError, DataError, InputError, ReadOnlyError
-from ..events import (
-    ExitDecided,
-    KillSwitch,
-    ReconcileFinding,
-    RiskRefused,
-    RunFinished,
-    RunStarted,
-    StaleData,
-)
 from ..interrupts import deferred_sigint
 from ..market import MarketView
 from ..store import BROKER_STOP, Position, unrealized  # noqa: F401  (re-exported)
@@ -93,8 +84,7 @@ def run_once(
         try:
             with deferred_sigint():  # the runs row is started and finished whole (Ctrl-C)
                 run_id = deps.store.start_run(run_mode, b.name, b.account, as_of_text)
-            if deps.subscribers:  # (a backtest has none: no event built for nobody)
-                deps.emit(RunStarted(run_mode, b.name, b.account, as_of_text))
+            deps.emit("RunStarted", run_mode, b.name, b.account, as_of_text)
             result = _cycle(deps, as_of, dry_run, force, run_id)
         except BaseException as exc:
             if run_id is not None:
@@ -116,17 +106,15 @@ def run_once(
                 equity=result.equity,
                 cash=result.cash,
             )
-        if deps.subscribers:
-            deps.emit(
-                RunFinished(
-                    run_mode,
-                    result.session,
-                    result.market_open,
-                    dict(counts),
-                    result.equity,
-                    result.message,
-                )
-            )
+        deps.emit(
+            "RunFinished",
+            run_mode,
+            result.session,
+            result.market_open,
+            dict(counts),
+            result.equity,
+            result.message,
+        )
         return result
 
 
@@ -191,7 +179,7 @@ def _cycle(
     if idle is None:
         blocked = reconcile(deps, session, res, holdings)
         for f in res.findings:
-            deps.emit(ReconcileFinding(f.severity, f.message))
+            deps.emit("ReconcileFinding", f.severity, f.message)
         mismatches = [f.message for f in res.findings if f.severity == "error"]
         if mismatches:  # the book and the broker disagree: a person decides before we trade
             res.halted = "; ".join(mismatches)
@@ -248,7 +236,7 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
         if price is None:
             msg = f"{pos.symbol}: no bar at {day}; exits of position {pos.id} not checked"
             res.findings.append(Finding("warning", msg))
-            deps.emit(StaleData(msg, (pos.symbol,)))
+            deps.emit("StaleData", msg, (pos.symbol,))
             continue
         state = PositionState(
             pos.kind,
@@ -261,7 +249,7 @@ def _exits(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[str]
         held = m.bars_held(pos.entry_date or day, session)
         plan = deps.strategy.plan_exit(state, price, held)
         for r, q in plan.sells:
-            deps.emit(ExitDecided(pos.symbol, pos.kind, r, q, price))
+            deps.emit("ExitDecided", pos.symbol, pos.kind, r, q, price)
         if res.dry_run:
             res.exits += [
                 Action("SELL", pos.symbol, pos.kind, r, q, price, "dry-run", position_id=pos.id)
@@ -390,7 +378,7 @@ def record_refusal(
         )
         if also is not None:
             also(db)
-    deps.emit(RiskRefused(symbol, action, reason))
+    deps.emit("RiskRefused", symbol, action, reason)
 
 
 def _risk_refusal(deps: Deps, ctx: _EntryContext, d: Decision) -> tuple[int, str | None]:
@@ -440,11 +428,11 @@ def _entries(deps: Deps, session: np.datetime64, res: RunResult, blocked: set[st
     if not signals:  # most sessions: nothing to classify, so only the kill switch is read
         kill = _kill_reason(deps, str(session))
         if kill and not res.dry_run:
-            deps.emit(KillSwitch(deps.broker.account, str(session), kill))
+            deps.emit("KillSwitch", deps.broker.account, str(session), kill)
         return
     ctx = _entry_context(deps, session)
     if ctx.kill_reason and not res.dry_run:
-        deps.emit(KillSwitch(deps.broker.account, str(session), ctx.kill_reason))
+        deps.emit("KillSwitch", deps.broker.account, str(session), ctx.kill_reason)
     strategy = deps.strategy
     for sig in sorted(signals, key=strategy.order_key):
         if sig.symbol in blocked:

@@ -7,21 +7,15 @@ Shared by the cycle (`engine.cycle`), reconciliation and manual orders (`etrade 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..brokers.base import EXECUTED, OPEN, PARTIAL, Fill, OrderRequest, OrderState, Preview
 from ..errors import ApiError, OrderRejectedError, ReconcileError, TemporaryApiError
-from ..events import (
-    OrderCancelled,
-    OrderEvent,
-    OrderExpired,
-    OrderFilled,
-    OrderIntended,
-    OrderPlaced,
-    OrderRejected,
-)
 from ..store import OrderRow, Store, utcnow
 from .types import Deps
+
+if TYPE_CHECKING:  # `etrade_cli.events` loads only when someone listens (`Deps.emit`)
+    from ..events import OrderEvent
 
 
 def order_request(o: OrderRow) -> OrderRequest:
@@ -41,7 +35,7 @@ def order_request(o: OrderRow) -> OrderRequest:
 
 def send_order(deps: Deps, order: OrderRow, session: str) -> OrderRow:
     """Preview, place and record a journaled order; returns the journal row afterwards."""
-    _emit_order(deps, OrderIntended, order)
+    _emit_order(deps, "OrderIntended", order)
     preview = preview_journaled(deps, order)
     if preview is None:
         return deps.store.order_by_id(order.id)
@@ -107,7 +101,7 @@ def place_previewed(deps: Deps, order: OrderRow, preview: Preview, session: str)
     assert state is not None  # each branch above returned or continued without a state
     fault("after_place")
     st.change_order(order.id, status="placed", broker_order_id=state.broker_order_id)
-    _emit_order(deps, OrderPlaced, order, broker_order_id=state.broker_order_id)
+    _emit_order(deps, "OrderPlaced", order, broker_order_id=state.broker_order_id)
     fault("after_placed")
     apply_state(deps, st.order_by_id(order.id), state, session)
     fault("after_fill")
@@ -210,7 +204,7 @@ def finalize_rejected(deps: Deps, order: OrderRow, message: str, status: str = "
                 st.update_position(db, pos.id, status="cancelled", closed_at=utcnow())
         elif order.purpose.startswith("EXIT_PT") and order.position_id and not order.filled_qty:
             _reopen_target(st, db, order)
-    kind = OrderCancelled if status == "cancelled" else OrderRejected
+    kind = "OrderCancelled" if status == "cancelled" else "OrderRejected"
     _emit_order(deps, kind, order, message=message)
 
 
@@ -244,16 +238,19 @@ def _tag(deps: Deps, order: OrderRow) -> str:
     return order.purpose
 
 
-def _emit_order(deps: Deps, cls: type[OrderEvent], order: OrderRow, **extra: Any) -> None:
-    """Emit an order event for journal row `order` (after the row is committed); none is
-    built when nobody listens (a backtest: its exits' tags would each read the position)."""
+def _emit_order(deps: Deps, kind: str, order: OrderRow, **extra: Any) -> None:
+    """Emit the order event `kind` (a class of `etrade_cli.events`) for journal row `order`
+    (after the row is committed); none is built when nobody listens (a backtest: its exits'
+    tags would each read the position)."""
     if deps.subscribers:
-        deps.emit(_order_event(deps, cls, order, **extra))
+        deps.deliver(_order_event(deps, kind, order, **extra))
 
 
-def _order_event(deps: Deps, cls: type[OrderEvent], order: OrderRow, **extra: Any) -> OrderEvent:
-    """An order event for journal row `order`."""
-    return cls(
+def _order_event(deps: Deps, kind: str, order: OrderRow, **extra: Any) -> OrderEvent:
+    """The order event `kind` for journal row `order`."""
+    from .. import events
+
+    return getattr(events, kind)(
         symbol=order.symbol,
         side=order.side,
         quantity=extra.pop("quantity", order.quantity),
@@ -380,14 +377,16 @@ def _emit_state(
     if not deps.subscribers:
         return
     for f, pnl in filled:
-        deps.emit(
-            _order_event(deps, OrderFilled, order, quantity=f.quantity, price=f.price, pnl=pnl)
+        deps.deliver(
+            _order_event(deps, "OrderFilled", order, quantity=f.quantity, price=f.price, pnl=pnl)
         )
     if status == order.status or status not in ("rejected", "cancelled"):
         return
-    cls = {"REJECTED": OrderRejected, "EXPIRED": OrderExpired}.get(state.status, OrderCancelled)
+    cls = {"REJECTED": "OrderRejected", "EXPIRED": "OrderExpired"}.get(
+        state.status, "OrderCancelled"
+    )
     if status == "rejected":
-        cls = OrderRejected
+        cls = "OrderRejected"
     _emit_order(deps, cls, order, message=state.message or "")
 
 

@@ -28,7 +28,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..events import KillSwitch
 from ..store import Position
 from ..strategy.base import (
     HeldPosition,
@@ -69,7 +68,7 @@ def proposal_cycle(deps: Deps, session: np.datetime64, res: RunResult, blocked: 
     proposer = cast(Proposer, deps.strategy)
     ctx = _entry_context(deps, session)
     if ctx.kill_reason and not res.dry_run:
-        deps.emit(KillSwitch(deps.broker.account, str(session), ctx.kill_reason))
+        deps.emit("KillSwitch", deps.broker.account, str(session), ctx.kill_reason)
     pctx = _context(deps, session, ctx)
     try:
         proposals = proposer.propose(pctx)

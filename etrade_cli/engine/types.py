@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..brokers.base import Broker
 from ..config import RiskConfig
 from ..errors import ApiError
-from ..events import Event, Subscriber, emit
 from ..market import MarketView
 from ..store import Store
 from ..strategy.base import Decision, Strategy
+
+if TYPE_CHECKING:  # `etrade_cli.events` loads only when someone listens (`Deps.emit`)
+    from ..events import Event, Subscriber
 
 
 class SimulatedCrash(BaseException):
@@ -49,8 +51,19 @@ class Deps:
     sleep: Callable[[float], None] = _sleep  # waits (seconds) before re-sending a place
     subscribers: list[Subscriber] = field(default_factory=list)
 
-    def emit(self, event: Event) -> None:
+    def emit(self, kind: str, *args: Any, **kwargs: Any) -> None:
+        """Build the event `kind` (a class of `etrade_cli.events`) from the arguments and
+        deliver it to every subscriber. With none (a backtest) nothing is built, and the events
+        module is not even imported."""
+        if self.subscribers:
+            from .. import events
+
+            self.deliver(getattr(events, kind)(*args, **kwargs))
+
+    def deliver(self, event: Event) -> None:
         """Deliver `event` to every subscriber; a subscriber's failure is one warning line."""
+        from ..events import emit
+
         emit(self.subscribers, event)
 
 
