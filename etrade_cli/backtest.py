@@ -185,8 +185,11 @@ def run_backtest(
             store.set_meta("kind", "backtest")
             broker = PaperBroker(store, "paper", cash, commission)
             # one lock, one transaction and one SIGINT hold for the whole replay, not one per
-            # session or write (issue 13); Ctrl-C stops it after the session it arrived in
-            with trading_lock(Path(str(path) + ".lock")), store.batch(), deferred_sigint() as held:
+            # session or write (issue 13); Ctrl-C stops it after the session it arrived in. The
+            # lock guards a --db file; the default book lives in this call's own temporary
+            # folder, which no other process can know, so it needs none
+            lock = Path(str(path) + ".lock") if db_path is not None else None
+            with trading_lock(lock), store.batch(), deferred_sigint() as held:
                 deps = Deps(strategy, risk, store, broker, market, lock_path=None)
                 for i, session in enumerate(sessions, 1):
                     run_once(deps, session, mode="backtest")

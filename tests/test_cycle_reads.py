@@ -354,3 +354,22 @@ def _sigint_main_thread() -> None:
     import threading
 
     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def test_a_backtest_into_a_db_file_holds_its_lock_and_a_private_one_needs_none(tmp_path: Path):
+    """`--db FILE` books are guarded by the trading lock (another process may use the same
+    file); the default book is in the backtest's own temporary folder and takes no lock."""
+    from filelock import FileLock
+
+    from etrade_cli.errors import BusyError
+
+    db = tmp_path / "bt.db"
+    held = FileLock(str(db) + ".lock", timeout=0)
+    held.acquire()
+    try:
+        with pytest.raises(BusyError):
+            run_backtest(_msft(), RajatAlpha(), RiskConfig(), cash=100_000.0, db_path=db)
+        res = run_backtest(_msft(), RajatAlpha(), RiskConfig(), cash=100_000.0)  # no lock
+        assert res.sessions > 0
+    finally:
+        held.release()
