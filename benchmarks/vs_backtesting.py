@@ -161,7 +161,7 @@ def main() -> int:
     ratio = mine / other
     print(
         f"etrade backtest {mine:.2f} s, backtesting.py {other:.2f} s (medians of {a.runs}); "
-        f"ratio {ratio:.2f} (target <= 0.5) {'OK' if ratio <= 0.5 else 'SLOW'}"
+        f"ratio {ratio:.3f} (target <= 0.5) {'OK' if ratio <= 0.5 else 'SLOW'}"
     )
     return 0 if ratio <= 0.5 else 1
 
