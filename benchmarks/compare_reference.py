@@ -47,6 +47,9 @@ def differences(result: dict, reference: dict) -> list[str]:
 
 
 def main() -> int:
+    if len(sys.argv) != 3:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)  # the usage line
+        return 2
     result, reference = (json.load(open(p)) for p in sys.argv[1:3])
     diff = differences(result, reference)
     print(
