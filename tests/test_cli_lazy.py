@@ -206,12 +206,8 @@ def test_path_parameters_get_what_typers_adapters_would_give(text, tmp_path, mon
         assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
 
 
-@pytest.mark.parametrize(
-    "text", ["10", "007", "-3", "2.50", "1e3", " 4", "1_000", "x", "0.1", "9" * 40, "1" * 5000]
-)
-def test_number_parameters_get_what_typers_adapters_would_give(text):
-    """Plain decimals skip the adapter for an int or float (`int(text)`, `float(text)`), inside
-    its bounds when it has some; anything else gets Typer's own answer (errors, clamping)."""
+def _number_command() -> Any:
+    """A Click command with an int, a float, a bounded int and a clamped float option."""
     import typer
 
     sub = typer.Typer(add_completion=False)
@@ -225,7 +221,16 @@ def test_number_parameters_get_what_typers_adapters_would_give(text):
     ) -> None:
         """A command to coerce numbers for."""
 
-    for p, ours, theirs, adapter in _coerced_both_ways(typer.main.get_command(sub), text):
+    return typer.main.get_command(sub)
+
+
+@pytest.mark.parametrize(
+    "text", ["10", "007", "-3", "2.50", "1e3", " 4", "1_000", "x", "0.1", "9" * 40, "1" * 5000]
+)
+def test_number_parameters_get_what_typers_adapters_would_give(text):
+    """Plain decimals skip the adapter for an int or float (`int(text)`, `float(text)`), inside
+    its bounds when it has some; anything else gets Typer's own answer (errors, clamping)."""
+    for p, ours, theirs, adapter in _coerced_both_ways(_number_command(), text):
         digits = text.lstrip("-").replace(".", "", p.name in ("cash", "clamped"))
         plain = digits.isdigit() and len(digits) <= 18
         if p.name in ("bounded", "clamped"):
@@ -238,20 +243,7 @@ def test_number_parameters_get_what_typers_adapters_would_give(text):
 def test_number_defaults_get_what_typers_adapters_would_give(value):
     """Defaults arrive as numbers: one of the parameter's own type (an int for a float too)
     inside its bounds is kept as it is; anything else gets Typer's own answer."""
-    import typer
-
-    sub = typer.Typer(add_completion=False)
-
-    @sub.command()
-    def cmd(
-        count: int = typer.Option(1, "--count"),
-        cash: float = typer.Option(1.0, "--cash"),
-        bounded: int = typer.Option(1, "--bounded", min=0, max=9),
-        clamped: float = typer.Option(1.0, "--clamped", min=0, max=9, clamp=True),
-    ) -> None:
-        """A command to coerce numbers for."""
-
-    for p, ours, theirs, _ in _coerced_both_ways(typer.main.get_command(sub), value):
+    for p, ours, theirs, _ in _coerced_both_ways(_number_command(), value):
         assert ours == theirs and type(ours) is type(theirs), (p.name, ours, theirs)
 
 
