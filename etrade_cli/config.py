@@ -55,8 +55,11 @@ def home_dirs() -> tuple[Path, Path]:
 
 
 def cache_dir() -> Path:
-    """Files that may be deleted at any time (parsed CSV files): `$ETRADE_CLI_HOME/cache`, else
-    the platformdirs user cache dir."""
+    """Files that may be deleted at any time (parsed CSV files): `$ETRADE_CLI_CACHE_DIR`, else
+    `$ETRADE_CLI_HOME/cache`, else the platformdirs user cache dir."""
+    folder = os.environ.get("ETRADE_CLI_CACHE_DIR")
+    if folder:
+        return Path(folder)
     home = os.environ.get("ETRADE_CLI_HOME")
     if home:
         return Path(home) / "cache"

@@ -452,8 +452,8 @@ def paths(cfg: Config) -> dict[str, dict[str, str | bool | None]]:
         "bar_cache": (cfg.bars_db_path, "[paths] bars_db, else <data dir>/bars.db"),
         "parsed_csv": (
             cfg.parsed_csv_dir,
-            "parsed CSV files, safe to delete ($ETRADE_CLI_HOME/cache or the user cache dir; "
-            "[data] csv_cache = false: none)",
+            "parsed CSV files, safe to delete ($ETRADE_CLI_CACHE_DIR, $ETRADE_CLI_HOME/cache or "
+            "the user cache dir; [data] csv_cache = false: none)",
         ),
         "token_store": tokens,
         "lock_file": (Path(str(cfg.db_path) + ".lock"), "held while run-once/run-loop trades"),

@@ -11,13 +11,22 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session")
+def csv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One parsed-CSV cache folder for the whole test session."""
+    return tmp_path_factory.mktemp("csv-cache")
+
+
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, csv_cache: Path) -> Iterator[Path]:
     home = tmp_path / "home"
     home.mkdir()
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.setenv("ETRADE_CLI_HOME", str(home))
+    # one parsed-CSV cache for the whole session (the bundled sample is parsed once, not
+    # written again, 6 MB, into every test's home)
+    monkeypatch.setenv("ETRADE_CLI_CACHE_DIR", str(csv_cache))
     monkeypatch.setenv("HOME", str(home))  # no apprise config file from the real home
     for var in (
         "ETRADE_CLI_CONFIG",

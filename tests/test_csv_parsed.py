@@ -132,7 +132,10 @@ def test_a_file_that_cannot_be_read_raises_as_before_and_caches_nothing(tmp_path
     assert not list(cache.glob("*.npz")) if cache.exists() else True
 
 
-def test_commands_use_the_cache_in_the_cache_dir_and_csv_cache_false_turns_it_off(cli, hermetic):
+def test_commands_use_the_cache_in_the_cache_dir_and_csv_cache_false_turns_it_off(
+    cli, hermetic, monkeypatch
+):
+    monkeypatch.delenv("ETRADE_CLI_CACHE_DIR")  # (the suite shares one: see conftest)
     home = Path(os.environ["ETRADE_CLI_HOME"])
     res = cli("scan", "AAPL", "MSFT", "--json")
     assert res.exit_code == 0, res.output
@@ -149,3 +152,9 @@ def test_commands_use_the_cache_in_the_cache_dir_and_csv_cache_false_turns_it_of
     off = cli("scan", "AAPL", "MSFT", "--json")
     assert off.exit_code == 0 and off.output == res.output
     assert not (home / "cache").exists()
+
+
+def test_the_cache_dir_env_var_comes_first(cli, hermetic, monkeypatch, tmp_path):
+    monkeypatch.setenv("ETRADE_CLI_CACHE_DIR", str(tmp_path / "elsewhere"))
+    paths = json.loads(cli("paths", "--json").output)
+    assert paths["parsed_csv"]["path"] == str((tmp_path / "elsewhere" / "csv").resolve())
