@@ -705,20 +705,19 @@ class Store:
         plus one per rolled-back write block) and commits by other connections
         (`PRAGMA data_version`). What is cached by it (`positions`, the open orders, the paper
         broker's totals) never reads `runs`, so a cycle's own runs row keeps it valid."""
-        dv = self._batch_data_version
-        if dv is None:
-            dv = self._data_version()
-        return self.db.total_changes - self._runs_changes + self._rollbacks, dv
+        return self.db.total_changes - self._runs_changes + self._rollbacks, self._data_version()
 
     def _runs_version(self) -> tuple[int, int]:
         """Like `version`, the `runs` rows included."""
-        dv = self._batch_data_version
-        if dv is None:
-            dv = self._data_version()
-        return self.db.total_changes + self._rollbacks, dv
+        return self.db.total_changes + self._rollbacks, self._data_version()
 
     def _data_version(self) -> int:
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+        """`PRAGMA data_version`; inside a `batch` the value read when it began (no other
+        connection can commit meanwhile)."""
+        dv = self._batch_data_version
+        if dv is None:
+            dv = int(self.db.execute("PRAGMA data_version").fetchone()[0])
+        return dv
 
     def _cached(self, key: tuple[Any, ...], read: Callable[..., Any], *args: Any) -> Any:
         """`read(*args)`, or its result from an earlier call with the same `key` when the book
@@ -1705,12 +1704,8 @@ class Store:
         cols = ", ".join(values)
         sql = f"INSERT INTO paper_orders ({cols}) VALUES ({','.join('?' * len(values))})"
         read = "SELECT * FROM paper_orders WHERE id = ?"
-        if self.db.in_transaction:  # (a batch) its one write alone: see `_write_one`
-            cur = self.db.execute(sql, tuple(values.values()))
-            return self.db.execute(read, (cur.lastrowid,)).fetchone()
-        with self.tx() as db:
-            cur = db.execute(sql, tuple(values.values()))
-            return db.execute(read, (cur.lastrowid,)).fetchone()
+        cur = self._write_one(sql, tuple(values.values()))
+        return self.db.execute(read, (cur.lastrowid,)).fetchone()
 
     def paper_order(
         self, account: str, *, client_order_id: str | None = None, order_id: int | None = None
