@@ -90,11 +90,6 @@ class MarketView:
             self._session_index = {d: i for i, d in enumerate(days)}
         return self._session_index.get(text)
 
-    def is_session(self, day: np.datetime64) -> bool:
-        """True when the data has bars dated `day`."""
-        i = int(np.searchsorted(self.sessions, day))
-        return i < len(self.sessions) and self.sessions[i] == day
-
     def sessions_between(
         self, start: np.datetime64 | None, end: np.datetime64 | None
     ) -> np.ndarray:

@@ -98,9 +98,7 @@ def run_once(
             deps.store.finish_run(
                 run_id,
                 "ok" if result.market_open else "closed",
-                error="; ".join(result.service_errors)[:500] or None
-                if result.service_errors
-                else None,
+                error="; ".join(result.service_errors)[:500] or None,
                 session_date=result.session,
                 counts=counts,
                 equity=result.equity,
@@ -149,8 +147,8 @@ def _cycle(
     day = str(session)
     if m.closed_reason and as_of is None and not force:
         return RunResult(run_id, day, False, dry_run, f"{m.closed_reason}; nothing managed")
-    # `as_of` is a session exactly when it is the session on or before it (`is_session`,
-    # without a second search of the calendar)
+    # `as_of` is a session exactly when it is the session on or before it (`locate`: without
+    # a second search of the calendar)
     if as_of is not None and not exact and not force:
         gap = m.exchange_session is not None and m.exchange_session(as_of.astype(dt.date))
         why = (
@@ -200,13 +198,8 @@ def _cycle(
         res.unconfirmed = unconfirmed_orders(deps)
     res.cash = b.account_values().cash
     held = st.positions(b.name, b.account) if idle is None else ()  # idle: nothing held
-    res.equity = res.cash + (
-        sum(
-            p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0)
-            for p in held
-        )
-        if held
-        else 0  # what the sum of no position is
+    res.equity = res.cash + sum(
+        p.remaining_qty * (m.last_close(p.symbol, session) or p.entry_price or 0.0) for p in held
     )
     return res
 

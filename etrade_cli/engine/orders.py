@@ -382,12 +382,12 @@ def _emit_state(
         )
     if status == order.status or status not in ("rejected", "cancelled"):
         return
-    cls = {"REJECTED": "OrderRejected", "EXPIRED": "OrderExpired"}.get(
+    kind = {"REJECTED": "OrderRejected", "EXPIRED": "OrderExpired"}.get(
         state.status, "OrderCancelled"
     )
     if status == "rejected":
-        cls = "OrderRejected"
-    _emit_order(deps, cls, order, message=state.message or "")
+        kind = "OrderRejected"
+    _emit_order(deps, kind, order, message=state.message or "")
 
 
 def _apply_fill(

@@ -140,8 +140,6 @@ def _compare_holdings(
     positions = deps.store.positions(b.name, b.account)
     if holdings is None:
         holdings = b.positions()
-    if not positions and not holdings:  # most backtest sessions: nothing held on either side
-        return set()
     book: dict[str, int] = {}
     for p in positions:
         book[p.symbol] = book.get(p.symbol, 0) + p.remaining_qty
