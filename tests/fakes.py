@@ -99,3 +99,13 @@ def counts(store: Store) -> dict[str, int]:
         t: store._query(f"SELECT count(*) FROM {t}")[0][0]
         for t in ("orders", "fills", "paper_orders", "positions", "partial_exits")
     }
+
+
+def sigint_main_thread() -> None:
+    """SIGINT to this (the main) thread: handled before the next bytecode. `os.kill` on the
+    process may land on another thread (a test server's), and the main thread then runs the
+    handler only later, which a loaded machine makes late enough to fail the test."""
+    import signal
+    import threading
+
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)

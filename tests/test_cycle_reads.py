@@ -17,6 +17,7 @@ from etrade_cli.interrupts import deferred_sigint
 from etrade_cli.marketdata.csv import read_bars_csv
 from etrade_cli.store import Store
 from etrade_cli.strategy.rajat_alpha import RajatAlpha
+from tests.fakes import sigint_main_thread
 
 DATA = Path(__file__).parent / "data"
 
@@ -155,7 +156,7 @@ def test_deferred_sigint_nests_and_check_raises_inside_the_block():
     reached = []
     with pytest.raises(KeyboardInterrupt), deferred_sigint() as outer:
         with deferred_sigint() as inner:  # nested: holds nothing of its own
-            _sigint_main_thread()
+            sigint_main_thread()
         reached.append(inner is not outer)  # the inner block's end raised nothing
         outer.check()  # the outer block's check delivers it
         reached.append("after check")  # pragma: no cover
@@ -165,7 +166,7 @@ def test_deferred_sigint_nests_and_check_raises_inside_the_block():
 def test_deferred_sigint_check_raises_keyboard_interrupt():
     with pytest.raises(KeyboardInterrupt), deferred_sigint() as held:
         held.check()  # nothing received: no-op
-        _sigint_main_thread()
+        sigint_main_thread()
         held.check()
         pytest.fail("check() did not raise")  # pragma: no cover
 
@@ -174,7 +175,7 @@ def test_a_held_sigint_is_dropped_when_the_process_ignores_sigint():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with deferred_sigint() as held:
-            _sigint_main_thread()
+            sigint_main_thread()
             held.check()  # ignored before the block: still ignored
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
@@ -187,7 +188,7 @@ def test_ctrl_c_stops_a_backtest_after_the_session_and_leaves_no_book(tmp_path: 
     def progress(i: int, total: int) -> None:
         done.append(i)
         if i == 10:
-            _sigint_main_thread()  # arrives between two sessions
+            sigint_main_thread()  # arrives between two sessions
 
     db = tmp_path / "bt.db"
     with pytest.raises(KeyboardInterrupt):
@@ -345,15 +346,6 @@ def test_an_idle_cycle_gives_what_the_whole_cycle_gives(monkeypatch, protective:
     whole_seen, whole_doc, none = _replay(monkeypatch, risk, whole=True)
     assert none == 0 and len(seen) > 1000
     assert seen == whole_seen and doc == whole_doc
-
-
-def _sigint_main_thread() -> None:
-    """SIGINT to this (the main) thread: handled before the next bytecode. `os.kill` on the
-    process may land on another thread (a test server's), and the main thread then runs the
-    handler only later, which a loaded machine makes late enough to fail the test."""
-    import threading
-
-    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
 def test_a_backtest_into_a_db_file_holds_its_lock_and_a_private_one_needs_none(tmp_path: Path):

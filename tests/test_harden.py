@@ -19,6 +19,7 @@ import pytest
 from etrade_cli import db as dbmod
 from etrade_cli.errors import ExitStatus
 from tests.conftest import DATA
+from tests.fakes import sigint_main_thread
 
 MSFT = DATA / "MSFT_daily_2015-2021.csv"
 
@@ -450,7 +451,7 @@ def test_a_signal_during_the_runs_bookkeeping_waits_for_it(tmp_path, monkeypatch
 
     def with_sigint(*args, **kwargs):
         if not sent:
-            sent.append(_sigint_main_thread())  # arrives mid-bookkeeping
+            sent.append(sigint_main_thread())  # arrives mid-bookkeeping
         return real(*args, **kwargs)
 
     monkeypatch.setattr(deps.store, during, with_sigint)
@@ -470,7 +471,7 @@ def test_deferred_sigint_calls_an_installed_handler_instead(monkeypatch):
     previous = signal.signal(signal.SIGINT, lambda *a: seen.append("stop"))
     try:
         with deferred_sigint():
-            _sigint_main_thread()
+            sigint_main_thread()
             assert not seen  # held during the block
         assert seen == ["stop"]  # run-loop's stop flag: stop after the cycle, no exception
     finally:
@@ -540,13 +541,3 @@ def test_alpaca_bars_with_non_finite_values_are_left_out():
     rows = [row(2), row(3, h=float("inf")), row(4, c="NaN"), row(5, v=-1), row(8, l=3), row(9)]
     bars = _bars("AAPL", rows)
     assert [str(d) for d in bars.dates] == ["2024-01-02", "2024-01-09"]
-
-
-def _sigint_main_thread() -> None:
-    """SIGINT to this (the main) thread: handled before the next bytecode. `os.kill` on the
-    process may land on another thread (a test server's), and the main thread then runs the
-    handler only later, which a loaded machine makes late enough to fail the test."""
-    import signal
-    import threading
-
-    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
